@@ -1,0 +1,576 @@
+//! A drive that is a local directory: RocksDB for records under `meta/`, shard files under
+//! `data/`. Every call runs on the blocking pool so the async runtime never waits on disk.
+
+use std::fs::{self, File};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use uuid::Uuid;
+
+use crate::drive::{Drive, ListEntry, ListQuery, ShardWriter};
+use crate::error::{Result, StorageError};
+use crate::meta::{self, BucketRecord, PartRecord, UploadRecord, VersionRecord};
+
+const META_DIR: &str = "meta";
+const DATA_DIR: &str = "data";
+/// A shard file being written is named `<data id>.partial` until it is complete and synced.
+const PARTIAL_EXTENSION: &str = "partial";
+/// Key locks are striped: writers of one key on one drive serialise their read-modify-write.
+const KEY_LOCK_STRIPES: usize = 64;
+
+/// A drive backed by a local directory.
+#[derive(Debug)]
+pub struct LocalDrive {
+    label: String,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    db: DB,
+    durable: bool,
+    healing: AtomicBool,
+    key_locks: Vec<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("root", &self.root).field("durable", &self.durable).finish()
+    }
+}
+
+impl LocalDrive {
+    /// Opens (creating if needed) the drive at `root`. With `durable`, every commit is synced to
+    /// stable storage before it returns.
+    pub fn open(root: &Path, durable: bool) -> Result<Self> {
+        let data = root.join(DATA_DIR);
+        fs::create_dir_all(&data).map_err(|e| StorageError::io(format!("create {}", data.display()), e))?;
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.set_max_background_jobs(2);
+        options.set_keep_log_file_num(4);
+        let db = DB::open(&options, root.join(META_DIR))?;
+        Ok(Self {
+            label: root.display().to_string(),
+            inner: Arc::new(Inner {
+                root: root.to_owned(),
+                db,
+                durable,
+                healing: AtomicBool::new(false),
+                key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            }),
+        })
+    }
+
+    /// The drive's root directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Marks the drive as freshly formatted into an existing set.
+    pub fn set_healing(&self, healing: bool) {
+        self.inner.healing.store(healing, Ordering::Relaxed);
+    }
+
+    /// Removes shard files that no record references and that are older than `before`: the
+    /// leftovers of writes that a crash interrupted. Returns how many were removed.
+    pub async fn reclaim_orphans(&self, before: SystemTime) -> Result<usize> {
+        self.blocking(move |inner| inner.reclaim_orphans(before)).await
+    }
+
+    async fn blocking<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || work(&inner)).await?
+    }
+}
+
+impl Inner {
+    fn write_options(&self) -> WriteOptions {
+        let mut options = WriteOptions::default();
+        options.set_sync(self.durable);
+        options
+    }
+
+    fn lock_key(&self, bucket: &str, key: &str) -> std::sync::MutexGuard<'_, ()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (bucket, key).hash(&mut hasher);
+        let stripe = &self.key_locks[hasher.finish() as usize % KEY_LOCK_STRIPES];
+        stripe.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn shard_path(&self, data_id: Uuid) -> PathBuf {
+        let hex = data_id.simple().to_string();
+        self.root.join(DATA_DIR).join(&hex[..2]).join(hex)
+    }
+
+    fn partial_path(&self, data_id: Uuid) -> PathBuf {
+        self.shard_path(data_id).with_extension(PARTIAL_EXTENSION)
+    }
+
+    fn get<T: for<'de> serde::Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.db.get_pinned(key)? {
+            Some(bytes) => Ok(Some(meta::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<T: for<'de> serde::Deserialize<'de>>(&self, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, T)>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator(IteratorMode::From(prefix, Direction::Forward)) {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            out.push((key, meta::decode(&value)?));
+        }
+        Ok(out)
+    }
+
+    fn has_any(&self, prefix: &[u8]) -> Result<bool> {
+        let mut iter = self.db.raw_iterator();
+        iter.seek(prefix);
+        iter.status()?;
+        Ok(iter.key().is_some_and(|k| k.starts_with(prefix)))
+    }
+
+    fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<VersionRecord>> {
+        let prefix = meta::versions_prefix(bucket, key);
+        let mut iter = self.db.raw_iterator();
+        iter.seek(&prefix);
+        iter.status()?;
+        match (iter.key(), iter.value()) {
+            (Some(k), Some(v)) if k.starts_with(&prefix) => Ok(Some(meta::decode(v)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Deletes the matching versions of a key in `batch`; returns the shard files to reclaim.
+    fn remove_versions(
+        &self,
+        batch: &mut WriteBatch,
+        bucket: &str,
+        key: &str,
+        matches: impl Fn(&VersionRecord) -> bool,
+    ) -> Result<Vec<Uuid>> {
+        let mut reclaimed = Vec::new();
+        for (db_key, record) in self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))? {
+            if matches(&record) {
+                batch.delete(db_key);
+                for part in &record.parts {
+                    batch.delete(meta::data_ref_key(part.data_id));
+                    reclaimed.push(part.data_id);
+                }
+            }
+        }
+        Ok(reclaimed)
+    }
+
+    fn commit_version(&self, bucket: &str, key: &str, record: &VersionRecord) -> Result<()> {
+        let _guard = self.lock_key(bucket, key);
+        self.commit_locked(bucket, key, record)
+    }
+
+    fn repair_version(&self, bucket: &str, key: &str, record: &VersionRecord) -> Result<bool> {
+        let _guard = self.lock_key(bucket, key);
+        let newer = self.latest_version(bucket, key)?.is_some_and(|latest| {
+            latest.version_id != record.version_id && latest.mod_time_ns >= record.mod_time_ns
+        });
+        if newer {
+            return Ok(false);
+        }
+        self.commit_locked(bucket, key, record)?;
+        Ok(true)
+    }
+
+    /// Commits a version record; the caller holds the key lock.
+    fn commit_locked(&self, bucket: &str, key: &str, record: &VersionRecord) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let mut reclaimed = if record.null_version {
+            self.remove_versions(&mut batch, bucket, key, |old| old.null_version)?
+        } else {
+            Vec::new()
+        };
+        for part in &record.parts {
+            batch.put(meta::data_ref_key(part.data_id), []);
+            reclaimed.retain(|id| *id != part.data_id);
+        }
+        batch.put(meta::version_key(bucket, key, record), meta::encode(record)?);
+        self.db.write_opt(batch, &self.write_options())?;
+        self.remove_shards(&reclaimed);
+        Ok(())
+    }
+
+    fn delete_version(&self, bucket: &str, key: &str, version_id: Uuid) -> Result<()> {
+        let _guard = self.lock_key(bucket, key);
+        let mut batch = WriteBatch::default();
+        let reclaimed = self.remove_versions(&mut batch, bucket, key, |old| old.version_id == version_id)?;
+        self.db.write_opt(batch, &self.write_options())?;
+        self.remove_shards(&reclaimed);
+        Ok(())
+    }
+
+    fn remove_shards(&self, data_ids: &[Uuid]) {
+        for data_id in data_ids {
+            for path in [self.shard_path(*data_id), self.partial_path(*data_id)] {
+                if let Err(e) = fs::remove_file(&path) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        tracing::warn!(path = %path.display(), error = %e, "could not reclaim shard file");
+                    }
+                }
+            }
+        }
+    }
+
+    fn list_latest(&self, bucket: &str, query: &ListQuery) -> Result<Vec<ListEntry>> {
+        let base = meta::objects_prefix(bucket);
+        let mut start = meta::at_key(bucket, &query.prefix);
+        if let Some(after) = &query.start_after {
+            let rolled_up = query.delimiter.as_deref().is_some_and(|d| after.ends_with(d));
+            let past = if rolled_up { meta::after_prefix(bucket, after) } else { meta::after_key(bucket, after) };
+            start = start.max(past);
+        }
+        let mut out = Vec::new();
+        let mut iter = self.db.raw_iterator();
+        iter.seek(&start);
+        while out.len() < query.limit {
+            let (Some(db_key), Some(value)) = (iter.key(), iter.value()) else { break };
+            let Some(key) = meta::object_key_of(base.len(), db_key).filter(|_| db_key.starts_with(&base)) else {
+                break;
+            };
+            if !key.starts_with(&query.prefix) {
+                break;
+            }
+            let common = query.delimiter.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
+                key[query.prefix.len()..].find(d).map(|at| key[..query.prefix.len() + at + d.len()].to_owned())
+            });
+            match common {
+                Some(prefix) => {
+                    let next = meta::after_prefix(bucket, &prefix);
+                    if query.start_after.as_deref().is_none_or(|after| prefix.as_str() > after) {
+                        out.push(ListEntry::Prefix(prefix));
+                    }
+                    iter.seek(next);
+                }
+                None => {
+                    let mut record: VersionRecord = meta::decode(value)?;
+                    record.inline = None;
+                    let next = meta::after_key(bucket, key);
+                    out.push(ListEntry::Object { key: key.to_owned(), record: Box::new(record) });
+                    iter.seek(next);
+                }
+            }
+        }
+        iter.status()?;
+        Ok(out)
+    }
+
+    fn commit_part(&self, upload_id: Uuid, record: &PartRecord) -> Result<()> {
+        let key = meta::part_key(upload_id, record.part.number);
+        let _guard = self.lock_key(&upload_id.to_string(), &record.part.number.to_string());
+        let previous: Option<PartRecord> = self.get(&key)?;
+        let mut batch = WriteBatch::default();
+        if let Some(old) = &previous {
+            batch.delete(meta::data_ref_key(old.part.data_id));
+        }
+        batch.put(meta::data_ref_key(record.part.data_id), []);
+        batch.put(key, meta::encode(record)?);
+        self.db.write_opt(batch, &self.write_options())?;
+        if let Some(old) = previous.filter(|old| old.part.data_id != record.part.data_id) {
+            self.remove_shards(&[old.part.data_id]);
+        }
+        Ok(())
+    }
+
+    /// Removes an upload and its parts in `batch`, except parts whose data `keep` names.
+    fn remove_upload(
+        &self,
+        batch: &mut WriteBatch,
+        bucket: &str,
+        key: &str,
+        upload_id: Uuid,
+        keep: &[Uuid],
+    ) -> Result<Vec<Uuid>> {
+        batch.delete(meta::upload_key(bucket, key, upload_id));
+        let mut reclaimed = Vec::new();
+        for (db_key, part) in self.scan::<PartRecord>(&meta::parts_prefix(upload_id))? {
+            batch.delete(db_key);
+            if !keep.contains(&part.part.data_id) {
+                batch.delete(meta::data_ref_key(part.part.data_id));
+                reclaimed.push(part.part.data_id);
+            }
+        }
+        Ok(reclaimed)
+    }
+
+    fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: &VersionRecord) -> Result<()> {
+        let _guard = self.lock_key(bucket, key);
+        let mut batch = WriteBatch::default();
+        let keep: Vec<Uuid> = record.parts.iter().map(|p| p.data_id).collect();
+        let mut reclaimed = self.remove_upload(&mut batch, bucket, key, upload_id, &keep)?;
+        if record.null_version {
+            reclaimed.extend(self.remove_versions(&mut batch, bucket, key, |old| old.null_version)?);
+        }
+        reclaimed.retain(|id| !keep.contains(id));
+        for data_id in &keep {
+            batch.put(meta::data_ref_key(*data_id), []);
+        }
+        batch.put(meta::version_key(bucket, key, record), meta::encode(record)?);
+        self.db.write_opt(batch, &self.write_options())?;
+        self.remove_shards(&reclaimed);
+        Ok(())
+    }
+
+    fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let reclaimed = self.remove_upload(&mut batch, bucket, key, upload_id, &[])?;
+        self.db.write_opt(batch, &self.write_options())?;
+        self.remove_shards(&reclaimed);
+        Ok(())
+    }
+
+    fn reclaim_orphans(&self, before: SystemTime) -> Result<usize> {
+        let data = self.root.join(DATA_DIR);
+        let mut removed = 0;
+        for dir in read_dir(&data)? {
+            for file in read_dir(&dir)? {
+                let modified = file.metadata().and_then(|m| m.modified()).unwrap_or(before);
+                if modified >= before {
+                    continue;
+                }
+                let referenced = match file.file_name().and_then(|n| n.to_str()).map(Uuid::parse_str) {
+                    Some(Ok(data_id)) => self.db.get_pinned(meta::data_ref_key(data_id))?.is_some(),
+                    _ => false,
+                };
+                if !referenced {
+                    fs::remove_file(&file).map_err(|e| StorageError::io(format!("remove {}", file.display()), e))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).map_err(|e| StorageError::io(format!("read {}", dir.display()), e))?;
+    Ok(entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect())
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[async_trait]
+impl Drive for LocalDrive {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn is_healing(&self) -> bool {
+        self.inner.healing.load(Ordering::Relaxed)
+    }
+
+    async fn put_bucket(&self, record: BucketRecord) -> Result<()> {
+        self.blocking(move |inner| {
+            inner.db.put_opt(meta::bucket_key(&record.name), meta::encode(&record)?, &inner.write_options())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
+        let name = name.to_owned();
+        self.blocking(move |inner| inner.get(&meta::bucket_key(&name))).await
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
+        self.blocking(|inner| Ok(inner.scan(&meta::bucket_prefix())?.into_iter().map(|(_, r)| r).collect()))
+            .await
+    }
+
+    async fn delete_bucket(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            inner.db.delete_opt(meta::bucket_key(&name), &inner.write_options())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn bucket_is_empty(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.blocking(move |inner| {
+            Ok(!inner.has_any(&meta::objects_prefix(&name))? && !inner.has_any(&meta::uploads_prefix(&name))?)
+        })
+        .await
+    }
+
+    async fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<VersionRecord>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.latest_version(&bucket, &key)).await
+    }
+
+    async fn commit_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.commit_version(&bucket, &key, &record)).await
+    }
+
+    async fn repair_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<bool> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.repair_version(&bucket, &key, &record)).await
+    }
+
+    async fn delete_version(&self, bucket: &str, key: &str, version_id: Uuid) -> Result<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.delete_version(&bucket, &key, version_id)).await
+    }
+
+    async fn list_latest(&self, bucket: &str, query: &ListQuery) -> Result<Vec<ListEntry>> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.blocking(move |inner| inner.list_latest(&bucket, &query)).await
+    }
+
+    async fn create_shard(&self, data_id: Uuid) -> Result<Box<dyn ShardWriter>> {
+        let path = self.inner.shard_path(data_id);
+        let partial = self.inner.partial_path(data_id);
+        let durable = self.inner.durable;
+        let file = tokio::task::spawn_blocking({
+            let partial = partial.clone();
+            move || {
+                fs::create_dir_all(partial.parent().unwrap_or(Path::new(".")))?;
+                File::create(&partial)
+            }
+        })
+        .await?
+        .map_err(|e| StorageError::io(format!("create {}", partial.display()), e))?;
+        Ok(Box::new(LocalShardWriter { file: Some(file), partial, path, durable }))
+    }
+
+    async fn read_shard(&self, data_id: Uuid, offset: u64, len: usize) -> Result<Bytes> {
+        let path = self.inner.shard_path(data_id);
+        tokio::task::spawn_blocking(move || {
+            let file = File::open(&path).map_err(|e| StorageError::io(format!("open {}", path.display()), e))?;
+            let mut buf = vec![0; len];
+            let mut filled = 0;
+            while filled < len {
+                let n = file
+                    .read_at(&mut buf[filled..], offset + filled as u64)
+                    .map_err(|e| StorageError::io(format!("read {}", path.display()), e))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            buf.truncate(filled);
+            Ok(Bytes::from(buf))
+        })
+        .await?
+    }
+
+    async fn discard_shard(&self, data_id: Uuid) -> Result<()> {
+        self.blocking(move |inner| {
+            inner.remove_shards(&[data_id]);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_upload(&self, bucket: &str, record: UploadRecord) -> Result<()> {
+        let bucket = bucket.to_owned();
+        self.blocking(move |inner| {
+            let key = meta::upload_key(&bucket, &record.key, record.upload_id);
+            inner.db.put_opt(key, meta::encode(&record)?, &inner.write_options())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<Option<UploadRecord>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.get(&meta::upload_key(&bucket, &key, upload_id))).await
+    }
+
+    async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
+        let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
+        self.blocking(move |inner| {
+            let mut scan_prefix = meta::uploads_prefix(&bucket);
+            scan_prefix.extend_from_slice(prefix.as_bytes());
+            Ok(inner.scan(&scan_prefix)?.into_iter().map(|(_, r)| r).collect())
+        })
+        .await
+    }
+
+    async fn commit_part(&self, upload_id: Uuid, record: PartRecord) -> Result<()> {
+        self.blocking(move |inner| inner.commit_part(upload_id, &record)).await
+    }
+
+    async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>> {
+        self.blocking(move |inner| Ok(inner.scan(&meta::parts_prefix(upload_id))?.into_iter().map(|(_, r)| r).collect()))
+            .await
+    }
+
+    async fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: VersionRecord) -> Result<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.complete_upload(&bucket, &key, upload_id, &record)).await
+    }
+
+    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.abort_upload(&bucket, &key, upload_id)).await
+    }
+}
+
+/// Writes one shard file as `<id>.partial`, then syncs it and renames it into place, so a
+/// reader (or a heal rewriting a damaged shard) never sees a half-written file. Until a record
+/// references it the file is invisible, and [`LocalDrive::reclaim_orphans`] removes it after
+/// a crash.
+struct LocalShardWriter {
+    file: Option<File>,
+    partial: PathBuf,
+    path: PathBuf,
+    durable: bool,
+}
+
+#[async_trait]
+impl ShardWriter for LocalShardWriter {
+    async fn write(&mut self, frames: Bytes) -> Result<()> {
+        let mut file = self.file.take().ok_or_else(|| StorageError::io("write after failure", io::ErrorKind::BrokenPipe.into()))?;
+        let (file, written) = tokio::task::spawn_blocking(move || {
+            let written = file.write_all(&frames);
+            (file, written)
+        })
+        .await?;
+        written.map_err(|e| StorageError::io(format!("write {}", self.partial.display()), e))?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<()> {
+        let file = self.file.take().ok_or_else(|| StorageError::io("finish after failure", io::ErrorKind::BrokenPipe.into()))?;
+        let (partial, path, durable) = (self.partial.clone(), self.path.clone(), self.durable);
+        tokio::task::spawn_blocking(move || {
+            if durable {
+                file.sync_data()?;
+            }
+            fs::rename(&partial, &path)?;
+            if durable {
+                sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+            }
+            Ok(())
+        })
+        .await?
+        .map_err(|e: io::Error| StorageError::io(format!("complete {}", self.path.display()), e))
+    }
+}

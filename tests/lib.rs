@@ -1,0 +1,614 @@
+//! End-to-end test harness: starts the real `sovereign-s3` binary on temporary drive directories
+//! and points real S3 clients at it (aws-sdk-s3 at its default settings, curl, the aws cli).
+
+use std::fmt::Debug;
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns};
+use md5::{Digest, Md5};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use rand::RngCore;
+use tempfile::{NamedTempFile, TempDir};
+
+/// Root access key the harness gives every server it starts.
+pub const ROOT_USER: &str = "e2e-root";
+/// Root secret key the harness gives every server it starts.
+pub const ROOT_PASSWORD: &str = "e2e-root-secret-0123456789";
+/// The region the server answers for.
+pub const REGION: &str = "us-east-1";
+/// One mebibyte, the unit object sizes in the tests are written in.
+pub const MIB: usize = 1024 * 1024;
+/// Objects up to this size live inline in the metadata record and have no shard files.
+pub const INLINE_THRESHOLD_BYTES: usize = 128 * 1024;
+/// S3's minimum size of every multipart part but the last.
+pub const MIN_PART_SIZE_BYTES: usize = 5 * MIB;
+
+/// What the server prints on stdout once it accepts connections, followed by its URL.
+const LISTENING_PREFIX: &str = "sovereign-s3 listening on ";
+/// How long a server may take to print its listening line (RocksDB opens, drives heal formats).
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between two probes of a condition the tests wait for.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Lines of the server log shown when a test fails.
+const LOG_TAIL_LINES: usize = 60;
+
+/// The `sovereign-s3` binary under test: `$SOVEREIGN_S3_BIN`, else the one built next to the test
+/// executables (`target/release/deps/<test>` -> `target/release/sovereign-s3`).
+pub fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SOVEREIGN_S3_BIN") {
+        return PathBuf::from(path);
+    }
+    let test_exe = std::env::current_exe().expect("path of the test executable");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in <target>/<profile>/deps");
+    let binary = profile_dir.join("sovereign-s3");
+    assert!(
+        binary.exists(),
+        "{} does not exist: run `cargo build --release --workspace` first, or set SOVEREIGN_S3_BIN",
+        binary.display()
+    );
+    binary
+}
+
+/// A running `sovereign-s3 server` over its own temporary drive directories, killed on drop.
+pub struct Server {
+    /// Holds the drive directories and the server log; removed on drop.
+    root: TempDir,
+    drives: Vec<PathBuf>,
+    extra_args: Vec<String>,
+    process: Option<Child>,
+    url: String,
+}
+
+impl Server {
+    /// Starts a server over `drive_count` new drive directories (1: no erasure coding; 4: 2+2).
+    pub fn start(drive_count: usize) -> Server {
+        Server::start_with_args(drive_count, &[])
+    }
+
+    /// Starts a server over `drive_count` new drives, with extra command-line flags.
+    pub fn start_with_args(drive_count: usize, extra_args: &[&str]) -> Server {
+        let root = tempfile::Builder::new()
+            .prefix("sovereign-e2e-")
+            .tempdir()
+            .expect("temporary directory for the drives");
+        let drives: Vec<PathBuf> = (1..=drive_count)
+            .map(|i| root.path().join("drives").join(format!("d{i}")))
+            .collect();
+        for drive in &drives {
+            fs::create_dir_all(drive).expect("create drive directory");
+        }
+        let mut server = Server {
+            root,
+            drives,
+            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            process: None,
+            url: String::new(),
+        };
+        server.spawn();
+        server
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", self.url))
+    }
+
+    /// The drive directories, in the order given on the command line.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.drives
+    }
+
+    /// The temporary directory that holds every drive directory and the server log.
+    pub fn root_dir(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Kills the server with SIGKILL: no graceful shutdown, like a power cut of the process.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().expect("kill sovereign-s3");
+            process.wait().expect("reap sovereign-s3");
+        }
+    }
+
+    /// Kills the server if it runs and starts it again over the same drives (likely on a new port).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// SDK configuration for this server with the root credentials; tests may override parts.
+    pub fn sdk_config(&self) -> aws_sdk_s3::config::Builder {
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_with_resolver(LoopbackResolver);
+        aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(Credentials::new(
+                ROOT_USER,
+                ROOT_PASSWORD,
+                None,
+                None,
+                "e2e",
+            ))
+            .force_path_style(true)
+            // A retried request could hide a failed first answer; the tests want that answer.
+            .retry_config(RetryConfig::disabled())
+            .http_client(http_client)
+    }
+
+    /// An aws-sdk-s3 client with the root credentials, path-style, at default checksum settings.
+    pub fn client(&self) -> Client {
+        Client::from_conf(self.sdk_config().build())
+    }
+
+    /// Runs curl with the arguments given, the request signed with SigV4 as root (unsigned
+    /// payload, so a test can send any body).
+    pub fn signed_curl(&self, args: &[&str]) -> HttpReply {
+        let user = format!("{ROOT_USER}:{ROOT_PASSWORD}");
+        let sigv4 = format!("aws:amz:{REGION}:s3");
+        let mut all_args = vec![
+            "--aws-sigv4",
+            &sigv4,
+            "--user",
+            &user,
+            "-H",
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+        ];
+        all_args.extend_from_slice(args);
+        curl(&all_args)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.root.path().join("server.log")
+    }
+
+    fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+    }
+
+    /// Starts the process and waits for its listening line.
+    fn spawn(&mut self) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open server log");
+        let mut process = Command::new(server_binary())
+            .arg("server")
+            .args(["--address", "127.0.0.1:0"])
+            .args(&self.extra_args)
+            .args(&self.drives)
+            .env("SOVEREIGN_S3_ROOT_USER", ROOT_USER)
+            .env("SOVEREIGN_S3_ROOT_PASSWORD", ROOT_PASSWORD)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn sovereign-s3");
+        let url = listening_url(process.stdout.take().expect("piped stdout"));
+        self.process = Some(process);
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            match url.recv_timeout(POLL_INTERVAL) {
+                Ok(url) => {
+                    self.url = url;
+                    return;
+                }
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "sovereign-s3 printed no listening line within {STARTUP_TIMEOUT:?}; log:\n{}",
+                    self.log_tail()
+                ),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.process.take().and_then(|mut p| p.wait().ok());
+                    panic!(
+                        "sovereign-s3 closed stdout before listening (exit: {status:?}); log:\n{}",
+                        self.log_tail()
+                    )
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "--- sovereign-s3 log ({}) ---\n{}",
+                self.log_path().display(),
+                self.log_tail()
+            );
+        }
+        self.kill();
+    }
+}
+
+/// Reads the server's stdout on a thread, sends the URL of its listening line, then keeps
+/// draining stdout so that the server never blocks on a full pipe.
+fn listening_url(stdout: std::process::ChildStdout) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix(LISTENING_PREFIX) {
+                // The receiver is gone once the test stopped waiting: nothing to tell then.
+                let _ = sender.send(url.trim().trim_end_matches('/').to_owned());
+            }
+        }
+    });
+    receiver
+}
+
+/// Resolves every host name to 127.0.0.1: servers under test listen only there, and
+/// virtual-host names such as `bucket.example.localhost` then need no DNS.
+#[derive(Debug, Clone)]
+struct LoopbackResolver;
+
+impl ResolveDns for LoopbackResolver {
+    fn resolve_dns<'a>(&'a self, _name: &'a str) -> DnsFuture<'a> {
+        DnsFuture::ready(Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]))
+    }
+}
+
+/// The HTTP status and S3 error code of a request that failed.
+#[derive(Debug)]
+pub struct S3Error {
+    pub status: u16,
+    /// The `<Code>` of the error body; absent for HEAD and 304 replies, which have no body.
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// Asserts that an SDK call got an S3 error reply with this status and one of `codes` (any code
+/// when `codes` is empty), and returns it.
+pub fn assert_s3_error<T: Debug, E: ProvideErrorMetadata + Debug>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+    status: u16,
+    codes: &[&str],
+) -> S3Error {
+    let error = match result {
+        Ok(output) => panic!("expected HTTP {status} {codes:?}, got success: {output:?}"),
+        Err(error) => error,
+    };
+    let Some(reply) = error.raw_response() else {
+        panic!("expected HTTP {status} {codes:?}, got no HTTP reply: {error:?}");
+    };
+    let got = S3Error {
+        status: reply.status().as_u16(),
+        code: error.code().map(str::to_owned),
+        message: error.message().map(str::to_owned),
+    };
+    let code_matches = codes.is_empty() || got.code.as_deref().is_some_and(|c| codes.contains(&c));
+    assert!(
+        got.status == status && code_matches,
+        "expected HTTP {status} {codes:?}, got {got:?}"
+    );
+    got
+}
+
+/// A reply received by curl.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    /// Header lines as received, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The value of a header, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text, for error bodies.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `<Code>` of an S3 error body.
+    pub fn error_code(&self) -> Option<String> {
+        let text = self.text();
+        let start = text.find("<Code>")? + "<Code>".len();
+        let end = text[start..].find("</Code>")? + start;
+        Some(text[start..end].to_owned())
+    }
+
+    /// Asserts that this is an S3 error with this status and code.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert!(
+            self.status == status && self.error_code().as_deref() == Some(code),
+            "expected HTTP {status} {code}, got HTTP {}: {}",
+            self.status,
+            self.text()
+        );
+    }
+}
+
+/// Runs `curl` with the arguments given (plus options to get the status, headers and body) and
+/// parses its reply.
+pub fn curl(args: &[&str]) -> HttpReply {
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--include", "-H", "Expect:"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(
+        output.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_http_reply(&output.stdout)
+}
+
+fn parse_http_reply(raw: &[u8]) -> HttpReply {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..head_end]);
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    HttpReply {
+        status,
+        headers,
+        body: raw[head_end + 4..].to_vec(),
+    }
+}
+
+/// `len` random bytes: incompressible, and different in every run.
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut data = vec![0; len];
+    rand::thread_rng().fill_bytes(&mut data);
+    data
+}
+
+/// Hex MD5 of `data`.
+pub fn md5_hex(data: &[u8]) -> String {
+    hex::encode(Md5::digest(data))
+}
+
+/// The quoted S3 ETag of an object uploaded in one PUT: its MD5.
+pub fn etag_of(data: &[u8]) -> String {
+    format!("\"{}\"", md5_hex(data))
+}
+
+/// The quoted S3 ETag of a multipart object: MD5 of the parts' binary MD5s, `-` part count.
+pub fn multipart_etag(parts: &[&[u8]]) -> String {
+    let mut md5_of_md5s = Md5::new();
+    for part in parts {
+        md5_of_md5s.update(Md5::digest(part));
+    }
+    format!("\"{}-{}\"", hex::encode(md5_of_md5s.finalize()), parts.len())
+}
+
+/// Percent-encodes all but RFC 3986 unreserved characters, as S3 expects in query values and in
+/// `x-amz-copy-source`.
+pub fn url_encode(text: &str) -> String {
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    utf8_percent_encode(text, UNRESERVED).to_string()
+}
+
+/// Asserts two byte strings are equal without printing megabytes when they are not.
+pub fn assert_same_bytes(actual: &[u8], expected: &[u8], what: &str) {
+    if actual != expected {
+        let first_difference = actual.iter().zip(expected).position(|(a, b)| a != b);
+        panic!(
+            "{what}: got {} bytes, expected {}; first difference at {first_difference:?}",
+            actual.len(),
+            expected.len()
+        );
+    }
+}
+
+/// Creates a bucket, panicking on failure.
+pub async fn create_bucket(client: &Client, bucket: &str) {
+    client
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
+}
+
+/// PUTs `data` from memory: the SDK sends its CRC32 as a header.
+pub async fn put_bytes(client: &Client, bucket: &str, key: &str, data: &[u8]) -> PutObjectOutput {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"))
+}
+
+/// A streaming request body read from a temporary file that holds `data`. The SDK sends such a
+/// body aws-chunked, each chunk signed, with its checksum (CRC32 by default) in a trailer. The
+/// file must outlive the request.
+pub async fn file_body(data: &[u8]) -> (NamedTempFile, ByteStream) {
+    let file = NamedTempFile::new().expect("temporary body file");
+    fs::write(file.path(), data).expect("write body file");
+    let body = ByteStream::from_path(file.path())
+        .await
+        .expect("streaming body from file");
+    (file, body)
+}
+
+/// PUTs `data` as a streaming body (see [`file_body`]).
+pub async fn put_streaming(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    data: &[u8],
+) -> PutObjectOutput {
+    let (_file, body) = file_body(data).await;
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("streaming put {bucket}/{key}: {e:?}"))
+}
+
+/// Starts a multipart upload and returns its upload id.
+pub async fn create_multipart_upload(client: &Client, bucket: &str, key: &str) -> String {
+    let upload = client
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create multipart upload {bucket}/{key}: {e:?}"));
+    upload.upload_id().expect("upload id").to_owned()
+}
+
+/// Uploads one part from memory and returns its ETag.
+pub async fn upload_part(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    part_number: i32,
+    data: &[u8],
+) -> String {
+    let part = client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(part_number)
+        .body(ByteStream::from(data.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("upload part {part_number} of {bucket}/{key}: {e:?}"));
+    part.e_tag().expect("part ETag").to_owned()
+}
+
+/// GETs a whole object, panicking on failure.
+pub async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    let output = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {bucket}/{key}: {e:?}"));
+    collect_body(output.body).await
+}
+
+/// Reads a response body to the end.
+pub async fn collect_body(body: ByteStream) -> Vec<u8> {
+    body.collect()
+        .await
+        .expect("read response body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// Every key of a bucket, in listing order, following ListObjectsV2 continuation tokens.
+pub async fn list_keys(client: &Client, bucket: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list {bucket}: {e:?}"));
+        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            return keys;
+        }
+    }
+}
+
+/// Every file under `dir`, recursively, sorted; empty if `dir` does not exist.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let Ok(entries) = fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.map_while(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The shard files of a drive: everything under its `data/` directory.
+pub fn shard_files(drive: &Path) -> Vec<PathBuf> {
+    files_under(&drive.join("data"))
+}
+
+/// Polls `condition` until it holds, panicking with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?}: {what}");
+        thread::sleep(POLL_INTERVAL);
+    }
+}
