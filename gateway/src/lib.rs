@@ -1,1 +1,8 @@
-//! placeholder during bootstrap
+//! The S3 gateway of sovereign-s3 and the wiring of the `sovereign-s3` binary.
+
+pub mod checksum;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod s3;
+pub mod server;

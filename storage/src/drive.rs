@@ -56,7 +56,12 @@ pub trait Drive: Send + Sync + Debug {
     /// Stores an upload record.
     async fn put_upload(&self, bucket: &str, record: UploadRecord) -> Result<()>;
     /// Reads an upload record.
-    async fn upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<Option<UploadRecord>>;
+    async fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: Uuid,
+    ) -> Result<Option<UploadRecord>>;
     /// Lists the uploads of a bucket whose keys start with `prefix`, in key then id order.
     async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>>;
     /// Makes a part durable, promoting its staged shard and reclaiming a replaced part.
@@ -64,7 +69,13 @@ pub trait Drive: Send + Sync + Debug {
     /// Lists the parts of an upload in part-number order.
     async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>>;
     /// Commits the completed object and removes the upload, reclaiming parts it did not use.
-    async fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: VersionRecord) -> Result<()>;
+    async fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: Uuid,
+        record: VersionRecord,
+    ) -> Result<()>;
     /// Removes an upload and all its parts (idempotent).
     async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()>;
 }

@@ -127,7 +127,10 @@ mod tests {
             first_data_drive[drive] += 1;
         }
         for count in sets.iter().chain(first_data_drive.iter()) {
-            assert!((800..1200).contains(count), "uneven spread: {sets:?} {first_data_drive:?}");
+            assert!(
+                (800..1200).contains(count),
+                "uneven spread: {sets:?} {first_data_drive:?}"
+            );
         }
     }
 }

@@ -1,0 +1,144 @@
+//! Command line and environment configuration of the `sovereign-s3` binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// sovereign-s3: an S3-compatible object store on erasure-coded drives.
+#[derive(Debug, Parser)]
+#[command(name = "sovereign-s3", version, about)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands of the binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the all-in-one server: S3 gateway and storage on local drives.
+    Server(ServerArgs),
+}
+
+/// Settings of `sovereign-s3 server`.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Drive directories: one means a single drive without erasure coding, several an erasure
+    /// set. A pattern such as `./data/d{1...4}` expands to four directories.
+    #[arg(required = true, env = "SOVEREIGN_S3_DRIVES", value_delimiter = ' ')]
+    pub drives: Vec<String>,
+
+    /// Address to listen on.
+    #[arg(long, env = "SOVEREIGN_S3_ADDRESS", default_value = "127.0.0.1:9000")]
+    pub address: SocketAddr,
+
+    /// Parity shards per erasure set (default: 2 for 4-7 drives, 4 for 8-16).
+    #[arg(long, env = "SOVEREIGN_S3_PARITY")]
+    pub parity: Option<usize>,
+
+    /// Region reported to clients and required in signatures.
+    #[arg(long, env = "SOVEREIGN_S3_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Base domain for virtual-host style requests (`bucket.DOMAIN`); path style always works.
+    #[arg(long, env = "SOVEREIGN_S3_DOMAIN")]
+    pub domain: Vec<String>,
+
+    /// PEM certificate chain: serve HTTPS instead of HTTP (needs --tls-key).
+    #[arg(long, env = "SOVEREIGN_S3_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SOVEREIGN_S3_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Root access key; generated and stored in the first drive when absent.
+    #[arg(long, env = "SOVEREIGN_S3_ROOT_USER", hide_env_values = true)]
+    pub root_user: Option<String>,
+
+    /// Root secret key; generated and stored in the first drive when absent.
+    #[arg(long, env = "SOVEREIGN_S3_ROOT_PASSWORD", hide_env_values = true)]
+    pub root_password: Option<String>,
+
+    /// Sync every write to stable storage before acknowledging it (`false` trades crash
+    /// safety for speed).
+    #[arg(long, env = "SOVEREIGN_S3_FSYNC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub fsync: bool,
+
+    /// Objects up to this many bytes are stored inside their metadata records.
+    #[arg(long, env = "SOVEREIGN_S3_INLINE_THRESHOLD", default_value_t = 128 * 1024)]
+    pub inline_threshold: usize,
+}
+
+/// Expands drive arguments: `dir{1...4}` becomes `dir1` to `dir4`; other arguments stay.
+pub fn expand_drives(args: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for arg in args {
+        match expand_pattern(arg)? {
+            Some(expanded) => out.extend(expanded.into_iter().map(PathBuf::from)),
+            None => out.push(PathBuf::from(arg)),
+        }
+    }
+    let mut unique = out.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != out.len() {
+        return Err("the same drive directory is given twice".into());
+    }
+    Ok(out)
+}
+
+fn expand_pattern(arg: &str) -> Result<Option<Vec<String>>, String> {
+    let (Some(open), Some(close)) = (arg.find('{'), arg.find('}')) else {
+        return Ok(None);
+    };
+    let Some((low, high)) = arg[open + 1..close].split_once("...") else {
+        return Ok(None);
+    };
+    let bad = |_| format!("invalid drive pattern {arg:?}: expected {{N...M}}");
+    let (low, high): (u32, u32) = (low.parse().map_err(bad)?, high.parse().map_err(bad)?);
+    if low > high {
+        return Err(format!("invalid drive pattern {arg:?}: {low} > {high}"));
+    }
+    let (head, tail) = (&arg[..open], &arg[close + 1..]);
+    let mut expanded = Vec::new();
+    for n in low..=high {
+        let rest = format!("{n}{tail}");
+        match expand_pattern(&rest)? {
+            Some(inner) => expanded.extend(inner.into_iter().map(|r| format!("{head}{r}"))),
+            None => expanded.push(format!("{head}{rest}")),
+        }
+    }
+    Ok(Some(expanded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: &[&str]) -> Result<Vec<String>, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        expand_drives(&args).map(|v| v.into_iter().map(|p| p.display().to_string()).collect())
+    }
+
+    #[test]
+    fn patterns_expand_in_order() {
+        assert_eq!(
+            expand(&["./data/d{1...4}"]).unwrap(),
+            ["./data/d1", "./data/d2", "./data/d3", "./data/d4"]
+        );
+        assert_eq!(expand(&["/a", "/b"]).unwrap(), ["/a", "/b"]);
+        assert_eq!(
+            expand(&["/n{1...2}/d{1...2}"]).unwrap(),
+            ["/n1/d1", "/n1/d2", "/n2/d1", "/n2/d2"]
+        );
+    }
+
+    #[test]
+    fn bad_patterns_and_duplicates_are_rejected() {
+        assert!(expand(&["/d{4...1}"]).is_err());
+        assert!(expand(&["/d{a...b}"]).is_err());
+        assert!(expand(&["/d1", "/d{1...2}"]).is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! Bucket operations: CreateBucket, HeadBucket, ListBuckets, GetBucketLocation, DeleteBucket.
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::{convert, Gateway};
+use crate::error::OrS3;
+
+impl Gateway {
+    pub(super) async fn create_bucket_impl(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        let input = req.input;
+        let requested = input
+            .create_bucket_configuration
+            .and_then(|c| c.location_constraint)
+            .map(|l| l.as_str().to_owned());
+        if let Some(location) = requested.filter(|l| !l.is_empty() && *l != self.region) {
+            return Err(s3_error!(
+                IllegalLocationConstraintException,
+                "The {location} location constraint is incompatible for the region specific endpoint this request was sent to."
+            ));
+        }
+        self.store.create_bucket(&input.bucket).await.or_s3()?;
+        let output = CreateBucketOutput {
+            location: Some(format!("/{}", input.bucket)),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn head_bucket_impl(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.store.bucket(&req.input.bucket).await.or_s3()?;
+        let output = HeadBucketOutput {
+            bucket_region: Some(self.region.clone()),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn list_buckets_impl(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let buckets = self.store.list_buckets().await.or_s3()?;
+        let buckets = buckets
+            .into_iter()
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(convert::timestamp_ns(b.created_ns)),
+                bucket_region: Some(self.region.clone()),
+            })
+            .collect();
+        let owner = Owner {
+            display_name: Some("root".into()),
+            id: Some(self.owner_id.clone()),
+        };
+        let output = ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(owner),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn get_bucket_location_impl(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        self.store.bucket(&req.input.bucket).await.or_s3()?;
+        // S3 reports us-east-1 as an empty constraint.
+        let constraint = (self.region != "us-east-1")
+            .then(|| BucketLocationConstraint::from(self.region.clone()));
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: constraint,
+        }))
+    }
+
+    pub(super) async fn delete_bucket_impl(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        self.store.delete_bucket(&req.input.bucket).await.or_s3()?;
+        Ok(S3Response::new(DeleteBucketOutput::default()))
+    }
+}

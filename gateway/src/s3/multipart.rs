@@ -1,0 +1,481 @@
+//! Multipart uploads: Create, UploadPart, UploadPartCopy, Complete, Abort, ListParts,
+//! ListMultipartUploads.
+
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage::meta::{ObjectTemplate, StoredChecksum, UploadRecord};
+use storage::multipart::{ChosenPart, PART_NUMBERS};
+use uuid::Uuid;
+
+use super::convert::{self, StandardHeaders};
+use super::object::{copy_source, Conditions};
+use super::Gateway;
+use crate::checksum::{self, Algorithm, BodyCheck};
+use crate::error::OrS3;
+
+/// Largest single part (5 GiB).
+const MAX_PART_SIZE: i64 = 5 * 1024 * 1024 * 1024;
+/// Entries per ListParts / ListMultipartUploads page by default and at most.
+const MAX_LISTED: i32 = 1000;
+
+fn upload_id(id: &str) -> S3Result<Uuid> {
+    Uuid::parse_str(id).map_err(|_| {
+        s3_error!(NoSuchUpload, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")
+    })
+}
+
+fn check_part_number(number: i32) -> S3Result<()> {
+    if !PART_NUMBERS.contains(&number) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000, inclusive"
+        ));
+    }
+    Ok(())
+}
+
+fn page_size(requested: Option<i32>) -> S3Result<usize> {
+    match requested {
+        Some(n) if n < 0 => Err(s3_error!(
+            InvalidArgument,
+            "Argument max-parts must be an integer between 0 and 2147483647"
+        )),
+        Some(n) => Ok(n.min(MAX_LISTED) as usize),
+        None => Ok(MAX_LISTED as usize),
+    }
+}
+
+/// The object checksum CompleteMultipartUpload stores: composite of the part checksums when
+/// the upload declared an algorithm and every part carries it.
+fn completed_checksum(
+    upload: &UploadRecord,
+    parts: &[storage::meta::DataPart],
+) -> Option<StoredChecksum> {
+    let algorithm = upload
+        .template
+        .checksum_algorithm
+        .as_deref()
+        .and_then(Algorithm::parse)?;
+    if upload.template.checksum_type.as_deref() == Some(checksum::FULL_OBJECT) {
+        return None;
+    }
+    let sums: Vec<Option<&StoredChecksum>> = parts.iter().map(|p| p.checksum.as_ref()).collect();
+    checksum::composite(algorithm, &sums)
+}
+
+impl Gateway {
+    pub(super) async fn create_multipart_upload_impl(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        convert::check_key(&input.key)?;
+        let checksum_algorithm = match &input.checksum_algorithm {
+            Some(name) => Some(
+                Algorithm::parse(name.as_str())
+                    .ok_or_else(|| {
+                        s3_error!(
+                            InvalidRequest,
+                            "Checksum algorithm provided is unsupported."
+                        )
+                    })?
+                    .name()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        let template = ObjectTemplate {
+            headers: StandardHeaders {
+                content_type: input.content_type.map(|c| c.to_string()),
+                content_encoding: input.content_encoding,
+                content_disposition: input.content_disposition,
+                content_language: input.content_language,
+                cache_control: input.cache_control,
+                expires: input.expires,
+            }
+            .into_map()?,
+            user_metadata: convert::user_metadata(input.metadata)?,
+            tags: convert::parse_tagging_header(input.tagging.as_deref())?,
+            checksum_algorithm: checksum_algorithm.clone(),
+            checksum_type: input.checksum_type.map(|t| t.as_str().to_owned()),
+        };
+        let upload = self
+            .store
+            .create_upload(&input.bucket, &input.key, template)
+            .await
+            .or_s3()?;
+        let output = CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload.upload_id.to_string()),
+            checksum_algorithm: checksum_algorithm.map(ChecksumAlgorithm::from),
+            checksum_type: upload.template.checksum_type.map(ChecksumType::from),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn upload_part_impl(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        check_part_number(input.part_number)?;
+        if input.content_length.is_some_and(|len| len > MAX_PART_SIZE) {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed object size."
+            ));
+        }
+        let id = upload_id(&input.upload_id)?;
+        self.store
+            .upload(&input.bucket, &input.key, id)
+            .await
+            .or_s3()?;
+        let check = BodyCheck::from_headers(&req.headers)?;
+        let body = input
+            .body
+            .ok_or_else(|| s3_error!(IncompleteBody, "The request body is missing."))?;
+        let size = input.content_length.map(|len| len as u64);
+        let staged = self
+            .store
+            .stage_part(&input.bucket, &input.key, check.wrap(body), size)
+            .await
+            .or_s3()?;
+        let verified = checksum::check_content_md5(input.content_md5.as_deref(), &staged.md5)
+            .and_then(|()| check.finish(req.trailing_headers.as_ref()));
+        let sum = match verified {
+            Ok(sum) => sum,
+            Err(e) => {
+                self.store.discard(&input.bucket, &input.key, staged).await;
+                return Err(e);
+            }
+        };
+        let part = self
+            .store
+            .commit_part(
+                &input.bucket,
+                &input.key,
+                id,
+                input.part_number,
+                staged,
+                Some(sum.clone()),
+            )
+            .await
+            .or_s3()?;
+        let sums = checksum::to_dto(&sum);
+        let output = UploadPartOutput {
+            e_tag: Some(ETag::Strong(part.etag)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn upload_part_copy_impl(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        check_part_number(input.part_number)?;
+        let id = upload_id(&input.upload_id)?;
+        self.store
+            .upload(&input.bucket, &input.key, id)
+            .await
+            .or_s3()?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let source = self.store.get_object(src_bucket, src_key).await.or_s3()?;
+        let record = source.record().clone();
+        let conditions = Conditions {
+            if_match: input.copy_source_if_match,
+            if_none_match: input.copy_source_if_none_match,
+            if_modified_since: input.copy_source_if_modified_since,
+            if_unmodified_since: input.copy_source_if_unmodified_since,
+        };
+        conditions.check(&record, true)?;
+        let range = match &input.copy_source_range {
+            Some(header) => {
+                let range = Range::parse(header).map_err(|_| {
+                    s3_error!(
+                        InvalidArgument,
+                        "The x-amz-copy-source-range value must be of the form bytes=first-last"
+                    )
+                })?;
+                let Range::Int {
+                    first,
+                    last: Some(last),
+                } = range
+                else {
+                    return Err(s3_error!(
+                        InvalidArgument,
+                        "The x-amz-copy-source-range value must be of the form bytes=first-last"
+                    ));
+                };
+                if last >= record.size || first > last {
+                    return Err(s3_error!(
+                        InvalidRange,
+                        "The requested range is not satisfiable"
+                    ));
+                }
+                first..last + 1
+            }
+            None => 0..record.size,
+        };
+        let length = range.end - range.start;
+        let body = source.read(Some(range)).or_s3()?;
+        let staged = self
+            .store
+            .stage_part(&input.bucket, &input.key, body, Some(length))
+            .await
+            .or_s3()?;
+        let part = self
+            .store
+            .commit_part(
+                &input.bucket,
+                &input.key,
+                id,
+                input.part_number,
+                staged,
+                None,
+            )
+            .await
+            .or_s3()?;
+        let result = CopyPartResult {
+            e_tag: Some(ETag::Strong(part.etag)),
+            last_modified: Some(convert::timestamp_ns(storage::store::now_ns())),
+            ..Default::default()
+        };
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(result),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn complete_multipart_upload_impl(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let id = upload_id(&input.upload_id)?;
+        let parts = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"))?;
+        let mut chosen = Vec::with_capacity(parts.len());
+        for part in parts {
+            let number = part
+                .part_number
+                .ok_or_else(|| s3_error!(MalformedXML, "A part is missing its PartNumber."))?;
+            check_part_number(number)?;
+            let etag = part.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
+            chosen.push(ChosenPart { number, etag });
+        }
+        let record = self
+            .store
+            .complete_upload(&input.bucket, &input.key, id, &chosen, |upload, parts| {
+                Ok(completed_checksum(upload, parts))
+            })
+            .await
+            .or_s3()?;
+        let sums = record
+            .checksum
+            .as_ref()
+            .map(checksum::to_dto)
+            .unwrap_or_default();
+        let output = CompleteMultipartUploadOutput {
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            e_tag: Some(convert::etag(&record)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_type: record
+                .checksum
+                .as_ref()
+                .map(|c| ChecksumType::from(c.kind.clone())),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn abort_multipart_upload_impl(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let id = upload_id(&input.upload_id)?;
+        self.store
+            .abort_upload(&input.bucket, &input.key, id)
+            .await
+            .or_s3()?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(super) async fn list_parts_impl(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let id = upload_id(&input.upload_id)?;
+        let max = page_size(input.max_parts)?;
+        let marker = input.part_number_marker.unwrap_or(0);
+        let upload = self
+            .store
+            .upload(&input.bucket, &input.key, id)
+            .await
+            .or_s3()?;
+        let stored = self
+            .store
+            .list_parts(&input.bucket, &input.key, id)
+            .await
+            .or_s3()?;
+        let mut remaining = stored
+            .into_iter()
+            .filter(|p| p.part.number > marker)
+            .peekable();
+        let page: Vec<_> = remaining.by_ref().take(max).collect();
+        let truncated = remaining.peek().is_some();
+        let parts: Vec<Part> = page
+            .iter()
+            .map(|p| {
+                let sums = p
+                    .part
+                    .checksum
+                    .as_ref()
+                    .map(checksum::to_dto)
+                    .unwrap_or_default();
+                Part {
+                    part_number: Some(p.part.number),
+                    e_tag: Some(ETag::Strong(p.part.etag.clone())),
+                    size: Some(p.part.size as i64),
+                    last_modified: Some(convert::timestamp_ns(p.mod_time_ns)),
+                    checksum_crc32: sums.checksum_crc32,
+                    checksum_crc32c: sums.checksum_crc32c,
+                    checksum_sha1: sums.checksum_sha1,
+                    checksum_sha256: sums.checksum_sha256,
+                    checksum_crc64nvme: sums.checksum_crc64nvme,
+                }
+            })
+            .collect();
+        let output = ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: if truncated {
+                page.last().map(|p| p.part.number)
+            } else {
+                None
+            },
+            max_parts: Some(max as i32),
+            is_truncated: Some(truncated),
+            parts: Some(parts),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            owner: Some(self.owner()),
+            initiator: Some(Initiator {
+                display_name: Some("root".into()),
+                id: Some(self.owner_id.clone()),
+            }),
+            checksum_algorithm: upload
+                .template
+                .checksum_algorithm
+                .map(ChecksumAlgorithm::from),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    pub(super) async fn list_multipart_uploads_impl(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let max = page_size(input.max_uploads)?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let uploads = self
+            .store
+            .list_uploads(&input.bucket, &prefix)
+            .await
+            .or_s3()?;
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let id_marker = input.upload_id_marker.clone();
+        let after_marker = |u: &UploadRecord| match &id_marker {
+            Some(id) if u.key == key_marker => u.upload_id.to_string().as_str() > id.as_str(),
+            _ => u.key > key_marker,
+        };
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let mut entries: Vec<Result<UploadRecord, String>> = Vec::new();
+        for upload in uploads.into_iter().filter(after_marker) {
+            let rolled = delimiter.as_deref().and_then(|d| {
+                upload.key[prefix.len()..]
+                    .find(d)
+                    .map(|at| upload.key[..prefix.len() + at + d.len()].to_owned())
+            });
+            match rolled {
+                Some(common)
+                    if entries
+                        .last()
+                        .is_some_and(|e| e.as_ref().err() == Some(&common)) => {}
+                Some(common) => entries.push(Err(common)),
+                None => entries.push(Ok(upload)),
+            }
+        }
+        let truncated = entries.len() > max;
+        entries.truncate(max);
+        let (mut listed, mut prefixes) = (Vec::new(), Vec::new());
+        let (mut next_key, mut next_id) = (None, None);
+        for entry in entries {
+            match entry {
+                Ok(upload) => {
+                    next_key = Some(upload.key.clone());
+                    next_id = Some(upload.upload_id.to_string());
+                    listed.push(MultipartUpload {
+                        key: Some(upload.key),
+                        upload_id: Some(upload.upload_id.to_string()),
+                        initiated: Some(convert::timestamp_ns(upload.initiated_ns)),
+                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        owner: Some(self.owner()),
+                        initiator: Some(Initiator {
+                            display_name: Some("root".into()),
+                            id: Some(self.owner_id.clone()),
+                        }),
+                        checksum_algorithm: upload
+                            .template
+                            .checksum_algorithm
+                            .map(ChecksumAlgorithm::from),
+                        ..Default::default()
+                    });
+                }
+                Err(common) => {
+                    next_key = Some(common.clone());
+                    prefixes.push(CommonPrefix {
+                        prefix: Some(common),
+                    });
+                }
+            }
+        }
+        let output = ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: if truncated { next_key } else { None },
+            next_upload_id_marker: if truncated { next_id } else { None },
+            uploads: (!listed.is_empty()).then_some(listed),
+            common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+}

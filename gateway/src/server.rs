@@ -1,0 +1,150 @@
+//! Starting the all-in-one server: object store, S3 service, and the HTTP(S) listener.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use s3s::auth::SimpleAuth;
+use s3s::host::MultiDomain;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use storage::{ObjectStore, StoreConfig};
+use tokio::net::TcpListener;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{self, ServerArgs};
+use crate::credentials::{self, Origin};
+use crate::s3::Gateway;
+
+/// Builds everything from the arguments and serves until the process is stopped.
+pub async fn run(args: ServerArgs) -> Result<(), String> {
+    let drives = config::expand_drives(&args.drives)?;
+    let first = drives
+        .first()
+        .ok_or("at least one drive directory is needed")?;
+    let (root, origin) =
+        credentials::resolve(args.root_user.clone(), args.root_password.clone(), first)?;
+    let store_config = StoreConfig {
+        drives: drives.clone(),
+        parity: args.parity,
+        inline_threshold_bytes: args.inline_threshold,
+        durable: args.fsync,
+        ..StoreConfig::default()
+    };
+    let store = ObjectStore::open(store_config)
+        .await
+        .map_err(|e| format!("cannot open the drives: {e}"))?;
+    let layout = store.layout();
+    tracing::info!(
+        drives = drives.len(),
+        sets = layout.sets,
+        data = layout.erasure.data,
+        parity = layout.erasure.parity,
+        fsync = args.fsync,
+        "object store open"
+    );
+    let service = build_service(&args, Arc::clone(&store), &root)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let listener = TcpListener::bind(args.address)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("listener address: {e}"))?;
+    if origin == Origin::Generated {
+        println!(
+            "Generated root credentials (stored in {}):",
+            first.join(credentials::CREDENTIALS_FILE).display()
+        );
+        println!("  access key: {}", root.access_key);
+        println!("  secret key: {}", root.secret_key);
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("sovereign-s3 listening on {scheme}://{address}");
+    serve(listener, service, tls).await
+}
+
+fn build_service(
+    args: &ServerArgs,
+    store: Arc<ObjectStore>,
+    root: &credentials::RootCredentials,
+) -> Result<S3Service, String> {
+    let gateway = Gateway::new(store, args.region.clone(), &root.access_key);
+    let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_auth(SimpleAuth::from_single(
+        root.access_key.clone(),
+        root.secret_key.clone(),
+    ));
+    if !args.domain.is_empty() {
+        let domains = MultiDomain::new(args.domain.iter().map(String::as_str))
+            .map_err(|e| format!("invalid --domain: {e}"))?;
+        builder.set_host(domains);
+    }
+    Ok(builder.build())
+}
+
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+    let read =
+        |path: &Path| std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()));
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("parse {}: {e}", cert.display()))?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+        .map_err(|e| format!("parse {}: {e}", key.display()))?
+        .ok_or_else(|| format!("no private key in {}", key.display()))?;
+    let mut config = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn serve(
+    listener: TcpListener,
+    service: S3Service,
+    tls: Option<TlsAcceptor>,
+) -> Result<(), String> {
+    let connections = ConnBuilder::new(TokioExecutor::new());
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        if let Err(e) = socket.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let (service, connections, tls) = (service.clone(), connections.clone(), tls.clone());
+        tokio::spawn(async move {
+            let result = match tls {
+                Some(acceptor) => match acceptor.accept(socket).await {
+                    Ok(stream) => {
+                        connections
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => {
+                    connections
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
