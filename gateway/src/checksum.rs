@@ -35,13 +35,8 @@ pub enum Algorithm {
     Crc64Nvme,
 }
 
-const ALL: [Algorithm; 5] = [
-    Algorithm::Crc32,
-    Algorithm::Crc32c,
-    Algorithm::Sha1,
-    Algorithm::Sha256,
-    Algorithm::Crc64Nvme,
-];
+const ALL: [Algorithm; 5] =
+    [Algorithm::Crc32, Algorithm::Crc32c, Algorithm::Sha1, Algorithm::Sha256, Algorithm::Crc64Nvme];
 
 impl Algorithm {
     /// The name S3 uses (`CRC32`, ...).
@@ -57,8 +52,7 @@ impl Algorithm {
 
     /// Parses an algorithm name, case-insensitively.
     pub fn parse(name: &str) -> Option<Self> {
-        ALL.into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(name))
+        ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     fn header(self) -> String {
@@ -115,10 +109,7 @@ pub struct BodyCheck {
 
 impl std::fmt::Debug for BodyCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BodyCheck")
-            .field("algorithm", &self.algorithm)
-            .field("expected", &self.expected)
-            .finish()
+        f.debug_struct("BodyCheck").field("algorithm", &self.algorithm).field("expected", &self.expected).finish()
     }
 }
 
@@ -127,44 +118,29 @@ impl BodyCheck {
     pub fn from_headers(headers: &HeaderMap) -> S3Result<Self> {
         let sent: Vec<(Algorithm, String)> = ALL
             .into_iter()
-            .filter_map(|a| {
-                headers
-                    .get(a.header())
-                    .map(|v| (a, v.to_str().unwrap_or_default().to_owned()))
-            })
+            .filter_map(|a| headers.get(a.header()).map(|v| (a, v.to_str().unwrap_or_default().to_owned())))
             .collect();
         if sent.len() > 1 {
-            return Err(s3_error!(InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+            return Err(s3_error!(
+                InvalidRequest,
+                "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."
+            ));
         }
-        let trailer = headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim);
-        let declared = headers
-            .get("x-amz-sdk-checksum-algorithm")
-            .and_then(|v| v.to_str().ok());
+        let trailer = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()).map(str::trim);
+        let declared = headers.get("x-amz-sdk-checksum-algorithm").and_then(|v| v.to_str().ok());
         let (algorithm, expected) = if let Some((algorithm, value)) = sent.into_iter().next() {
             (algorithm, Expected::Header(value))
         } else if let Some(trailer) = trailer {
             let name = trailer.strip_prefix("x-amz-checksum-").ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "The value specified in the x-amz-trailer header is not supported"
-                )
+                s3_error!(InvalidRequest, "The value specified in the x-amz-trailer header is not supported")
             })?;
             let algorithm = Algorithm::parse(name).ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "The value specified in the x-amz-trailer header is not supported"
-                )
+                s3_error!(InvalidRequest, "The value specified in the x-amz-trailer header is not supported")
             })?;
             (algorithm, Expected::Trailer)
         } else if let Some(declared) = declared {
             let algorithm = Algorithm::parse(declared).ok_or_else(|| {
-                s3_error!(
-                    InvalidRequest,
-                    "Value for x-amz-sdk-checksum-algorithm header is invalid."
-                )
+                s3_error!(InvalidRequest, "Value for x-amz-sdk-checksum-algorithm header is invalid.")
             })?;
             (algorithm, Expected::Nothing)
         } else {
@@ -173,11 +149,7 @@ impl BodyCheck {
         if let Expected::Header(value) = &expected {
             check_base64_len(algorithm, value)?;
         }
-        Ok(Self {
-            algorithm,
-            expected,
-            hasher: Arc::new(Mutex::new(Some(algorithm.hasher()))),
-        })
+        Ok(Self { algorithm, expected, hasher: Arc::new(Mutex::new(Some(algorithm.hasher()))) })
     }
 
     /// The algorithm in use.
@@ -215,17 +187,13 @@ impl BodyCheck {
             Expected::Header(value) => Some(value),
             Expected::Trailer => {
                 let header = self.algorithm.header();
-                let value = trailers.and_then(|t| t.take()).and_then(|map| {
-                    map.get(header.as_str())
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                });
-                Some(value.ok_or_else(|| {
-                    s3_error!(
-                        InvalidRequest,
-                        "The trailing checksum {header} was not received."
-                    )
-                })?)
+                let value = trailers
+                    .and_then(|t| t.take())
+                    .and_then(|map| map.get(header.as_str()).and_then(|v| v.to_str().ok()).map(str::to_owned));
+                Some(
+                    value
+                        .ok_or_else(|| s3_error!(InvalidRequest, "The trailing checksum {header} was not received."))?,
+                )
             }
             Expected::Nothing => None,
         };
@@ -238,19 +206,13 @@ impl BodyCheck {
                 ));
             }
         }
-        Ok(StoredChecksum {
-            algorithm: self.algorithm.name().into(),
-            value: computed,
-            kind: FULL_OBJECT.into(),
-        })
+        Ok(StoredChecksum { algorithm: self.algorithm.name().into(), value: computed, kind: FULL_OBJECT.into() })
     }
 }
 
 fn check_base64_len(algorithm: Algorithm, value: &str) -> S3Result<()> {
     let expected_len = algorithm.digest(b"").map(|d| d.len());
-    let decodes = base64::engine::general_purpose::STANDARD
-        .decode(value)
-        .is_ok();
+    let decodes = base64::engine::general_purpose::STANDARD.decode(value).is_ok();
     if !decodes || Some(value.len()) != expected_len {
         return Err(s3_error!(
             InvalidRequest,
@@ -270,28 +232,18 @@ pub fn check_content_md5(header: Option<&str>, md5: &[u8; 16]) -> S3Result<()> {
         .filter(|d| d.len() == 16)
         .ok_or_else(|| s3_error!(InvalidDigest, "The Content-MD5 you specified was invalid."))?;
     if sent != md5 {
-        return Err(s3_error!(
-            BadDigest,
-            "The Content-MD5 you specified did not match what was received."
-        ));
+        return Err(s3_error!(BadDigest, "The Content-MD5 you specified did not match what was received."));
     }
     Ok(())
 }
 
 /// The multipart checksum of part checksums: the digest of the concatenated binary part
 /// digests, suffixed with the part count (`COMPOSITE`).
-pub fn composite(
-    algorithm: Algorithm,
-    parts: &[Option<&StoredChecksum>],
-) -> Option<StoredChecksum> {
+pub fn composite(algorithm: Algorithm, parts: &[Option<&StoredChecksum>]) -> Option<StoredChecksum> {
     let mut joined = Vec::new();
     for part in parts {
         let part = (*part).filter(|c| c.algorithm == algorithm.name())?;
-        joined.extend(
-            base64::engine::general_purpose::STANDARD
-                .decode(&part.value)
-                .ok()?,
-        );
+        joined.extend(base64::engine::general_purpose::STANDARD.decode(&part.value).ok()?);
     }
     let digest = algorithm.digest(&joined)?;
     Some(StoredChecksum {
@@ -332,27 +284,12 @@ mod tests {
     fn header_checksum_is_verified() {
         let good = Algorithm::Crc32.digest(b"hello").unwrap();
         let check = BodyCheck::from_headers(&headers(&[("x-amz-checksum-crc32", &good)])).unwrap();
-        check
-            .hasher
-            .lock()
-            .unwrap()
-            .as_mut()
-            .unwrap()
-            .update(b"hello");
+        check.hasher.lock().unwrap().as_mut().unwrap().update(b"hello");
         assert_eq!(check.finish(None).unwrap().value, good);
 
         let check = BodyCheck::from_headers(&headers(&[("x-amz-checksum-crc32", &good)])).unwrap();
-        check
-            .hasher
-            .lock()
-            .unwrap()
-            .as_mut()
-            .unwrap()
-            .update(b"other");
-        assert_eq!(
-            check.finish(None).unwrap_err().code(),
-            &s3s::S3ErrorCode::BadDigest
-        );
+        check.hasher.lock().unwrap().as_mut().unwrap().update(b"other");
+        assert_eq!(check.finish(None).unwrap_err().code(), &s3s::S3ErrorCode::BadDigest);
     }
 
     #[test]
@@ -360,24 +297,14 @@ mod tests {
         assert!(BodyCheck::from_headers(&headers(&[("x-amz-checksum-sha256", "nope")])).is_err());
         let crc = Algorithm::Crc32.digest(b"").unwrap();
         let sha = Algorithm::Sha1.digest(b"").unwrap();
-        assert!(BodyCheck::from_headers(&headers(&[
-            ("x-amz-checksum-crc32", &crc),
-            ("x-amz-checksum-sha1", &sha)
-        ]))
-        .is_err());
+        assert!(BodyCheck::from_headers(&headers(&[("x-amz-checksum-crc32", &crc), ("x-amz-checksum-sha1", &sha)]))
+            .is_err());
     }
 
     #[test]
     fn default_is_crc64nvme_and_trailer_names_the_algorithm() {
-        assert_eq!(
-            BodyCheck::from_headers(&HeaderMap::new())
-                .unwrap()
-                .algorithm(),
-            Algorithm::Crc64Nvme
-        );
-        let check =
-            BodyCheck::from_headers(&headers(&[("x-amz-trailer", "x-amz-checksum-crc32c")]))
-                .unwrap();
+        assert_eq!(BodyCheck::from_headers(&HeaderMap::new()).unwrap().algorithm(), Algorithm::Crc64Nvme);
+        let check = BodyCheck::from_headers(&headers(&[("x-amz-trailer", "x-amz-checksum-crc32c")])).unwrap();
         assert_eq!(check.algorithm(), Algorithm::Crc32c);
     }
 
@@ -386,16 +313,8 @@ mod tests {
         let md5 = [0u8; 16];
         let encoded = base64::engine::general_purpose::STANDARD.encode(md5);
         assert!(check_content_md5(Some(&encoded), &md5).is_ok());
-        assert_eq!(
-            check_content_md5(Some(&encoded), &[1; 16])
-                .unwrap_err()
-                .code(),
-            &s3s::S3ErrorCode::BadDigest
-        );
-        assert_eq!(
-            check_content_md5(Some("zz"), &md5).unwrap_err().code(),
-            &s3s::S3ErrorCode::InvalidDigest
-        );
+        assert_eq!(check_content_md5(Some(&encoded), &[1; 16]).unwrap_err().code(), &s3s::S3ErrorCode::BadDigest);
+        assert_eq!(check_content_md5(Some("zz"), &md5).unwrap_err().code(), &s3s::S3ErrorCode::InvalidDigest);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::telemetry::logging::LogFormat;
+
 /// sovereign-s3: an S3-compatible object store on erasure-coded drives.
 #[derive(Debug, Parser)]
 #[command(name = "sovereign-s3", version, about)]
@@ -66,6 +68,22 @@ pub struct ServerArgs {
     #[arg(long, env = "SOVEREIGN_S3_FSYNC", default_value_t = true, action = clap::ArgAction::Set)]
     pub fsync: bool,
 
+    /// Append one JSON line per request to this file (rotated by size).
+    #[arg(long, env = "SOVEREIGN_S3_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+
+    /// Rotate the audit log when it would exceed this many bytes.
+    #[arg(long, env = "SOVEREIGN_S3_AUDIT_LOG_MAX_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub audit_log_max_bytes: u64,
+
+    /// Require `Authorization: Bearer TOKEN` on /metrics.
+    #[arg(long, env = "SOVEREIGN_S3_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Log line format on stderr.
+    #[arg(long, env = "SOVEREIGN_S3_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
     /// Objects up to this many bytes are stored inside their metadata records.
     #[arg(long, env = "SOVEREIGN_S3_INLINE_THRESHOLD", default_value_t = 128 * 1024)]
     pub inline_threshold: usize,
@@ -124,15 +142,9 @@ mod tests {
 
     #[test]
     fn patterns_expand_in_order() {
-        assert_eq!(
-            expand(&["./data/d{1...4}"]).unwrap(),
-            ["./data/d1", "./data/d2", "./data/d3", "./data/d4"]
-        );
+        assert_eq!(expand(&["./data/d{1...4}"]).unwrap(), ["./data/d1", "./data/d2", "./data/d3", "./data/d4"]);
         assert_eq!(expand(&["/a", "/b"]).unwrap(), ["/a", "/b"]);
-        assert_eq!(
-            expand(&["/n{1...2}/d{1...2}"]).unwrap(),
-            ["/n1/d1", "/n1/d2", "/n2/d1", "/n2/d2"]
-        );
+        assert_eq!(expand(&["/n{1...2}/d{1...2}"]).unwrap(), ["/n1/d1", "/n1/d2", "/n2/d1", "/n2/d2"]);
     }
 
     #[test]

@@ -24,9 +24,7 @@ pub struct RootCredentials {
 
 impl std::fmt::Debug for RootCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootCredentials")
-            .field("access_key", &self.access_key)
-            .finish_non_exhaustive()
+        f.debug_struct("RootCredentials").field("access_key", &self.access_key).finish_non_exhaustive()
     }
 }
 
@@ -50,17 +48,9 @@ pub fn resolve(
     match (user, password) {
         (Some(access_key), Some(secret_key)) => {
             if access_key.len() < 3 || secret_key.len() < 8 {
-                return Err(
-                    "root user needs at least 3 characters and root password at least 8".into(),
-                );
+                return Err("root user needs at least 3 characters and root password at least 8".into());
             }
-            Ok((
-                RootCredentials {
-                    access_key,
-                    secret_key,
-                },
-                Origin::Environment,
-            ))
+            Ok((RootCredentials { access_key, secret_key }, Origin::Environment))
         }
         (Some(_), None) | (None, Some(_)) => {
             Err("set both SOVEREIGN_S3_ROOT_USER and SOVEREIGN_S3_ROOT_PASSWORD, or neither".into())
@@ -73,17 +63,13 @@ fn load_or_generate(dir: &Path) -> Result<(RootCredentials, Origin), String> {
     let path = dir.join(CREDENTIALS_FILE);
     match fs::read(&path) {
         Ok(bytes) => {
-            let creds =
-                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            let creds = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
             return Ok((creds, Origin::Stored));
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("read {}: {e}", path.display())),
     }
-    let creds = RootCredentials {
-        access_key: random_string(20).to_uppercase(),
-        secret_key: random_string(40),
-    };
+    let creds = RootCredentials { access_key: random_string(20).to_uppercase(), secret_key: random_string(40) };
     fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let body = serde_json::to_vec_pretty(&creds).map_err(|e| format!("encode credentials: {e}"))?;
     let mut file = OpenOptions::new()
@@ -92,18 +78,12 @@ fn load_or_generate(dir: &Path) -> Result<(RootCredentials, Origin), String> {
         .mode(0o600)
         .open(&path)
         .map_err(|e| format!("create {}: {e}", path.display()))?;
-    file.write_all(&body)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("write {}: {e}", path.display()))?;
+    file.write_all(&body).and_then(|()| file.sync_all()).map_err(|e| format!("write {}: {e}", path.display()))?;
     Ok((creds, Origin::Generated))
 }
 
 fn random_string(len: usize) -> String {
-    rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 #[cfg(test)]
@@ -117,10 +97,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (first, origin) = resolve(None, None, dir.path()).unwrap();
         assert_eq!(origin, Origin::Generated);
-        let mode = fs::metadata(dir.path().join(CREDENTIALS_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = fs::metadata(dir.path().join(CREDENTIALS_FILE)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let (again, origin) = resolve(None, None, dir.path()).unwrap();
         assert_eq!(origin, Origin::Stored);
@@ -130,12 +107,8 @@ mod tests {
     #[test]
     fn environment_wins_and_must_be_complete() {
         let dir = tempfile::tempdir().unwrap();
-        let (creds, origin) =
-            resolve(Some("admin".into()), Some("password1".into()), dir.path()).unwrap();
-        assert_eq!(
-            (creds.access_key.as_str(), origin),
-            ("admin", Origin::Environment)
-        );
+        let (creds, origin) = resolve(Some("admin".into()), Some("password1".into()), dir.path()).unwrap();
+        assert_eq!((creds.access_key.as_str(), origin), ("admin", Origin::Environment));
         assert!(resolve(Some("admin".into()), None, dir.path()).is_err());
         assert!(!format!("{creds:?}").contains("password1"));
     }

@@ -1,8 +1,11 @@
 //! The S3 gateway of sovereign-s3 and the wiring of the `sovereign-s3` binary.
 
+pub mod access;
 pub mod checksum;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod frontend;
 pub mod s3;
 pub mod server;
+pub mod telemetry;

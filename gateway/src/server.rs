@@ -14,18 +14,18 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
+use crate::access::SignedOnly;
 use crate::config::{self, ServerArgs};
 use crate::credentials::{self, Origin};
+use crate::frontend::{Frontend, FrontendState};
 use crate::s3::Gateway;
+use crate::telemetry::audit::AuditLog;
 
 /// Builds everything from the arguments and serves until the process is stopped.
 pub async fn run(args: ServerArgs) -> Result<(), String> {
     let drives = config::expand_drives(&args.drives)?;
-    let first = drives
-        .first()
-        .ok_or("at least one drive directory is needed")?;
-    let (root, origin) =
-        credentials::resolve(args.root_user.clone(), args.root_password.clone(), first)?;
+    let first = drives.first().ok_or("at least one drive directory is needed")?;
+    let (root, origin) = credentials::resolve(args.root_user.clone(), args.root_password.clone(), first)?;
     let store_config = StoreConfig {
         drives: drives.clone(),
         parity: args.parity,
@@ -33,9 +33,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         durable: args.fsync,
         ..StoreConfig::default()
     };
-    let store = ObjectStore::open(store_config)
-        .await
-        .map_err(|e| format!("cannot open the drives: {e}"))?;
+    let store = ObjectStore::open(store_config).await.map_err(|e| format!("cannot open the drives: {e}"))?;
     let layout = store.layout();
     tracing::info!(
         drives = drives.len(),
@@ -45,28 +43,33 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         fsync = args.fsync,
         "object store open"
     );
-    let service = build_service(&args, Arc::clone(&store), &root)?;
+    std::sync::LazyLock::force(&crate::telemetry::metrics::METRICS);
+    std::sync::LazyLock::force(&storage::metrics::METRICS);
+    let audit = match &args.audit_log {
+        Some(path) => Some(AuditLog::open(path, args.audit_log_max_bytes)?),
+        None => None,
+    };
+    let state = Arc::new(FrontendState {
+        s3: build_service(&args, Arc::clone(&store), &root)?,
+        store,
+        audit,
+        metrics_token: args.metrics_token.clone(),
+    });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
     };
-    let listener = TcpListener::bind(args.address)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| format!("listener address: {e}"))?;
+    let listener =
+        TcpListener::bind(args.address).await.map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
+    let address = listener.local_addr().map_err(|e| format!("listener address: {e}"))?;
     if origin == Origin::Generated {
-        println!(
-            "Generated root credentials (stored in {}):",
-            first.join(credentials::CREDENTIALS_FILE).display()
-        );
+        println!("Generated root credentials (stored in {}):", first.join(credentials::CREDENTIALS_FILE).display());
         println!("  access key: {}", root.access_key);
         println!("  secret key: {}", root.secret_key);
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("sovereign-s3 listening on {scheme}://{address}");
-    serve(listener, service, tls).await
+    serve(listener, state, tls).await
 }
 
 fn build_service(
@@ -76,21 +79,18 @@ fn build_service(
 ) -> Result<S3Service, String> {
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key);
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(SimpleAuth::from_single(
-        root.access_key.clone(),
-        root.secret_key.clone(),
-    ));
+    builder.set_auth(SimpleAuth::from_single(root.access_key.clone(), root.secret_key.clone()));
+    builder.set_access(SignedOnly);
     if !args.domain.is_empty() {
-        let domains = MultiDomain::new(args.domain.iter().map(String::as_str))
-            .map_err(|e| format!("invalid --domain: {e}"))?;
+        let domains =
+            MultiDomain::new(args.domain.iter().map(String::as_str)).map_err(|e| format!("invalid --domain: {e}"))?;
         builder.set_host(domains);
     }
     Ok(builder.build())
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
-    let read =
-        |path: &Path| std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()));
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("read {}: {e}", path.display()));
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("parse {}: {e}", cert.display()))?;
@@ -105,11 +105,7 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn serve(
-    listener: TcpListener,
-    service: S3Service,
-    tls: Option<TlsAcceptor>,
-) -> Result<(), String> {
+async fn serve(listener: TcpListener, state: Arc<FrontendState>, tls: Option<TlsAcceptor>) -> Result<(), String> {
     let connections = ConnBuilder::new(TokioExecutor::new());
     loop {
         let (socket, peer) = match listener.accept().await {
@@ -122,25 +118,18 @@ async fn serve(
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let (service, connections, tls) = (service.clone(), connections.clone(), tls.clone());
+        let service = Frontend::new(Arc::clone(&state), peer);
+        let (connections, tls) = (connections.clone(), tls.clone());
         tokio::spawn(async move {
             let result = match tls {
                 Some(acceptor) => match acceptor.accept(socket).await {
-                    Ok(stream) => {
-                        connections
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await
-                    }
+                    Ok(stream) => connections.serve_connection(TokioIo::new(stream), service).await,
                     Err(e) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         return;
                     }
                 },
-                None => {
-                    connections
-                        .serve_connection(TokioIo::new(socket), service)
-                        .await
-                }
+                None => connections.serve_connection(TokioIo::new(socket), service).await,
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -21,6 +21,11 @@ pub trait Drive: Send + Sync + Debug {
     /// answers do not count towards quorum until it has been healed.
     fn is_healing(&self) -> bool;
 
+    /// Checks that the drive is present and answers (for readiness and metrics).
+    async fn probe(&self) -> Result<()>;
+    /// Capacity of the filesystem holding the drive, when known.
+    fn usage(&self) -> Option<DriveUsage>;
+
     /// Stores a bucket record (idempotent).
     async fn put_bucket(&self, record: BucketRecord) -> Result<()>;
     /// Reads a bucket record.
@@ -56,12 +61,7 @@ pub trait Drive: Send + Sync + Debug {
     /// Stores an upload record.
     async fn put_upload(&self, bucket: &str, record: UploadRecord) -> Result<()>;
     /// Reads an upload record.
-    async fn upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: Uuid,
-    ) -> Result<Option<UploadRecord>>;
+    async fn upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<Option<UploadRecord>>;
     /// Lists the uploads of a bucket whose keys start with `prefix`, in key then id order.
     async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>>;
     /// Makes a part durable, promoting its staged shard and reclaiming a replaced part.
@@ -69,15 +69,20 @@ pub trait Drive: Send + Sync + Debug {
     /// Lists the parts of an upload in part-number order.
     async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>>;
     /// Commits the completed object and removes the upload, reclaiming parts it did not use.
-    async fn complete_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: Uuid,
-        record: VersionRecord,
-    ) -> Result<()>;
+    async fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: VersionRecord) -> Result<()>;
     /// Removes an upload and all its parts (idempotent).
     async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()>;
+}
+
+/// Capacity figures of a drive's filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriveUsage {
+    /// Size of the filesystem.
+    pub total_bytes: u64,
+    /// Bytes available to the store.
+    pub free_bytes: u64,
+    /// Bytes in use (by anything on the filesystem).
+    pub used_bytes: u64,
 }
 
 /// Receives the frames of one shard file, in order.

@@ -45,20 +45,12 @@ impl Erasure {
     /// Creates a layout, checking that Reed-Solomon supports the shard counts.
     pub fn new(data: usize, parity: usize, block_size: usize) -> Result<Self> {
         if data == 0 || block_size == 0 {
-            return Err(StorageError::Config(
-                "erasure needs at least one data shard".into(),
-            ));
+            return Err(StorageError::Config("erasure needs at least one data shard".into()));
         }
         if parity > 0 && !ReedSolomonEncoder::supports(data, parity) {
-            return Err(StorageError::Config(format!(
-                "unsupported erasure layout {data}+{parity}"
-            )));
+            return Err(StorageError::Config(format!("unsupported erasure layout {data}+{parity}")));
         }
-        Ok(Self {
-            data,
-            parity,
-            block_size,
-        })
+        Ok(Self { data, parity, block_size })
     }
 
     /// Total shards per stripe (k + m).
@@ -101,11 +93,7 @@ impl Erasure {
     pub fn shard_file_len(&self, size: u64) -> u64 {
         let full = size / self.block_size as u64;
         let rest = (size % self.block_size as u64) as usize;
-        let tail = if rest == 0 {
-            0
-        } else {
-            self.frame_len(rest) as u64
-        };
+        let tail = if rest == 0 { 0 } else { self.frame_len(rest) as u64 };
         full * self.frame_len(self.block_size) as u64 + tail
     }
 
@@ -138,20 +126,14 @@ impl Erasure {
             let mut slot = cell.borrow_mut();
             let encoder = match slot.as_mut() {
                 Some(encoder) => {
-                    encoder
-                        .reset(self.data, self.parity, shard_len)
-                        .map_err(rs_error)?;
+                    encoder.reset(self.data, self.parity, shard_len).map_err(rs_error)?;
                     encoder
                 }
-                None => slot.insert(
-                    ReedSolomonEncoder::new(self.data, self.parity, shard_len).map_err(rs_error)?,
-                ),
+                None => slot.insert(ReedSolomonEncoder::new(self.data, self.parity, shard_len).map_err(rs_error)?),
             };
             for index in 0..self.data {
                 let at = index * frame_len + HASH_BYTES;
-                encoder
-                    .add_original_shard(&frames[at..at + shard_len])
-                    .map_err(rs_error)?;
+                encoder.add_original_shard(&frames[at..at + shard_len]).map_err(rs_error)?;
             }
             let result = encoder.encode().map_err(rs_error)?;
             for (offset, recovery) in result.recovery_iter().enumerate() {
@@ -165,11 +147,7 @@ impl Erasure {
     /// Decodes a stripe of `stripe_len` object bytes from its frames (`None` = not read).
     ///
     /// Frames that fail their bitrot check count as missing. Needs `data` intact frames.
-    pub fn decode_stripe(
-        &self,
-        frames: &[Option<Bytes>],
-        stripe_len: usize,
-    ) -> Result<DecodedStripe> {
+    pub fn decode_stripe(&self, frames: &[Option<Bytes>], stripe_len: usize) -> Result<DecodedStripe> {
         let shard_len = self.shard_len(stripe_len);
         let mut intact: Vec<Option<&[u8]>> = vec![None; self.total()];
         let mut damaged = Vec::new();
@@ -188,46 +166,29 @@ impl Erasure {
             self.reconstruct(&intact, shard_len, &mut data)?;
         }
         data.truncate(stripe_len);
-        Ok(DecodedStripe {
-            data: data.freeze(),
-            damaged,
-        })
+        Ok(DecodedStripe { data: data.freeze(), damaged })
     }
 
-    fn reconstruct(
-        &self,
-        intact: &[Option<&[u8]>],
-        shard_len: usize,
-        out: &mut BytesMut,
-    ) -> Result<()> {
+    fn reconstruct(&self, intact: &[Option<&[u8]>], shard_len: usize, out: &mut BytesMut) -> Result<()> {
         let available = intact.iter().filter(|f| f.is_some()).count();
         if self.parity == 0 || available < self.data {
-            return Err(StorageError::Corrupt(format!(
-                "stripe has {available} intact shards, {} needed",
-                self.data
-            )));
+            return Err(StorageError::Corrupt(format!("stripe has {available} intact shards, {} needed", self.data)));
         }
         DECODER.with(|cell| {
             let mut slot = cell.borrow_mut();
             let decoder = match slot.as_mut() {
                 Some(decoder) => {
-                    decoder
-                        .reset(self.data, self.parity, shard_len)
-                        .map_err(rs_error)?;
+                    decoder.reset(self.data, self.parity, shard_len).map_err(rs_error)?;
                     decoder
                 }
-                None => slot.insert(
-                    ReedSolomonDecoder::new(self.data, self.parity, shard_len).map_err(rs_error)?,
-                ),
+                None => slot.insert(ReedSolomonDecoder::new(self.data, self.parity, shard_len).map_err(rs_error)?),
             };
             for (index, block) in intact.iter().enumerate() {
                 let Some(block) = block else { continue };
                 if index < self.data {
                     decoder.add_original_shard(index, block).map_err(rs_error)?;
                 } else {
-                    decoder
-                        .add_recovery_shard(index - self.data, block)
-                        .map_err(rs_error)?;
+                    decoder.add_recovery_shard(index - self.data, block).map_err(rs_error)?;
                 }
             }
             let result = decoder.decode().map_err(rs_error)?;
@@ -235,9 +196,9 @@ impl Erasure {
                 match block {
                     Some(block) => out.extend_from_slice(block),
                     None => {
-                        let restored = result.restored_original(index).ok_or_else(|| {
-                            StorageError::Corrupt(format!("shard {index} not restored"))
-                        })?;
+                        let restored = result
+                            .restored_original(index)
+                            .ok_or_else(|| StorageError::Corrupt(format!("shard {index} not restored")))?;
                         out.extend_from_slice(restored);
                     }
                 }
@@ -262,11 +223,8 @@ mod tests {
     fn roundtrip(erasure: Erasure, len: usize, lose: &[usize]) -> DecodedStripe {
         let stripe = sample(len);
         let frames = erasure.encode_stripe(&stripe).unwrap();
-        let frames: Vec<Option<Bytes>> = frames
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| (!lose.contains(&i)).then_some(f))
-            .collect();
+        let frames: Vec<Option<Bytes>> =
+            frames.into_iter().enumerate().map(|(i, f)| (!lose.contains(&i)).then_some(f)).collect();
         let decoded = erasure.decode_stripe(&frames, len).unwrap();
         assert_eq!(decoded.data, stripe);
         decoded
@@ -275,15 +233,7 @@ mod tests {
     #[test]
     fn every_loss_within_parity_is_recovered() {
         let erasure = Erasure::new(2, 2, 1 << 20).unwrap();
-        for lose in [
-            vec![],
-            vec![0],
-            vec![1],
-            vec![0, 1],
-            vec![0, 3],
-            vec![2, 3],
-            vec![1, 2],
-        ] {
+        for lose in [vec![], vec![0], vec![1], vec![0, 1], vec![0, 3], vec![2, 3], vec![1, 2]] {
             let decoded = roundtrip(erasure, 1000, &lose);
             assert_eq!(decoded.damaged, lose);
         }
@@ -312,12 +262,7 @@ mod tests {
     fn corrupt_frame_counts_as_missing() {
         let erasure = Erasure::new(4, 2, 1 << 20).unwrap();
         let stripe = sample(70_000);
-        let mut frames: Vec<Option<Bytes>> = erasure
-            .encode_stripe(&stripe)
-            .unwrap()
-            .into_iter()
-            .map(Some)
-            .collect();
+        let mut frames: Vec<Option<Bytes>> = erasure.encode_stripe(&stripe).unwrap().into_iter().map(Some).collect();
         let mut bad = frames[2].as_ref().unwrap().to_vec();
         bad[100] ^= 1;
         frames[2] = Some(Bytes::from(bad));
@@ -330,13 +275,9 @@ mod tests {
     fn shard_file_length_matches_frames() {
         let erasure = Erasure::new(4, 2, 1 << 20).unwrap();
         let size = (3 << 20) + 12345;
-        let frames: u64 = (0..erasure.stripe_count(size))
-            .map(|i| erasure.frame_len(erasure.stripe_len(size, i)) as u64)
-            .sum();
+        let frames: u64 =
+            (0..erasure.stripe_count(size)).map(|i| erasure.frame_len(erasure.stripe_len(size, i)) as u64).sum();
         assert_eq!(erasure.shard_file_len(size), frames);
-        assert_eq!(
-            erasure.frame_offset(3),
-            3 * erasure.frame_len(1 << 20) as u64
-        );
+        assert_eq!(erasure.frame_offset(3), 3 * erasure.frame_len(1 << 20) as u64);
     }
 }

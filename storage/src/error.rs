@@ -86,18 +86,12 @@ pub enum StorageError {
 impl StorageError {
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Self::Io {
-            context: context.into(),
-            source,
-        }
+        Self::Io { context: context.into(), source }
     }
 
     /// True when the error reports the absence of a record rather than a drive fault.
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            Self::NoSuchKey { .. } | Self::NoSuchBucket(_) | Self::NoSuchUpload(_)
-        )
+        matches!(self, Self::NoSuchKey { .. } | Self::NoSuchBucket(_) | Self::NoSuchUpload(_))
     }
 }
 

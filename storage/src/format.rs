@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
 
-const FORMAT_FILE: &str = "format.json";
+/// Name of the format file in a drive's root.
+pub const FORMAT_FILE: &str = "format.json";
 
 /// The identity written to the root of every drive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,17 +39,13 @@ pub fn read(root: &Path) -> Result<Option<DriveFormat>> {
 
 /// Writes a drive's format atomically and durably.
 pub fn write(root: &Path, format: &DriveFormat) -> Result<()> {
-    fs::create_dir_all(root)
-        .map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
+    fs::create_dir_all(root).map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
     let path = root.join(FORMAT_FILE);
     let staged = root.join(format!("{FORMAT_FILE}.new"));
-    let body = serde_json::to_vec_pretty(format)
-        .map_err(|e| StorageError::Meta(format!("encode format: {e}")))?;
+    let body = serde_json::to_vec_pretty(format).map_err(|e| StorageError::Meta(format!("encode format: {e}")))?;
     let io = |e| StorageError::io(format!("write {}", path.display()), e);
     fs::write(&staged, body).map_err(io)?;
-    fs::File::open(&staged)
-        .and_then(|f| f.sync_all())
-        .map_err(io)?;
+    fs::File::open(&staged).and_then(|f| f.sync_all()).map_err(io)?;
     fs::rename(&staged, &path).map_err(io)?;
     fs::File::open(root).and_then(|d| d.sync_all()).map_err(io)
 }

@@ -32,29 +32,15 @@ pub struct ShardMap {
 impl ShardMap {
     /// The shard map of an agreed version.
     pub fn of(agreed: &Agreed) -> Self {
-        Self {
-            holders: agreed
-                .holders
-                .iter()
-                .map(|(drive, record)| (*drive, record.shard_index))
-                .collect(),
-        }
+        Self { holders: agreed.holders.iter().map(|(drive, record)| (*drive, record.shard_index)).collect() }
     }
 
     fn data_holders(&self, erasure: &Erasure) -> Vec<(usize, usize)> {
-        self.holders
-            .iter()
-            .copied()
-            .filter(|(_, shard)| *shard < erasure.data)
-            .collect()
+        self.holders.iter().copied().filter(|(_, shard)| *shard < erasure.data).collect()
     }
 
     fn other_holders(&self, erasure: &Erasure) -> Vec<(usize, usize)> {
-        self.holders
-            .iter()
-            .copied()
-            .filter(|(_, shard)| *shard >= erasure.data)
-            .collect()
+        self.holders.iter().copied().filter(|(_, shard)| *shard >= erasure.data).collect()
     }
 }
 
@@ -76,11 +62,7 @@ pub async fn read_batch(
     stripes: Range<u64>,
     all_shards: bool,
 ) -> Result<Batch> {
-    let first = if all_shards {
-        map.holders.clone()
-    } else {
-        map.data_holders(&erasure)
-    };
+    let first = if all_shards { map.holders.clone() } else { map.data_holders(&erasure) };
     let mut frames = read_frames(set, erasure, part, &stripes, &first).await;
     let mut attempted: Vec<usize> = first.iter().map(|(_, shard)| *shard).collect();
     let decoded = match decode_all(erasure, part.size, &stripes, frames.clone()).await {
@@ -100,18 +82,11 @@ pub async fn read_batch(
         }
         Err(e) => return Err(e),
     };
-    let mut damaged: Vec<usize> = decoded
-        .iter()
-        .flat_map(|d| d.damaged.iter().copied())
-        .collect();
+    let mut damaged: Vec<usize> = decoded.iter().flat_map(|d| d.damaged.iter().copied()).collect();
     damaged.sort_unstable();
     damaged.dedup();
-    damaged
-        .retain(|shard| attempted.contains(shard) || !map.holders.iter().any(|(_, s)| s == shard));
-    Ok(Batch {
-        stripes: decoded,
-        damaged,
-    })
+    damaged.retain(|shard| attempted.contains(shard) || !map.holders.iter().any(|(_, s)| s == shard));
+    Ok(Batch { stripes: decoded, damaged })
 }
 
 /// Reads the frames of `stripes` from each `(drive, shard)` source; result is indexed by stripe
@@ -124,17 +99,10 @@ async fn read_frames(
     sources: &[(usize, usize)],
 ) -> Vec<Vec<Option<Bytes>>> {
     let offset = erasure.frame_offset(stripes.start);
-    let lens: Vec<usize> = stripes
-        .clone()
-        .map(|i| erasure.frame_len(erasure.stripe_len(part.size, i)))
-        .collect();
+    let lens: Vec<usize> = stripes.clone().map(|i| erasure.frame_len(erasure.stripe_len(part.size, i))).collect();
     let total: usize = lens.iter().sum();
-    let reads = join_all(
-        sources
-            .iter()
-            .map(|(drive, _)| set.drives[*drive].read_shard(part.data_id, offset, total)),
-    )
-    .await;
+    let reads =
+        join_all(sources.iter().map(|(drive, _)| set.drives[*drive].read_shard(part.data_id, offset, total))).await;
     let mut out = vec![vec![None; erasure.total()]; lens.len()];
     for ((drive, shard), read) in sources.iter().zip(reads) {
         match read {
@@ -171,9 +139,7 @@ async fn decode_all(
         frames
             .iter()
             .enumerate()
-            .map(|(i, frames)| {
-                erasure.decode_stripe(frames, erasure.stripe_len(part_size, first + i as u64))
-            })
+            .map(|(i, frames)| erasure.decode_stripe(frames, erasure.stripe_len(part_size, first + i as u64)))
             .collect()
     })
     .await?
@@ -197,11 +163,7 @@ pub fn decode_inline(agreed: &Agreed) -> Result<(Bytes, Vec<usize>)> {
         let frame_len = erasure.frame_len(len);
         let frames: Vec<Option<Bytes>> = shards
             .iter()
-            .map(|s| {
-                s.as_ref()
-                    .filter(|s| s.len() >= at + frame_len)
-                    .map(|s| s.slice(at..at + frame_len))
-            })
+            .map(|s| s.as_ref().filter(|s| s.len() >= at + frame_len).map(|s| s.slice(at..at + frame_len)))
             .collect();
         let decoded = erasure.decode_stripe(&frames, len)?;
         data.extend_from_slice(&decoded.data);
@@ -233,12 +195,8 @@ pub fn read_object(
     }
     let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
     let map = ShardMap::of(&agreed);
-    let record = agreed
-        .holders
-        .into_iter()
-        .next()
-        .map(|(_, r)| r)
-        .ok_or_else(|| StorageError::Corrupt("no holders".into()))?;
+    let record =
+        agreed.holders.into_iter().next().map(|(_, r)| r).ok_or_else(|| StorageError::Corrupt("no holders".into()))?;
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
     tokio::spawn(async move {
         let mut damaged = false;
@@ -251,9 +209,7 @@ pub fn read_object(
             let _ = tx.send(Err(e)).await;
         }
     });
-    Ok(Box::pin(stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })))
+    Ok(Box::pin(stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })))
 }
 
 async fn stream_parts(

@@ -45,21 +45,12 @@ impl HealQueue {
     /// A queue and the receiving end for [`spawn_healer`].
     pub fn new() -> (Self, mpsc::Receiver<HealRequest>) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        (
-            Self {
-                tx,
-                healed: Arc::default(),
-            },
-            rx,
-        )
+        (Self { tx, healed: Arc::default() }, rx)
     }
 
     /// Asks for `bucket/key` to be repaired; never blocks.
     pub fn report(&self, bucket: &str, key: &str) {
-        let request = HealRequest {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        };
+        let request = HealRequest { bucket: bucket.to_owned(), key: key.to_owned() };
         if self.tx.try_send(request).is_err() {
             tracing::debug!(bucket, key, "heal queue full, request dropped");
         }
@@ -85,12 +76,7 @@ pub fn spawn_healer(set: Weak<ErasureSet>, mut rx: mpsc::Receiver<HealRequest>) 
                 Ok(0) => {}
                 Ok(drives) => {
                     set.heal.healed.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(
-                        bucket = request.bucket,
-                        key = request.key,
-                        drives,
-                        "object healed"
-                    );
+                    tracing::info!(bucket = request.bucket, key = request.key, drives, "object healed");
                 }
                 Err(e) => {
                     tracing::warn!(bucket = request.bucket, key = request.key, error = %e, "heal failed")
@@ -109,16 +95,10 @@ pub async fn heal_object(set: &ErasureSet, bucket: &str, key: &str) -> Result<us
     let record = agreed.record().clone();
     let hash = object_hash(bucket, key);
     let total = set.drives.len();
-    let mut targets: BTreeSet<usize> = (0..total)
-        .filter(|drive| !agreed.holders.iter().any(|(holder, _)| holder == drive))
-        .collect();
+    let mut targets: BTreeSet<usize> =
+        (0..total).filter(|drive| !agreed.holders.iter().any(|(holder, _)| holder == drive)).collect();
     let holders_of = |shards: &[usize]| -> Vec<usize> {
-        agreed
-            .holders
-            .iter()
-            .filter(|(_, r)| shards.contains(&r.shard_index))
-            .map(|(d, _)| *d)
-            .collect()
+        agreed.holders.iter().filter(|(_, r)| shards.contains(&r.shard_index)).map(|(d, _)| *d).collect()
     };
     let inline_shards = if record.delete_marker {
         None
@@ -146,9 +126,7 @@ pub async fn heal_object(set: &ErasureSet, bucket: &str, key: &str) -> Result<us
     let repaired = join_all(targets.iter().map(|&drive| {
         let mut copy = record.clone();
         copy.shard_index = shard_of_drive(hash, drive, total);
-        copy.inline = inline_shards
-            .as_ref()
-            .map(|shards| shards[copy.shard_index].clone());
+        copy.inline = inline_shards.as_ref().map(|shards| shards[copy.shard_index].clone());
         set.drives[drive].repair_version(bucket, key, copy)
     }))
     .await;
@@ -165,12 +143,7 @@ pub async fn heal_object(set: &ErasureSet, bucket: &str, key: &str) -> Result<us
 }
 
 /// Reads every shard of `part` and returns the shard indices that are missing or corrupt.
-async fn scan_part(
-    set: &ErasureSet,
-    agreed: &Agreed,
-    part: &DataPart,
-    erasure: Erasure,
-) -> Result<Vec<usize>> {
+async fn scan_part(set: &ErasureSet, agreed: &Agreed, part: &DataPart, erasure: Erasure) -> Result<Vec<usize>> {
     let map = ShardMap::of(agreed);
     let mut damaged = BTreeSet::new();
     let stripes = erasure.stripe_count(part.size);
@@ -196,10 +169,7 @@ async fn rebuild_part(
     let total = set.drives.len();
     let mut writers: Vec<(usize, Box<dyn ShardWriter>)> = Vec::with_capacity(targets.len());
     for &drive in targets {
-        writers.push((
-            shard_of_drive(hash, drive, total),
-            set.drives[drive].create_shard(part.data_id).await?,
-        ));
+        writers.push((shard_of_drive(hash, drive, total), set.drives[drive].create_shard(part.data_id).await?));
     }
     let stripes = erasure.stripe_count(part.size);
     let mut stripe = 0;
@@ -213,9 +183,7 @@ async fn rebuild_part(
         .await??;
         for (shard, writer) in writers.iter_mut() {
             for frames in &encoded {
-                let frame = frames
-                    .get(*shard)
-                    .ok_or_else(|| StorageError::Corrupt(format!("no shard {shard}")))?;
+                let frame = frames.get(*shard).ok_or_else(|| StorageError::Corrupt(format!("no shard {shard}")))?;
                 writer.write(frame.clone()).await?;
             }
         }

@@ -15,6 +15,7 @@ pub mod heal;
 pub mod list;
 pub mod local;
 pub mod meta;
+pub mod metrics;
 pub mod multipart;
 pub mod placement;
 pub mod put;

@@ -61,10 +61,7 @@ pub async fn list_set(
         }
     }
     entries.truncate(max);
-    Ok(ListPage {
-        entries,
-        truncated: true,
-    })
+    Ok(ListPage { entries, truncated: true })
 }
 
 /// The entries resolved from one round of drive listings, and where the next round starts
@@ -74,12 +71,7 @@ struct Step {
     boundary: Option<String>,
 }
 
-fn merge_drives(
-    results: Vec<Result<Vec<ListEntry>>>,
-    healing: &[bool],
-    quorum: &Quorum,
-    want: usize,
-) -> Result<Step> {
+fn merge_drives(results: Vec<Result<Vec<ListEntry>>>, healing: &[bool], quorum: &Quorum, want: usize) -> Result<Step> {
     let answered = results.iter().filter(|r| r.is_ok()).count();
     quorum.check_read("list", answered)?;
     let drives = results.len();
@@ -107,10 +99,7 @@ fn merge_drives(
                     }
                 }
                 ListEntry::Object { key, record } => {
-                    if let Seen::Object(records) = seen
-                        .entry(key)
-                        .or_insert_with(|| Seen::Object(vec![None; drives]))
-                    {
+                    if let Seen::Object(records) = seen.entry(key).or_insert_with(|| Seen::Object(vec![None; drives])) {
                         records[drive] = Some(*record);
                     }
                 }
@@ -140,10 +129,7 @@ fn merge_drives(
                 if let Some(agreed) = quorum::resolve_latest(answers, quorum, "list")? {
                     let record = agreed.holders.into_iter().next().map(|(_, r)| r);
                     if let Some(record) = record.filter(|r| !r.delete_marker) {
-                        entries.push(ListEntry::Object {
-                            key: name,
-                            record: Box::new(record),
-                        });
+                        entries.push(ListEntry::Object { key: name, record: Box::new(record) });
                     }
                 }
             }
@@ -174,11 +160,7 @@ pub async fn list_sets(
     start_after: Option<&str>,
     max: usize,
 ) -> Result<ListPage> {
-    let pages = join_all(
-        sets.iter()
-            .map(|set| list_set(set, bucket, prefix, delimiter, start_after, max)),
-    )
-    .await;
+    let pages = join_all(sets.iter().map(|set| list_set(set, bucket, prefix, delimiter, start_after, max))).await;
     Ok(merge_sets(pages.into_iter().collect::<Result<_>>()?, max))
 }
 
@@ -205,10 +187,7 @@ mod tests {
             parts: Vec::new(),
             inline: None,
         };
-        ListEntry::Object {
-            key: key.into(),
-            record: Box::new(record),
-        }
+        ListEntry::Object { key: key.into(), record: Box::new(record) }
     }
 
     fn names(entries: &[ListEntry]) -> Vec<&str> {
@@ -219,12 +198,7 @@ mod tests {
     fn keys_on_a_write_quorum_are_listed_and_debris_is_not() {
         let (a, b, debris) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let full = vec![object("a", a), object("b", b)];
-        let results = vec![
-            Ok(full.clone()),
-            Ok(full.clone()),
-            Ok(full),
-            Ok(vec![object("a", a), object("c", debris)]),
-        ];
+        let results = vec![Ok(full.clone()), Ok(full.clone()), Ok(full), Ok(vec![object("a", a), object("c", debris)])];
         let step = merge_drives(results, &[false; 4], &Quorum::new(2, 2), 10).unwrap();
         assert_eq!(names(&step.entries), ["a", "b"]);
         assert_eq!(step.boundary, None);
@@ -245,12 +219,7 @@ mod tests {
     fn drives_down_keep_objects_listed_until_quorum_is_lost() {
         let a = Uuid::new_v4();
         let down = || Err(crate::error::StorageError::Config("down".into()));
-        let results = vec![
-            down(),
-            down(),
-            Ok(vec![object("a", a)]),
-            Ok(vec![object("a", a)]),
-        ];
+        let results = vec![down(), down(), Ok(vec![object("a", a)]), Ok(vec![object("a", a)])];
         let step = merge_drives(results, &[false; 4], &Quorum::new(2, 2), 10).unwrap();
         assert_eq!(names(&step.entries), ["a"]);
         let results = vec![down(), down(), down(), Ok(vec![object("a", a)])];
@@ -260,14 +229,8 @@ mod tests {
     #[test]
     fn prefixes_merge_and_sets_interleave() {
         let pages = vec![
-            ListPage {
-                entries: vec![ListEntry::Prefix("d/".into()), object("x", Uuid::new_v4())],
-                truncated: false,
-            },
-            ListPage {
-                entries: vec![object("a", Uuid::new_v4()), ListEntry::Prefix("d/".into())],
-                truncated: false,
-            },
+            ListPage { entries: vec![ListEntry::Prefix("d/".into()), object("x", Uuid::new_v4())], truncated: false },
+            ListPage { entries: vec![object("a", Uuid::new_v4()), ListEntry::Prefix("d/".into())], truncated: false },
         ];
         let merged = merge_sets(pages.clone(), 10);
         assert_eq!(names(&merged.entries), ["a", "d/", "x"]);

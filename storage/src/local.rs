@@ -8,16 +8,17 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use uuid::Uuid;
 
-use crate::drive::{Drive, ListEntry, ListQuery, ShardWriter};
+use crate::drive::{Drive, DriveUsage, ListEntry, ListQuery, ShardWriter};
 use crate::error::{Result, StorageError};
 use crate::meta::{self, BucketRecord, PartRecord, UploadRecord, VersionRecord};
+use crate::metrics;
 
 const META_DIR: &str = "meta";
 const DATA_DIR: &str = "data";
@@ -43,10 +44,7 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner")
-            .field("root", &self.root)
-            .field("durable", &self.durable)
-            .finish()
+        f.debug_struct("Inner").field("root", &self.root).field("durable", &self.durable).finish()
     }
 }
 
@@ -55,8 +53,7 @@ impl LocalDrive {
     /// stable storage before it returns.
     pub fn open(root: &Path, durable: bool) -> Result<Self> {
         let data = root.join(DATA_DIR);
-        fs::create_dir_all(&data)
-            .map_err(|e| StorageError::io(format!("create {}", data.display()), e))?;
+        fs::create_dir_all(&data).map_err(|e| StorageError::io(format!("create {}", data.display()), e))?;
         let mut options = Options::default();
         options.create_if_missing(true);
         options.set_max_background_jobs(2);
@@ -87,8 +84,7 @@ impl LocalDrive {
     /// Removes shard files that no record references and that are older than `before`: the
     /// leftovers of writes that a crash interrupted. Returns how many were removed.
     pub async fn reclaim_orphans(&self, before: SystemTime) -> Result<usize> {
-        self.blocking(move |inner| inner.reclaim_orphans(before))
-            .await
+        self.blocking(move |inner| inner.reclaim_orphans(before)).await
     }
 
     async fn blocking<T, F>(&self, work: F) -> Result<T>
@@ -112,9 +108,7 @@ impl Inner {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (bucket, key).hash(&mut hasher);
         let stripe = &self.key_locks[hasher.finish() as usize % KEY_LOCK_STRIPES];
-        stripe
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        stripe.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn shard_path(&self, data_id: Uuid) -> PathBuf {
@@ -133,15 +127,9 @@ impl Inner {
         }
     }
 
-    fn scan<T: for<'de> serde::Deserialize<'de>>(
-        &self,
-        prefix: &[u8],
-    ) -> Result<Vec<(Box<[u8]>, T)>> {
+    fn scan<T: for<'de> serde::Deserialize<'de>>(&self, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, T)>> {
         let mut out = Vec::new();
-        for item in self
-            .db
-            .iterator(IteratorMode::From(prefix, Direction::Forward))
-        {
+        for item in self.db.iterator(IteratorMode::From(prefix, Direction::Forward)) {
             let (key, value) = item?;
             if !key.starts_with(prefix) {
                 break;
@@ -197,9 +185,9 @@ impl Inner {
 
     fn repair_version(&self, bucket: &str, key: &str, record: &VersionRecord) -> Result<bool> {
         let _guard = self.lock_key(bucket, key);
-        let newer = self.latest_version(bucket, key)?.is_some_and(|latest| {
-            latest.version_id != record.version_id && latest.mod_time_ns >= record.mod_time_ns
-        });
+        let newer = self
+            .latest_version(bucket, key)?
+            .is_some_and(|latest| latest.version_id != record.version_id && latest.mod_time_ns >= record.mod_time_ns);
         if newer {
             return Ok(false);
         }
@@ -219,10 +207,7 @@ impl Inner {
             batch.put(meta::data_ref_key(part.data_id), []);
             reclaimed.retain(|id| *id != part.data_id);
         }
-        batch.put(
-            meta::version_key(bucket, key, record),
-            meta::encode(record)?,
-        );
+        batch.put(meta::version_key(bucket, key, record), meta::encode(record)?);
         self.db.write_opt(batch, &self.write_options())?;
         self.remove_shards(&reclaimed);
         Ok(())
@@ -231,8 +216,7 @@ impl Inner {
     fn delete_version(&self, bucket: &str, key: &str, version_id: Uuid) -> Result<()> {
         let _guard = self.lock_key(bucket, key);
         let mut batch = WriteBatch::default();
-        let reclaimed =
-            self.remove_versions(&mut batch, bucket, key, |old| old.version_id == version_id)?;
+        let reclaimed = self.remove_versions(&mut batch, bucket, key, |old| old.version_id == version_id)?;
         self.db.write_opt(batch, &self.write_options())?;
         self.remove_shards(&reclaimed);
         Ok(())
@@ -254,15 +238,8 @@ impl Inner {
         let base = meta::objects_prefix(bucket);
         let mut start = meta::at_key(bucket, &query.prefix);
         if let Some(after) = &query.start_after {
-            let rolled_up = query
-                .delimiter
-                .as_deref()
-                .is_some_and(|d| after.ends_with(d));
-            let past = if rolled_up {
-                meta::after_prefix(bucket, after)
-            } else {
-                meta::after_key(bucket, after)
-            };
+            let rolled_up = query.delimiter.as_deref().is_some_and(|d| after.ends_with(d));
+            let past = if rolled_up { meta::after_prefix(bucket, after) } else { meta::after_key(bucket, after) };
             start = start.max(past);
         }
         let mut out = Vec::new();
@@ -272,31 +249,19 @@ impl Inner {
             let (Some(db_key), Some(value)) = (iter.key(), iter.value()) else {
                 break;
             };
-            let Some(key) =
-                meta::object_key_of(base.len(), db_key).filter(|_| db_key.starts_with(&base))
-            else {
+            let Some(key) = meta::object_key_of(base.len(), db_key).filter(|_| db_key.starts_with(&base)) else {
                 break;
             };
             if !key.starts_with(&query.prefix) {
                 break;
             }
-            let common = query
-                .delimiter
-                .as_deref()
-                .filter(|d| !d.is_empty())
-                .and_then(|d| {
-                    key[query.prefix.len()..]
-                        .find(d)
-                        .map(|at| key[..query.prefix.len() + at + d.len()].to_owned())
-                });
+            let common = query.delimiter.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
+                key[query.prefix.len()..].find(d).map(|at| key[..query.prefix.len() + at + d.len()].to_owned())
+            });
             match common {
                 Some(prefix) => {
                     let next = meta::after_prefix(bucket, &prefix);
-                    if query
-                        .start_after
-                        .as_deref()
-                        .is_none_or(|after| prefix.as_str() > after)
-                    {
+                    if query.start_after.as_deref().is_none_or(|after| prefix.as_str() > after) {
                         out.push(ListEntry::Prefix(prefix));
                     }
                     iter.seek(next);
@@ -305,10 +270,7 @@ impl Inner {
                     let mut record: VersionRecord = meta::decode(value)?;
                     record.inline = None;
                     let next = meta::after_key(bucket, key);
-                    out.push(ListEntry::Object {
-                        key: key.to_owned(),
-                        record: Box::new(record),
-                    });
+                    out.push(ListEntry::Object { key: key.to_owned(), record: Box::new(record) });
                     iter.seek(next);
                 }
             }
@@ -355,29 +317,19 @@ impl Inner {
         Ok(reclaimed)
     }
 
-    fn complete_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: Uuid,
-        record: &VersionRecord,
-    ) -> Result<()> {
+    fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: &VersionRecord) -> Result<()> {
         let _guard = self.lock_key(bucket, key);
         let mut batch = WriteBatch::default();
         let keep: Vec<Uuid> = record.parts.iter().map(|p| p.data_id).collect();
         let mut reclaimed = self.remove_upload(&mut batch, bucket, key, upload_id, &keep)?;
         if record.null_version {
-            reclaimed
-                .extend(self.remove_versions(&mut batch, bucket, key, |old| old.null_version)?);
+            reclaimed.extend(self.remove_versions(&mut batch, bucket, key, |old| old.null_version)?);
         }
         reclaimed.retain(|id| !keep.contains(id));
         for data_id in &keep {
             batch.put(meta::data_ref_key(*data_id), []);
         }
-        batch.put(
-            meta::version_key(bucket, key, record),
-            meta::encode(record)?,
-        );
+        batch.put(meta::version_key(bucket, key, record), meta::encode(record)?);
         self.db.write_opt(batch, &self.write_options())?;
         self.remove_shards(&reclaimed);
         Ok(())
@@ -400,17 +352,12 @@ impl Inner {
                 if modified >= before {
                     continue;
                 }
-                let referenced = match file
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .map(Uuid::parse_str)
-                {
+                let referenced = match file.file_name().and_then(|n| n.to_str()).map(Uuid::parse_str) {
                     Some(Ok(data_id)) => self.db.get_pinned(meta::data_ref_key(data_id))?.is_some(),
                     _ => false,
                 };
                 if !referenced {
-                    fs::remove_file(&file)
-                        .map_err(|e| StorageError::io(format!("remove {}", file.display()), e))?;
+                    fs::remove_file(&file).map_err(|e| StorageError::io(format!("remove {}", file.display()), e))?;
                     removed += 1;
                 }
             }
@@ -420,11 +367,8 @@ impl Inner {
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries =
-        fs::read_dir(dir).map_err(|e| StorageError::io(format!("read {}", dir.display()), e))?;
-    Ok(entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .collect())
+    let entries = fs::read_dir(dir).map_err(|e| StorageError::io(format!("read {}", dir.display()), e))?;
+    Ok(entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect())
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -441,13 +385,31 @@ impl Drive for LocalDrive {
         self.inner.healing.load(Ordering::Relaxed)
     }
 
+    async fn probe(&self) -> Result<()> {
+        self.blocking(|inner| {
+            let format = inner.root.join(crate::format::FORMAT_FILE);
+            fs::metadata(&format).map_err(|e| StorageError::io(format!("stat {}", format.display()), e))?;
+            inner.db.get_pinned(meta::bucket_prefix())?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn usage(&self) -> Option<DriveUsage> {
+        let stats = rustix::fs::statvfs(&self.inner.root).ok()?;
+        let unit = stats.f_frsize.max(1);
+        let total = stats.f_blocks * unit;
+        let free = stats.f_bavail * unit;
+        Some(DriveUsage {
+            total_bytes: total,
+            free_bytes: free,
+            used_bytes: total.saturating_sub(stats.f_bfree * unit),
+        })
+    }
+
     async fn put_bucket(&self, record: BucketRecord) -> Result<()> {
         self.blocking(move |inner| {
-            inner.db.put_opt(
-                meta::bucket_key(&record.name),
-                meta::encode(&record)?,
-                &inner.write_options(),
-            )?;
+            inner.db.put_opt(meta::bucket_key(&record.name), meta::encode(&record)?, &inner.write_options())?;
             Ok(())
         })
         .await
@@ -455,27 +417,17 @@ impl Drive for LocalDrive {
 
     async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
         let name = name.to_owned();
-        self.blocking(move |inner| inner.get(&meta::bucket_key(&name)))
-            .await
+        self.blocking(move |inner| inner.get(&meta::bucket_key(&name))).await
     }
 
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
-        self.blocking(|inner| {
-            Ok(inner
-                .scan(&meta::bucket_prefix())?
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect())
-        })
-        .await
+        self.blocking(|inner| Ok(inner.scan(&meta::bucket_prefix())?.into_iter().map(|(_, r)| r).collect())).await
     }
 
     async fn delete_bucket(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
         self.blocking(move |inner| {
-            inner
-                .db
-                .delete_opt(meta::bucket_key(&name), &inner.write_options())?;
+            inner.db.delete_opt(meta::bucket_key(&name), &inner.write_options())?;
             Ok(())
         })
         .await
@@ -484,40 +436,34 @@ impl Drive for LocalDrive {
     async fn bucket_is_empty(&self, name: &str) -> Result<bool> {
         let name = name.to_owned();
         self.blocking(move |inner| {
-            Ok(!inner.has_any(&meta::objects_prefix(&name))?
-                && !inner.has_any(&meta::uploads_prefix(&name))?)
+            Ok(!inner.has_any(&meta::objects_prefix(&name))? && !inner.has_any(&meta::uploads_prefix(&name))?)
         })
         .await
     }
 
     async fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<VersionRecord>> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.latest_version(&bucket, &key))
-            .await
+        self.blocking(move |inner| inner.latest_version(&bucket, &key)).await
     }
 
     async fn commit_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.commit_version(&bucket, &key, &record))
-            .await
+        self.blocking(move |inner| inner.commit_version(&bucket, &key, &record)).await
     }
 
     async fn repair_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<bool> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.repair_version(&bucket, &key, &record))
-            .await
+        self.blocking(move |inner| inner.repair_version(&bucket, &key, &record)).await
     }
 
     async fn delete_version(&self, bucket: &str, key: &str, version_id: Uuid) -> Result<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.delete_version(&bucket, &key, version_id))
-            .await
+        self.blocking(move |inner| inner.delete_version(&bucket, &key, version_id)).await
     }
 
     async fn list_latest(&self, bucket: &str, query: &ListQuery) -> Result<Vec<ListEntry>> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
-        self.blocking(move |inner| inner.list_latest(&bucket, &query))
-            .await
+        self.blocking(move |inner| inner.list_latest(&bucket, &query)).await
     }
 
     async fn create_shard(&self, data_id: Uuid) -> Result<Box<dyn ShardWriter>> {
@@ -533,19 +479,14 @@ impl Drive for LocalDrive {
         })
         .await?
         .map_err(|e| StorageError::io(format!("create {}", partial.display()), e))?;
-        Ok(Box::new(LocalShardWriter {
-            file: Some(file),
-            partial,
-            path,
-            durable,
-        }))
+        Ok(Box::new(LocalShardWriter { file: Some(file), partial, path, durable, label: self.label.clone() }))
     }
 
     async fn read_shard(&self, data_id: Uuid, offset: u64, len: usize) -> Result<Bytes> {
         let path = self.inner.shard_path(data_id);
-        tokio::task::spawn_blocking(move || {
-            let file = File::open(&path)
-                .map_err(|e| StorageError::io(format!("open {}", path.display()), e))?;
+        let started = Instant::now();
+        let read = tokio::task::spawn_blocking(move || {
+            let file = File::open(&path).map_err(|e| StorageError::io(format!("open {}", path.display()), e))?;
             let mut buf = vec![0; len];
             let mut filled = 0;
             while filled < len {
@@ -560,7 +501,9 @@ impl Drive for LocalDrive {
             buf.truncate(filled);
             Ok(Bytes::from(buf))
         })
-        .await?
+        .await?;
+        metrics::observe(|m| &m.shard_read, &self.label, started.elapsed().as_secs_f64());
+        read
     }
 
     async fn discard_shard(&self, data_id: Uuid) -> Result<()> {
@@ -575,23 +518,15 @@ impl Drive for LocalDrive {
         let bucket = bucket.to_owned();
         self.blocking(move |inner| {
             let key = meta::upload_key(&bucket, &record.key, record.upload_id);
-            inner
-                .db
-                .put_opt(key, meta::encode(&record)?, &inner.write_options())?;
+            inner.db.put_opt(key, meta::encode(&record)?, &inner.write_options())?;
             Ok(())
         })
         .await
     }
 
-    async fn upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: Uuid,
-    ) -> Result<Option<UploadRecord>> {
+    async fn upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<Option<UploadRecord>> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.get(&meta::upload_key(&bucket, &key, upload_id)))
-            .await
+        self.blocking(move |inner| inner.get(&meta::upload_key(&bucket, &key, upload_id))).await
     }
 
     async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
@@ -599,47 +534,30 @@ impl Drive for LocalDrive {
         self.blocking(move |inner| {
             let mut scan_prefix = meta::uploads_prefix(&bucket);
             scan_prefix.extend_from_slice(prefix.as_bytes());
-            Ok(inner
-                .scan(&scan_prefix)?
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect())
+            Ok(inner.scan(&scan_prefix)?.into_iter().map(|(_, r)| r).collect())
         })
         .await
     }
 
     async fn commit_part(&self, upload_id: Uuid, record: PartRecord) -> Result<()> {
-        self.blocking(move |inner| inner.commit_part(upload_id, &record))
-            .await
+        self.blocking(move |inner| inner.commit_part(upload_id, &record)).await
     }
 
     async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>> {
         self.blocking(move |inner| {
-            Ok(inner
-                .scan(&meta::parts_prefix(upload_id))?
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect())
+            Ok(inner.scan(&meta::parts_prefix(upload_id))?.into_iter().map(|(_, r)| r).collect())
         })
         .await
     }
 
-    async fn complete_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: Uuid,
-        record: VersionRecord,
-    ) -> Result<()> {
+    async fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: VersionRecord) -> Result<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.complete_upload(&bucket, &key, upload_id, &record))
-            .await
+        self.blocking(move |inner| inner.complete_upload(&bucket, &key, upload_id, &record)).await
     }
 
     async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.abort_upload(&bucket, &key, upload_id))
-            .await
+        self.blocking(move |inner| inner.abort_upload(&bucket, &key, upload_id)).await
     }
 }
 
@@ -652,30 +570,36 @@ struct LocalShardWriter {
     partial: PathBuf,
     path: PathBuf,
     durable: bool,
+    label: String,
 }
 
 #[async_trait]
 impl ShardWriter for LocalShardWriter {
     async fn write(&mut self, frames: Bytes) -> Result<()> {
-        let mut file = self.file.take().ok_or_else(|| {
-            StorageError::io("write after failure", io::ErrorKind::BrokenPipe.into())
-        })?;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| StorageError::io("write after failure", io::ErrorKind::BrokenPipe.into()))?;
+        let started = Instant::now();
         let (file, written) = tokio::task::spawn_blocking(move || {
             let written = file.write_all(&frames);
             (file, written)
         })
         .await?;
+        metrics::observe(|m| &m.shard_write, &self.label, started.elapsed().as_secs_f64());
         written.map_err(|e| StorageError::io(format!("write {}", self.partial.display()), e))?;
         self.file = Some(file);
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<()> {
-        let file = self.file.take().ok_or_else(|| {
-            StorageError::io("finish after failure", io::ErrorKind::BrokenPipe.into())
-        })?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| StorageError::io("finish after failure", io::ErrorKind::BrokenPipe.into()))?;
         let (partial, path, durable) = (self.partial.clone(), self.path.clone(), self.durable);
-        tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let finished = tokio::task::spawn_blocking(move || {
             if durable {
                 file.sync_data()?;
             }
@@ -686,6 +610,8 @@ impl ShardWriter for LocalShardWriter {
             Ok(())
         })
         .await?
-        .map_err(|e: io::Error| StorageError::io(format!("complete {}", self.path.display()), e))
+        .map_err(|e: io::Error| StorageError::io(format!("complete {}", self.path.display()), e));
+        metrics::observe(|m| &m.shard_write, &self.label, started.elapsed().as_secs_f64());
+        finished
     }
 }

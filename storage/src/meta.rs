@@ -160,15 +160,7 @@ pub fn objects_prefix(bucket: &str) -> Vec<u8> {
 
 /// Prefix of all versions of one key.
 pub fn versions_prefix(bucket: &str, key: &str) -> Vec<u8> {
-    tagged(
-        OBJECT_TAG,
-        &[
-            bucket.as_bytes(),
-            &[SEPARATOR],
-            key.as_bytes(),
-            &[SEPARATOR],
-        ],
-    )
+    tagged(OBJECT_TAG, &[bucket.as_bytes(), &[SEPARATOR], key.as_bytes(), &[SEPARATOR]])
 }
 
 /// Key of one version: newest versions of a key sort first.
@@ -189,36 +181,17 @@ pub fn object_key_of(bucket_prefix_len: usize, version_key: &[u8]) -> Option<&st
 
 /// Seek position just past every version of `key` (and before keys that extend it).
 pub fn after_key(bucket: &str, key: &str) -> Vec<u8> {
-    tagged(
-        OBJECT_TAG,
-        &[
-            bucket.as_bytes(),
-            &[SEPARATOR],
-            key.as_bytes(),
-            &[SEPARATOR + 1],
-        ],
-    )
+    tagged(OBJECT_TAG, &[bucket.as_bytes(), &[SEPARATOR], key.as_bytes(), &[SEPARATOR + 1]])
 }
 
 /// Seek position past every key that starts with `prefix`.
 pub fn after_prefix(bucket: &str, prefix: &str) -> Vec<u8> {
-    tagged(
-        OBJECT_TAG,
-        &[
-            bucket.as_bytes(),
-            &[SEPARATOR],
-            prefix.as_bytes(),
-            &[PAST_PREFIX],
-        ],
-    )
+    tagged(OBJECT_TAG, &[bucket.as_bytes(), &[SEPARATOR], prefix.as_bytes(), &[PAST_PREFIX]])
 }
 
 /// Seek position of the first key at or after `key`.
 pub fn at_key(bucket: &str, key: &str) -> Vec<u8> {
-    tagged(
-        OBJECT_TAG,
-        &[bucket.as_bytes(), &[SEPARATOR], key.as_bytes()],
-    )
+    tagged(OBJECT_TAG, &[bucket.as_bytes(), &[SEPARATOR], key.as_bytes()])
 }
 
 /// Prefix of all uploads of a bucket.
@@ -228,16 +201,7 @@ pub fn uploads_prefix(bucket: &str) -> Vec<u8> {
 
 /// Key of an upload record.
 pub fn upload_key(bucket: &str, key: &str, upload_id: Uuid) -> Vec<u8> {
-    tagged(
-        UPLOAD_TAG,
-        &[
-            bucket.as_bytes(),
-            &[SEPARATOR],
-            key.as_bytes(),
-            &[SEPARATOR],
-            upload_id.as_bytes(),
-        ],
-    )
+    tagged(UPLOAD_TAG, &[bucket.as_bytes(), &[SEPARATOR], key.as_bytes(), &[SEPARATOR], upload_id.as_bytes()])
 }
 
 /// Prefix of all parts of an upload.
@@ -291,16 +255,10 @@ mod tests {
     #[test]
     fn keys_sort_in_object_key_order() {
         let keys = ["a", "a/b", "a0", "ab", "b", "é"];
-        let mut encoded: Vec<Vec<u8>> = keys
-            .iter()
-            .map(|k| version_key("bkt", k, &record(5)))
-            .collect();
+        let mut encoded: Vec<Vec<u8>> = keys.iter().map(|k| version_key("bkt", k, &record(5))).collect();
         encoded.sort();
         let prefix = objects_prefix("bkt").len();
-        let decoded: Vec<&str> = encoded
-            .iter()
-            .map(|k| object_key_of(prefix, k).unwrap())
-            .collect();
+        let decoded: Vec<&str> = encoded.iter().map(|k| object_key_of(prefix, k).unwrap()).collect();
         assert_eq!(decoded, keys);
     }
 

@@ -21,30 +21,16 @@ pub const PART_NUMBERS: std::ops::RangeInclusive<i32> = 1..=10_000;
 
 /// Stores a new upload record on every drive of the set.
 pub async fn create(set: &ErasureSet, bucket: &str, record: UploadRecord) -> Result<()> {
-    let results = set
-        .on_all(|drive| drive.put_upload(bucket, record.clone()))
-        .await;
-    set.quorum
-        .check_write("create multipart upload", ErasureSet::count_ok(&results))
+    let results = set.on_all(|drive| drive.put_upload(bucket, record.clone())).await;
+    set.quorum.check_write("create multipart upload", ErasureSet::count_ok(&results))
 }
 
 /// Reads an upload record under quorum.
-pub async fn find(
-    set: &ErasureSet,
-    bucket: &str,
-    key: &str,
-    upload_id: Uuid,
-) -> Result<UploadRecord> {
-    let results = set
-        .on_all(|drive| drive.upload(bucket, key, upload_id))
-        .await;
+pub async fn find(set: &ErasureSet, bucket: &str, key: &str, upload_id: Uuid) -> Result<UploadRecord> {
+    let results = set.on_all(|drive| drive.upload(bucket, key, upload_id)).await;
     let answers = set.answers(results);
-    let unknown = answers
-        .iter()
-        .filter(|a| matches!(a, Answer::Unknown))
-        .count();
-    set.quorum
-        .check_read("multipart upload", answers.len() - unknown)?;
+    let unknown = answers.iter().filter(|a| matches!(a, Answer::Unknown)).count();
+    set.quorum.check_read("multipart upload", answers.len() - unknown)?;
     let mut found = answers.into_iter().filter_map(|a| match a {
         Answer::Found(record) => Some(record),
         _ => None,
@@ -69,31 +55,23 @@ pub async fn commit_part(
     let StagedContent::Files(written) = &staged.content else {
         return Err(StorageError::Config("parts are never stored inline".into()));
     };
-    let part = DataPart {
-        number,
-        size: staged.size,
-        data_id: staged.data_id,
-        etag: staged.md5_hex(),
-        checksum,
-    };
+    let part = DataPart { number, size: staged.size, data_id: staged.data_id, etag: staged.md5_hex(), checksum };
     let total = set.drives.len();
-    let results = join_all(set.drives.iter().enumerate().zip(written).map(
-        |((index, drive), written)| {
-            let record = PartRecord {
-                part: part.clone(),
-                mod_time_ns: now_ns,
-                erasure: staged.erasure,
-                shard_index: shard_of_drive(staged.hash, index, total),
-            };
-            async move {
-                if *written {
-                    drive.commit_part(upload_id, record).await.map(|()| true)
-                } else {
-                    Ok(false)
-                }
+    let results = join_all(set.drives.iter().enumerate().zip(written).map(|((index, drive), written)| {
+        let record = PartRecord {
+            part: part.clone(),
+            mod_time_ns: now_ns,
+            erasure: staged.erasure,
+            shard_index: shard_of_drive(staged.hash, index, total),
+        };
+        async move {
+            if *written {
+                drive.commit_part(upload_id, record).await.map(|()| true)
+            } else {
+                Ok(false)
             }
-        },
-    ))
+        }
+    }))
     .await;
     let committed = results.iter().filter(|r| matches!(r, Ok(true))).count();
     if let Err(e) = set.quorum.check_write("upload part", committed) {
@@ -112,10 +90,7 @@ pub async fn list_parts(set: &ErasureSet, upload_id: Uuid) -> Result<Vec<PartRec
     let mut by_number: BTreeMap<i32, Vec<(PartRecord, usize)>> = BTreeMap::new();
     for record in results.into_iter().flatten().flatten() {
         let candidates = by_number.entry(record.part.number).or_default();
-        match candidates
-            .iter_mut()
-            .find(|(r, _)| r.part.data_id == record.part.data_id)
-        {
+        match candidates.iter_mut().find(|(r, _)| r.part.data_id == record.part.data_id) {
             Some((_, holders)) => *holders += 1,
             None => candidates.push((record, 1)),
         }
@@ -147,10 +122,7 @@ pub fn assemble(chosen: &[ChosenPart], stored: &[PartRecord]) -> Result<(Vec<Dat
     if chosen.is_empty() {
         return Err(StorageError::InvalidPart(0));
     }
-    if chosen
-        .windows(2)
-        .any(|pair| pair[1].number <= pair[0].number)
-    {
+    if chosen.windows(2).any(|pair| pair[1].number <= pair[0].number) {
         return Err(StorageError::InvalidPartOrder);
     }
     let mut pieces = Vec::with_capacity(chosen.len());
@@ -163,13 +135,9 @@ pub fn assemble(chosen: &[ChosenPart], stored: &[PartRecord]) -> Result<(Vec<Dat
             .ok_or(StorageError::InvalidPart(wanted.number))?;
         let last = index + 1 == chosen.len();
         if !last && part.part.size < MIN_PART_SIZE {
-            return Err(StorageError::EntityTooSmall {
-                part: wanted.number,
-                size: part.part.size,
-            });
+            return Err(StorageError::EntityTooSmall { part: wanted.number, size: part.part.size });
         }
-        let digest =
-            hex::decode(&part.part.etag).map_err(|_| StorageError::InvalidPart(wanted.number))?;
+        let digest = hex::decode(&part.part.etag).map_err(|_| StorageError::InvalidPart(wanted.number))?;
         md5s.update(&digest);
         pieces.push(part.part.clone());
     }
@@ -193,34 +161,24 @@ pub async fn complete(
         drive.complete_upload(bucket, key, upload_id, copy)
     }))
     .await;
-    set.quorum
-        .check_write("complete multipart upload", ErasureSet::count_ok(&results))
+    set.quorum.check_write("complete multipart upload", ErasureSet::count_ok(&results))
 }
 
 /// Removes an upload and its parts from every drive.
 pub async fn abort(set: &ErasureSet, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
-    let results = set
-        .on_all(|drive| drive.abort_upload(bucket, key, upload_id))
-        .await;
-    set.quorum
-        .check_write("abort multipart upload", ErasureSet::count_ok(&results))
+    let results = set.on_all(|drive| drive.abort_upload(bucket, key, upload_id)).await;
+    set.quorum.check_write("abort multipart upload", ErasureSet::count_ok(&results))
 }
 
 /// The uploads of a bucket whose keys start with `prefix`, in key then initiation order.
-pub async fn list_uploads(
-    set: &ErasureSet,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Vec<UploadRecord>> {
+pub async fn list_uploads(set: &ErasureSet, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
     let results = set.on_all(|drive| drive.list_uploads(bucket, prefix)).await;
     let answered = ErasureSet::count_ok(&results);
     set.quorum.check_read("list multipart uploads", answered)?;
     let unknown = results.len() - answered;
     let mut seen: BTreeMap<Uuid, (UploadRecord, usize)> = BTreeMap::new();
     for record in results.into_iter().flatten().flatten() {
-        seen.entry(record.upload_id)
-            .or_insert_with(|| (record, 0))
-            .1 += 1;
+        seen.entry(record.upload_id).or_insert_with(|| (record, 0)).1 += 1;
     }
     let mut uploads: Vec<UploadRecord> = seen
         .into_values()
@@ -238,13 +196,7 @@ mod tests {
 
     fn stored(number: i32, size: u64, etag: &str) -> PartRecord {
         PartRecord {
-            part: DataPart {
-                number,
-                size,
-                data_id: Uuid::new_v4(),
-                etag: etag.into(),
-                checksum: None,
-            },
+            part: DataPart { number, size, data_id: Uuid::new_v4(), etag: etag.into(), checksum: None },
             mod_time_ns: 1,
             erasure: Erasure::new(2, 2, 1 << 20).unwrap(),
             shard_index: 0,
@@ -252,10 +204,7 @@ mod tests {
     }
 
     fn chosen(number: i32, etag: &str) -> ChosenPart {
-        ChosenPart {
-            number,
-            etag: format!("\"{etag}\""),
-        }
+        ChosenPart { number, etag: format!("\"{etag}\"") }
     }
 
     const E1: &str = "0cc175b9c0f1b6a831c399e269772661";
@@ -275,18 +224,9 @@ mod tests {
     #[test]
     fn bad_part_lists_are_rejected() {
         let parts = [stored(1, MIN_PART_SIZE, E1), stored(2, 1, E2)];
-        assert!(matches!(
-            assemble(&[chosen(2, E2), chosen(1, E1)], &parts),
-            Err(StorageError::InvalidPartOrder)
-        ));
-        assert!(matches!(
-            assemble(&[chosen(1, E2)], &parts),
-            Err(StorageError::InvalidPart(1))
-        ));
-        assert!(matches!(
-            assemble(&[chosen(3, E1)], &parts),
-            Err(StorageError::InvalidPart(3))
-        ));
+        assert!(matches!(assemble(&[chosen(2, E2), chosen(1, E1)], &parts), Err(StorageError::InvalidPartOrder)));
+        assert!(matches!(assemble(&[chosen(1, E2)], &parts), Err(StorageError::InvalidPart(1))));
+        assert!(matches!(assemble(&[chosen(3, E1)], &parts), Err(StorageError::InvalidPart(3))));
         let small = [stored(1, 1, E1), stored(2, 1, E2)];
         assert!(matches!(
             assemble(&[chosen(1, E1), chosen(2, E2)], &small),

@@ -29,14 +29,11 @@ pub fn set_size(drives: usize) -> Result<usize> {
     if drives <= MAX_SET_DRIVES {
         return Ok(drives);
     }
-    (MIN_SPLIT_SET_DRIVES..=MAX_SET_DRIVES)
-        .rev()
-        .find(|size| drives % size == 0)
-        .ok_or_else(|| {
-            StorageError::Config(format!(
-                "{drives} drives cannot be split into equal sets of {MIN_SPLIT_SET_DRIVES} to {MAX_SET_DRIVES}"
-            ))
-        })
+    (MIN_SPLIT_SET_DRIVES..=MAX_SET_DRIVES).rev().find(|size| drives % size == 0).ok_or_else(|| {
+        StorageError::Config(format!(
+            "{drives} drives cannot be split into equal sets of {MIN_SPLIT_SET_DRIVES} to {MAX_SET_DRIVES}"
+        ))
+    })
 }
 
 /// Checks a parity choice for a set of `drives` drives.
@@ -127,10 +124,7 @@ mod tests {
             first_data_drive[drive] += 1;
         }
         for count in sets.iter().chain(first_data_drive.iter()) {
-            assert!(
-                (800..1200).contains(count),
-                "uneven spread: {sets:?} {first_data_drive:?}"
-            );
+            assert!((800..1200).contains(count), "uneven spread: {sets:?} {first_data_drive:?}");
         }
     }
 }

@@ -68,11 +68,7 @@ pub async fn stage(
     allow_inline: bool,
 ) -> Result<Staged> {
     let erasure = set.erasure;
-    let inline_limit = if allow_inline {
-        set.inline_threshold_bytes
-    } else {
-        0
-    };
+    let inline_limit = if allow_inline { set.inline_threshold_bytes } else { 0 };
     let mut buf = BytesMut::new();
     let mut ended = false;
     while buf.len() <= inline_limit {
@@ -93,31 +89,15 @@ pub async fn stage(
         })
         .await??;
         let content = StagedContent::Inline(frames);
-        return Ok(Staged {
-            data_id: Uuid::new_v4(),
-            size,
-            md5,
-            erasure,
-            hash,
-            content,
-        });
+        return Ok(Staged { data_id: Uuid::new_v4(), size, md5, erasure, hash, content });
     }
     let data_id = Uuid::new_v4();
     let mut pipeline = FilePipeline::start(set, data_id, hash).await?;
-    let result = pipeline
-        .run(buf, if ended { None } else { Some(&mut body) })
-        .await;
+    let result = pipeline.run(buf, if ended { None } else { Some(&mut body) }).await;
     match result {
         Ok(size) => match pipeline.finish(set).await {
             Ok((md5, written)) => match check_size(expected_size, size) {
-                Ok(()) => Ok(Staged {
-                    data_id,
-                    size,
-                    md5,
-                    erasure,
-                    hash,
-                    content: StagedContent::Files(written),
-                }),
+                Ok(()) => Ok(Staged { data_id, size, md5, erasure, hash, content: StagedContent::Files(written) }),
                 Err(e) => {
                     discard_files(set, data_id).await;
                     Err(e)
@@ -196,14 +176,7 @@ impl FilePipeline {
             }
             md5.finalize().into()
         });
-        let pipeline = Self {
-            erasure: set.erasure,
-            hash,
-            senders,
-            writers,
-            md5_tx: Some(md5_tx),
-            md5_task,
-        };
+        let pipeline = Self { erasure: set.erasure, hash, senders, writers, md5_tx: Some(md5_tx), md5_task };
         set.quorum.check_write("put", pipeline.alive())?;
         Ok(pipeline)
     }
@@ -239,9 +212,7 @@ impl FilePipeline {
 
     async fn emit(&mut self, stripe: Bytes) -> Result<()> {
         if let Some(md5) = &self.md5_tx {
-            md5.send(stripe.clone())
-                .await
-                .map_err(|_| StorageError::Body("md5 worker stopped".into()))?;
+            md5.send(stripe.clone()).await.map_err(|_| StorageError::Body("md5 worker stopped".into()))?;
         }
         let erasure = self.erasure;
         let frames = tokio::task::spawn_blocking(move || erasure.encode_stripe(&stripe)).await??;
@@ -279,8 +250,7 @@ impl FilePipeline {
             };
             written.push(ok);
         }
-        set.quorum
-            .check_write("put", written.iter().filter(|w| **w).count())?;
+        set.quorum.check_write("put", written.iter().filter(|w| **w).count())?;
         let md5 = (&mut self.md5_task).await?;
         Ok((md5, written))
     }
@@ -296,10 +266,7 @@ impl FilePipeline {
     }
 }
 
-async fn write_frames(
-    mut writer: Box<dyn ShardWriter>,
-    mut frames: mpsc::Receiver<Bytes>,
-) -> Result<()> {
+async fn write_frames(mut writer: Box<dyn ShardWriter>, mut frames: mpsc::Receiver<Bytes>) -> Result<()> {
     while let Some(frame) = frames.recv().await {
         writer.write(frame).await?;
     }

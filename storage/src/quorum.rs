@@ -23,21 +23,13 @@ impl Quorum {
     /// Quorum for a set with `data` data and `parity` parity shards.
     pub fn new(data: usize, parity: usize) -> Self {
         let write = if data == parity { data + 1 } else { data };
-        Self {
-            total: data + parity,
-            read: data,
-            write,
-        }
+        Self { total: data + parity, read: data, write }
     }
 
     /// Fails with [`StorageError::QuorumLost`] unless `acknowledged` meets the write quorum.
     pub fn check_write(&self, op: &'static str, acknowledged: usize) -> Result<()> {
         if acknowledged < self.write {
-            return Err(StorageError::QuorumLost {
-                op,
-                needed: self.write,
-                online: acknowledged,
-            });
+            return Err(StorageError::QuorumLost { op, needed: self.write, online: acknowledged });
         }
         Ok(())
     }
@@ -45,11 +37,7 @@ impl Quorum {
     /// Fails with [`StorageError::QuorumLost`] unless `answered` meets the read quorum.
     pub fn check_read(&self, op: &'static str, answered: usize) -> Result<()> {
         if answered < self.read {
-            return Err(StorageError::QuorumLost {
-                op,
-                needed: self.read,
-                online: answered,
-            });
+            return Err(StorageError::QuorumLost { op, needed: self.read, online: answered });
         }
         Ok(())
     }
@@ -94,14 +82,8 @@ pub fn resolve_latest(
     quorum: &Quorum,
     op: &'static str,
 ) -> Result<Option<Agreed>> {
-    let answered = answers
-        .iter()
-        .filter(|a| !matches!(a, Answer::Unknown))
-        .count();
-    let found = answers
-        .iter()
-        .filter(|a| matches!(a, Answer::Found(_)))
-        .count();
+    let answered = answers.iter().filter(|a| !matches!(a, Answer::Unknown)).count();
+    let found = answers.iter().filter(|a| matches!(a, Answer::Found(_))).count();
     // A healing drive's "found" still counts as an answer even though its "missing" does not.
     quorum.check_read(op, answered.max(found))?;
     let unknown = answers.len() - answered;
@@ -122,18 +104,13 @@ pub fn resolve_latest(
         })
         .collect();
     for (_, version_id) in candidates {
-        let holders = holders_by_drive
-            .iter()
-            .filter(|r| r.as_ref().is_some_and(|r| r.version_id == version_id))
-            .count();
+        let holders =
+            holders_by_drive.iter().filter(|r| r.as_ref().is_some_and(|r| r.version_id == version_id)).count();
         if quorum.may_be_committed(holders, unknown) {
             let holders = holders_by_drive
                 .iter_mut()
                 .enumerate()
-                .filter_map(|(drive, r)| {
-                    r.take_if(|r| r.version_id == version_id)
-                        .map(|r| (drive, r))
-                })
+                .filter_map(|(drive, r)| r.take_if(|r| r.version_id == version_id).map(|r| (drive, r)))
                 .collect();
             return Ok(Some(Agreed { holders }));
         }
@@ -167,16 +144,7 @@ mod tests {
 
     #[test]
     fn quorum_sizes_overlap() {
-        for (k, m) in [
-            (1, 0),
-            (1, 1),
-            (2, 1),
-            (2, 2),
-            (4, 2),
-            (3, 3),
-            (8, 4),
-            (12, 4),
-        ] {
+        for (k, m) in [(1, 0), (1, 1), (2, 1), (2, 2), (4, 2), (3, 3), (8, 4), (12, 4)] {
             let q = Quorum::new(k, m);
             assert!(q.read + q.write > q.total, "{k}+{m}: {q:?}");
             assert!(q.write <= q.total);
@@ -197,10 +165,7 @@ mod tests {
         ];
         let agreed = resolve_latest(answers, &q, "get").unwrap().unwrap();
         assert_eq!(agreed.record().version_id, new.version_id);
-        assert_eq!(
-            agreed.holders.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
+        assert_eq!(agreed.holders.iter().map(|(d, _)| *d).collect::<Vec<_>>(), vec![0, 1, 2]);
     }
 
     #[test]
@@ -220,40 +185,22 @@ mod tests {
     #[test]
     fn a_drive_that_missed_a_delete_does_not_resurrect_the_object() {
         let q = Quorum::new(2, 2);
-        let answers = vec![
-            Answer::Missing,
-            Answer::Missing,
-            Answer::Missing,
-            Answer::Found(version(1)),
-        ];
+        let answers = vec![Answer::Missing, Answer::Missing, Answer::Missing, Answer::Found(version(1))];
         assert!(resolve_latest(answers, &q, "get").unwrap().is_none());
     }
 
     #[test]
     fn too_few_answers_is_quorum_lost() {
         let q = Quorum::new(2, 2);
-        let answers = vec![
-            Answer::Unknown,
-            Answer::Unknown,
-            Answer::Unknown,
-            Answer::Found(version(1)),
-        ];
-        assert!(matches!(
-            resolve_latest(answers, &q, "get"),
-            Err(StorageError::QuorumLost { .. })
-        ));
+        let answers = vec![Answer::Unknown, Answer::Unknown, Answer::Unknown, Answer::Found(version(1))];
+        assert!(matches!(resolve_latest(answers, &q, "get"), Err(StorageError::QuorumLost { .. })));
     }
 
     #[test]
     fn with_drives_down_a_possibly_committed_version_is_kept() {
         let q = Quorum::new(2, 2);
         let v = version(1);
-        let answers = vec![
-            Answer::Unknown,
-            Answer::Unknown,
-            Answer::Found(v.clone()),
-            Answer::Missing,
-        ];
+        let answers = vec![Answer::Unknown, Answer::Unknown, Answer::Found(v.clone()), Answer::Missing];
         let agreed = resolve_latest(answers, &q, "get").unwrap().unwrap();
         assert_eq!(agreed.holders.len(), 1);
     }

@@ -57,12 +57,7 @@ impl ErasureSet {
     }
 
     /// The newest committed version of a key (possibly a delete marker), if any.
-    pub async fn latest(
-        &self,
-        bucket: &str,
-        key: &str,
-        op: &'static str,
-    ) -> Result<Option<Agreed>> {
+    pub async fn latest(&self, bucket: &str, key: &str, op: &'static str) -> Result<Option<Agreed>> {
         let results = self.on_all(|drive| drive.latest_version(bucket, key)).await;
         quorum::resolve_latest(self.answers(results), &self.quorum, op)
     }
@@ -77,20 +72,12 @@ impl ErasureSet {
         op: &'static str,
     ) -> Result<()> {
         let version_id = records.iter().flatten().next().map(|r| r.version_id);
-        let results = join_all(
-            self.drives
-                .iter()
-                .zip(records)
-                .map(|(drive, record)| async move {
-                    match record {
-                        Some(record) => drive
-                            .commit_version(bucket, key, record)
-                            .await
-                            .map(|()| true),
-                        None => Ok(false),
-                    }
-                }),
-        )
+        let results = join_all(self.drives.iter().zip(records).map(|(drive, record)| async move {
+            match record {
+                Some(record) => drive.commit_version(bucket, key, record).await.map(|()| true),
+                None => Ok(false),
+            }
+        }))
         .await;
         let committed: Vec<bool> = results
             .iter()
@@ -106,12 +93,7 @@ impl ErasureSet {
         let acknowledged = committed.iter().filter(|c| **c).count();
         if let Err(e) = self.quorum.check_write(op, acknowledged) {
             if let Some(version_id) = version_id {
-                let drives = self
-                    .drives
-                    .iter()
-                    .zip(&committed)
-                    .filter(|(_, c)| **c)
-                    .map(|(d, _)| d);
+                let drives = self.drives.iter().zip(&committed).filter(|(_, c)| **c).map(|(d, _)| d);
                 join_all(drives.map(|d| d.delete_version(bucket, key, version_id))).await;
             }
             return Err(e);

@@ -19,9 +19,7 @@ use crate::get;
 use crate::heal::{self, HealQueue};
 use crate::list::{self, ListPage};
 use crate::local::LocalDrive;
-use crate::meta::{
-    BucketRecord, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord,
-};
+use crate::meta::{BucketRecord, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord};
 use crate::multipart::{self, ChosenPart};
 use crate::placement::{self, object_hash, set_index};
 use crate::put::{self, BodyStream, Staged, StagedContent};
@@ -104,6 +102,37 @@ pub struct Layout {
     pub erasure: Erasure,
 }
 
+/// Health of one erasure set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetHealth {
+    /// Drives that answered a probe.
+    pub online: usize,
+    /// Drives a read needs.
+    pub read_quorum: usize,
+    /// Drives a write needs.
+    pub write_quorum: usize,
+}
+
+/// State of one drive.
+#[derive(Debug, Clone)]
+pub struct DriveReport {
+    /// The drive's label (its path).
+    pub label: String,
+    /// Whether it answered a probe.
+    pub online: bool,
+    /// Filesystem capacity, when known.
+    pub usage: Option<crate::drive::DriveUsage>,
+}
+
+/// Heal activity across sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealStats {
+    /// Objects waiting to be healed.
+    pub backlog: usize,
+    /// Objects healed since start.
+    pub healed: u64,
+}
+
 /// The erasure-coded object store over local drives.
 #[derive(Debug)]
 pub struct ObjectStore {
@@ -118,23 +147,16 @@ impl ObjectStore {
     pub async fn open(config: StoreConfig) -> Result<Arc<Self>> {
         let started = SystemTime::now();
         let set_drives = placement::set_size(config.drives.len())?;
-        let parity = config
-            .parity
-            .unwrap_or_else(|| placement::default_parity(set_drives));
+        let parity = config.parity.unwrap_or_else(|| placement::default_parity(set_drives));
         placement::check_parity(set_drives, parity)?;
         let erasure = Erasure::new(set_drives - parity, parity, config.block_size)?;
-        let local = tokio::task::spawn_blocking(move || {
-            open_drives(&config.drives, set_drives, config.durable)
-        })
-        .await??;
+        let local =
+            tokio::task::spawn_blocking(move || open_drives(&config.drives, set_drives, config.durable)).await??;
         let mut sets = Vec::new();
         for chunk in local.chunks(set_drives) {
             let (queue, rx) = HealQueue::new();
             let set = Arc::new(ErasureSet {
-                drives: chunk
-                    .iter()
-                    .map(|d| Arc::clone(d) as Arc<dyn Drive>)
-                    .collect(),
+                drives: chunk.iter().map(|d| Arc::clone(d) as Arc<dyn Drive>).collect(),
                 erasure,
                 quorum: Quorum::new(erasure.data, erasure.parity),
                 inline_threshold_bytes: config.inline_threshold_bytes,
@@ -143,11 +165,7 @@ impl ObjectStore {
             heal::spawn_healer(Arc::downgrade(&set), rx);
             sets.push(set);
         }
-        let store = Arc::new(Self {
-            sets,
-            local,
-            buckets: RwLock::default(),
-        });
+        let store = Arc::new(Self { sets, local, buckets: RwLock::default() });
         tokio::spawn(Arc::clone(&store).background_startup(started));
         Ok(store)
     }
@@ -155,10 +173,41 @@ impl ObjectStore {
     /// How the store is laid out.
     pub fn layout(&self) -> Layout {
         let erasure = self.sets[0].erasure;
-        Layout {
-            sets: self.sets.len(),
-            set_drives: self.sets[0].drives.len(),
-            erasure,
+        Layout { sets: self.sets.len(), set_drives: self.sets[0].drives.len(), erasure }
+    }
+
+    /// Probes every drive.
+    pub async fn drives(&self) -> Vec<DriveReport> {
+        let probes = join_all(self.all_drives().map(|drive| drive.probe())).await;
+        self.all_drives()
+            .zip(probes)
+            .map(|(drive, probe)| DriveReport {
+                label: drive.label().to_owned(),
+                online: probe.is_ok(),
+                usage: drive.usage(),
+            })
+            .collect()
+    }
+
+    /// Probes every drive and reports each set against its quorums.
+    pub async fn health(&self) -> Vec<SetHealth> {
+        let mut out = Vec::with_capacity(self.sets.len());
+        for set in &self.sets {
+            let probes = set.on_all(|drive| drive.probe()).await;
+            out.push(SetHealth {
+                online: ErasureSet::count_ok(&probes),
+                read_quorum: set.quorum.read,
+                write_quorum: set.quorum.write,
+            });
+        }
+        out
+    }
+
+    /// Heal queue lengths and objects healed, summed over sets.
+    pub fn heal_stats(&self) -> HealStats {
+        HealStats {
+            backlog: self.sets.iter().map(|s| s.heal.backlog()).sum(),
+            healed: self.sets.iter().map(|s| s.heal.healed()).sum(),
         }
     }
 
@@ -171,11 +220,7 @@ impl ObjectStore {
         for drive in &self.local {
             match drive.reclaim_orphans(started).await {
                 Ok(0) => {}
-                Ok(removed) => tracing::info!(
-                    drive = drive.label(),
-                    removed,
-                    "reclaimed orphaned shard files"
-                ),
+                Ok(removed) => tracing::info!(drive = drive.label(), removed, "reclaimed orphaned shard files"),
                 Err(e) => {
                     tracing::warn!(drive = drive.label(), error = %e, "orphan reclaim failed")
                 }
@@ -206,8 +251,7 @@ impl ObjectStore {
         for drive in self.local.iter().filter(|d| d.is_healing()) {
             drive.set_healing(false);
             let marker = drive.root().join(HEALING_MARKER);
-            std::fs::remove_file(&marker)
-                .map_err(|e| StorageError::io(format!("remove {}", marker.display()), e))?;
+            std::fs::remove_file(&marker).map_err(|e| StorageError::io(format!("remove {}", marker.display()), e))?;
         }
         tracing::info!(healed, "blank drives healed");
         Ok(())
@@ -219,23 +263,15 @@ impl ObjectStore {
 
     /// Bucket records are kept on every drive; a bucket exists when some set agrees it does.
     async fn lookup_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
-        let cached = self
-            .buckets
-            .read()
-            .map(|b| b.get(name).cloned())
-            .unwrap_or(None);
+        let cached = self.buckets.read().map(|b| b.get(name).cloned()).unwrap_or(None);
         if cached.is_some() {
             return Ok(cached);
         }
         let mut found = None;
         for set in &self.sets {
             let answers = set.answers(set.on_all(|drive| drive.bucket(name)).await);
-            let unknown = answers
-                .iter()
-                .filter(|a| matches!(a, Answer::Unknown))
-                .count();
-            set.quorum
-                .check_read("head bucket", answers.len() - unknown)?;
+            let unknown = answers.iter().filter(|a| matches!(a, Answer::Unknown)).count();
+            set.quorum.check_read("head bucket", answers.len() - unknown)?;
             let holders: Vec<BucketRecord> = answers
                 .into_iter()
                 .filter_map(|a| match a {
@@ -256,9 +292,7 @@ impl ObjectStore {
 
     /// The bucket's record, or [`StorageError::NoSuchBucket`].
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
-        self.lookup_bucket(name)
-            .await?
-            .ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))
+        self.lookup_bucket(name).await?.ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))
     }
 
     /// Creates a bucket on every drive.
@@ -266,14 +300,10 @@ impl ObjectStore {
         if self.lookup_bucket(name).await?.is_some() {
             return Err(StorageError::BucketExists(name.to_owned()));
         }
-        let record = BucketRecord {
-            name: name.to_owned(),
-            created_ns: now_ns(),
-        };
+        let record = BucketRecord { name: name.to_owned(), created_ns: now_ns() };
         for set in &self.sets {
             let results = set.on_all(|drive| drive.put_bucket(record.clone())).await;
-            set.quorum
-                .check_write("create bucket", ErasureSet::count_ok(&results))?;
+            set.quorum.check_write("create bucket", ErasureSet::count_ok(&results))?;
         }
         if let Ok(mut cache) = self.buckets.write() {
             cache.insert(name.to_owned(), record.clone());
@@ -290,16 +320,12 @@ impl ObjectStore {
         let unknown = results.len() - answered;
         let mut seen: BTreeMap<String, (BucketRecord, usize)> = BTreeMap::new();
         for record in results.into_iter().flatten().flatten() {
-            seen.entry(record.name.clone())
-                .or_insert_with(|| (record, 0))
-                .1 += 1;
+            seen.entry(record.name.clone()).or_insert_with(|| (record, 0)).1 += 1;
         }
         let drives_per_copy = self.sets.len();
         Ok(seen
             .into_values()
-            .filter(|(_, holders)| {
-                quorum.may_be_committed(holders.div_ceil(drives_per_copy), unknown)
-            })
+            .filter(|(_, holders)| quorum.may_be_committed(holders.div_ceil(drives_per_copy), unknown))
             .map(|(record, _)| record)
             .collect())
     }
@@ -316,34 +342,21 @@ impl ObjectStore {
         }
         for set in &self.sets {
             let results = set.on_all(|drive| drive.delete_bucket(name)).await;
-            set.quorum
-                .check_write("delete bucket", ErasureSet::count_ok(&results))?;
+            set.quorum.check_write("delete bucket", ErasureSet::count_ok(&results))?;
         }
         Ok(())
     }
 
     /// Streams a body into the object's set without making it visible. Small bodies stay in
     /// memory to be stored inline.
-    pub async fn stage(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: BodyStream,
-        size: Option<u64>,
-    ) -> Result<Staged> {
+    pub async fn stage(&self, bucket: &str, key: &str, body: BodyStream, size: Option<u64>) -> Result<Staged> {
         self.bucket(bucket).await?;
         let (set, hash) = self.set_for(bucket, key);
         put::stage(set, hash, body, size, true).await
     }
 
     /// Like [`ObjectStore::stage`] for a multipart part (never inline).
-    pub async fn stage_part(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: BodyStream,
-        size: Option<u64>,
-    ) -> Result<Staged> {
+    pub async fn stage_part(&self, bucket: &str, key: &str, body: BodyStream, size: Option<u64>) -> Result<Staged> {
         let (set, hash) = self.set_for(bucket, key);
         put::stage(set, hash, body, size, false).await
     }
@@ -386,9 +399,7 @@ impl ObjectStore {
                 let mut copy = record.clone();
                 copy.shard_index = placement::shard_of_drive(hash, drive, total);
                 match &staged.content {
-                    StagedContent::Inline(shards) => {
-                        copy.inline = Some(shards[copy.shard_index].clone())
-                    }
+                    StagedContent::Inline(shards) => copy.inline = Some(shards[copy.shard_index].clone()),
                     StagedContent::Files(written) if written[drive] => {
                         copy.parts = vec![DataPart {
                             number: 1,
@@ -428,18 +439,12 @@ impl ObjectStore {
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectHandle> {
         let (set, _) = self.set_for(bucket, key);
         match set.latest(bucket, key, "get object").await? {
-            Some(agreed) if !agreed.record().delete_marker => Ok(ObjectHandle {
-                set: Arc::clone(set),
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                agreed,
-            }),
+            Some(agreed) if !agreed.record().delete_marker => {
+                Ok(ObjectHandle { set: Arc::clone(set), bucket: bucket.to_owned(), key: key.to_owned(), agreed })
+            }
             _ => {
                 self.bucket(bucket).await?;
-                Err(StorageError::NoSuchKey {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                })
+                Err(StorageError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() })
             }
         }
     }
@@ -452,23 +457,12 @@ impl ObjectStore {
             Err(e) => return Err(e),
         };
         let version_id = handle.record().version_id;
-        let results = handle
-            .set
-            .on_all(|drive| drive.delete_version(bucket, key, version_id))
-            .await;
-        handle
-            .set
-            .quorum
-            .check_write("delete object", ErasureSet::count_ok(&results))
+        let results = handle.set.on_all(|drive| drive.delete_version(bucket, key, version_id)).await;
+        handle.set.quorum.check_write("delete object", ErasureSet::count_ok(&results))
     }
 
     /// Replaces the tags of the current version in place.
-    pub async fn set_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        tags: Vec<(String, String)>,
-    ) -> Result<VersionRecord> {
+    pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<VersionRecord> {
         let handle = self.get_object(bucket, key).await?;
         let total = handle.set.drives.len();
         let mut records: Vec<Option<VersionRecord>> = vec![None; total];
@@ -479,20 +473,15 @@ impl ObjectStore {
         }
         let mut updated = handle.record().clone();
         updated.tags = tags;
-        let results = join_all(handle.set.drives.iter().zip(records).map(
-            |(drive, record)| async move {
-                match record {
-                    Some(record) => drive.repair_version(bucket, key, record).await,
-                    None => Ok(false),
-                }
-            },
-        ))
+        let results = join_all(handle.set.drives.iter().zip(records).map(|(drive, record)| async move {
+            match record {
+                Some(record) => drive.repair_version(bucket, key, record).await,
+                None => Ok(false),
+            }
+        }))
         .await;
         let written = results.iter().filter(|r| matches!(r, Ok(true))).count();
-        handle
-            .set
-            .quorum
-            .check_write("put object tagging", written)?;
+        handle.set.quorum.check_write("put object tagging", written)?;
         Ok(updated)
     }
 
@@ -513,19 +502,9 @@ impl ObjectStore {
     }
 
     /// Starts a multipart upload.
-    pub async fn create_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        template: ObjectTemplate,
-    ) -> Result<UploadRecord> {
+    pub async fn create_upload(&self, bucket: &str, key: &str, template: ObjectTemplate) -> Result<UploadRecord> {
         self.bucket(bucket).await?;
-        let record = UploadRecord {
-            upload_id: Uuid::new_v4(),
-            key: key.to_owned(),
-            initiated_ns: now_ns(),
-            template,
-        };
+        let record = UploadRecord { upload_id: Uuid::new_v4(), key: key.to_owned(), initiated_ns: now_ns(), template };
         multipart::create(self.set_for(bucket, key).0, bucket, record.clone()).await?;
         Ok(record)
     }
@@ -555,12 +534,7 @@ impl ObjectStore {
     }
 
     /// The committed parts of an upload.
-    pub async fn list_parts(
-        &self,
-        bucket: &str,
-        key: &str,
-        upload_id: Uuid,
-    ) -> Result<Vec<PartRecord>> {
+    pub async fn list_parts(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<Vec<PartRecord>> {
         self.upload(bucket, key, upload_id).await?;
         multipart::list_parts(self.set_for(bucket, key).0, upload_id).await
     }
@@ -610,18 +584,9 @@ impl ObjectStore {
     /// In-progress uploads of a bucket whose keys start with `prefix`, in key order.
     pub async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
         self.bucket(bucket).await?;
-        let lists = join_all(
-            self.sets
-                .iter()
-                .map(|set| multipart::list_uploads(set, bucket, prefix)),
-        )
-        .await;
-        let mut uploads: Vec<UploadRecord> = lists
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+        let lists = join_all(self.sets.iter().map(|set| multipart::list_uploads(set, bucket, prefix))).await;
+        let mut uploads: Vec<UploadRecord> =
+            lists.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
         uploads.sort_by(|a, b| (&a.key, a.initiated_ns).cmp(&(&b.key, b.initiated_ns)));
         Ok(uploads)
     }
@@ -629,41 +594,25 @@ impl ObjectStore {
 
 /// Current time in Unix nanoseconds.
 pub fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// Reads or writes each drive's format and opens it. Blank drives joining an existing
 /// deployment are marked for healing.
-fn open_drives(
-    roots: &[PathBuf],
-    set_drives: usize,
-    durable: bool,
-) -> Result<Vec<Arc<LocalDrive>>> {
-    let found: Vec<Option<DriveFormat>> = roots
-        .iter()
-        .map(|root| format::read(root))
-        .collect::<Result<_>>()?;
+fn open_drives(roots: &[PathBuf], set_drives: usize, durable: bool) -> Result<Vec<Arc<LocalDrive>>> {
+    let found: Vec<Option<DriveFormat>> = roots.iter().map(|root| format::read(root)).collect::<Result<_>>()?;
     let deployment_id = format::reconcile(&found, set_drives)?;
     let existing = found.iter().any(Option::is_some);
     let mut drives = Vec::with_capacity(roots.len());
     for (index, (root, format)) in roots.iter().zip(&found).enumerate() {
         if format.is_none() {
             if existing {
-                std::fs::create_dir_all(root)
-                    .map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
+                std::fs::create_dir_all(root).map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
                 let marker = root.join(HEALING_MARKER);
-                std::fs::write(&marker, b"")
-                    .map_err(|e| StorageError::io(format!("write {}", marker.display()), e))?;
+                std::fs::write(&marker, b"").map_err(|e| StorageError::io(format!("write {}", marker.display()), e))?;
                 tracing::warn!(drive = %root.display(), "blank drive joins the set; it will be healed");
             }
-            let format = DriveFormat {
-                version: 1,
-                deployment_id,
-                set: index / set_drives,
-                drive: index % set_drives,
-            };
+            let format = DriveFormat { version: 1, deployment_id, set: index / set_drives, drive: index % set_drives };
             format::write(root, &format)?;
         }
         let drive = LocalDrive::open(root, durable)?;

@@ -12,10 +12,8 @@ impl Gateway {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
-        let requested = input
-            .create_bucket_configuration
-            .and_then(|c| c.location_constraint)
-            .map(|l| l.as_str().to_owned());
+        let requested =
+            input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|l| l.as_str().to_owned());
         if let Some(location) = requested.filter(|l| !l.is_empty() && *l != self.region) {
             return Err(s3_error!(
                 IllegalLocationConstraintException,
@@ -23,10 +21,7 @@ impl Gateway {
             ));
         }
         self.store.create_bucket(&input.bucket).await.or_s3()?;
-        let output = CreateBucketOutput {
-            location: Some(format!("/{}", input.bucket)),
-            ..Default::default()
-        };
+        let output = CreateBucketOutput { location: Some(format!("/{}", input.bucket)), ..Default::default() };
         Ok(S3Response::new(output))
     }
 
@@ -35,10 +30,7 @@ impl Gateway {
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.store.bucket(&req.input.bucket).await.or_s3()?;
-        let output = HeadBucketOutput {
-            bucket_region: Some(self.region.clone()),
-            ..Default::default()
-        };
+        let output = HeadBucketOutput { bucket_region: Some(self.region.clone()), ..Default::default() };
         Ok(S3Response::new(output))
     }
 
@@ -55,15 +47,8 @@ impl Gateway {
                 bucket_region: Some(self.region.clone()),
             })
             .collect();
-        let owner = Owner {
-            display_name: Some("root".into()),
-            id: Some(self.owner_id.clone()),
-        };
-        let output = ListBucketsOutput {
-            buckets: Some(buckets),
-            owner: Some(owner),
-            ..Default::default()
-        };
+        let owner = Owner { display_name: Some("root".into()), id: Some(self.owner_id.clone()) };
+        let output = ListBucketsOutput { buckets: Some(buckets), owner: Some(owner), ..Default::default() };
         Ok(S3Response::new(output))
     }
 
@@ -73,11 +58,8 @@ impl Gateway {
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.store.bucket(&req.input.bucket).await.or_s3()?;
         // S3 reports us-east-1 as an empty constraint.
-        let constraint = (self.region != "us-east-1")
-            .then(|| BucketLocationConstraint::from(self.region.clone()));
-        Ok(S3Response::new(GetBucketLocationOutput {
-            location_constraint: constraint,
-        }))
+        let constraint = (self.region != "us-east-1").then(|| BucketLocationConstraint::from(self.region.clone()));
+        Ok(S3Response::new(GetBucketLocationOutput { location_constraint: constraint }))
     }
 
     pub(super) async fn delete_bucket_impl(

@@ -63,16 +63,14 @@ impl StandardHeaders {
             content_disposition: get(CONTENT_DISPOSITION),
             content_language: get(CONTENT_LANGUAGE),
             cache_control: get(CACHE_CONTROL),
-            expires: get(EXPIRES)
-                .and_then(|v| Timestamp::parse(TimestampFormat::HttpDate, &v).ok()),
+            expires: get(EXPIRES).and_then(|v| Timestamp::parse(TimestampFormat::HttpDate, &v).ok()),
         }
     }
 }
 
 fn format_http_date(t: &Timestamp) -> S3Result<String> {
     let mut out = Vec::new();
-    t.format(TimestampFormat::HttpDate, &mut out)
-        .map_err(|_| s3_error!(InvalidArgument, "invalid Expires date"))?;
+    t.format(TimestampFormat::HttpDate, &mut out).map_err(|_| s3_error!(InvalidArgument, "invalid Expires date"))?;
     String::from_utf8(out).map_err(|_| s3_error!(InvalidArgument, "invalid Expires date"))
 }
 
@@ -81,15 +79,9 @@ pub fn user_metadata(metadata: Option<Metadata>) -> S3Result<BTreeMap<String, St
     let metadata = metadata.unwrap_or_default();
     let size: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
     if size > 2048 {
-        return Err(s3_error!(
-            MetadataTooLarge,
-            "Your metadata headers exceed the maximum allowed metadata size."
-        ));
+        return Err(s3_error!(MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size."));
     }
-    Ok(metadata
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect())
+    Ok(metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
 }
 
 /// User metadata for a response.
@@ -97,13 +89,7 @@ pub fn metadata_out(record: &VersionRecord) -> Option<Metadata> {
     if record.user_metadata.is_empty() {
         return None;
     }
-    Some(
-        record
-            .user_metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    )
+    Some(record.user_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
 /// Parses the `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded).
@@ -129,23 +115,14 @@ pub fn parse_tagging_header(header: Option<&str>) -> S3Result<Vec<(String, Strin
 /// Enforces S3's tag limits.
 pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
     if tags.len() > 10 {
-        return Err(s3_error!(
-            InvalidTag,
-            "Object tags cannot be greater than 10"
-        ));
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
     }
     for (index, (key, value)) in tags.iter().enumerate() {
         if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
-            return Err(s3_error!(
-                InvalidTag,
-                "The TagKey or TagValue you have provided is invalid"
-            ));
+            return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is invalid"));
         }
         if tags[..index].iter().any(|(k, _)| k == key) {
-            return Err(s3_error!(
-                InvalidTag,
-                "Cannot provide multiple Tags with the same key"
-            ));
+            return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
         }
     }
     Ok(())
@@ -167,8 +144,7 @@ pub fn last_modified(record: &VersionRecord) -> Timestamp {
 
 /// Time of a nanosecond Unix timestamp.
 pub fn timestamp_ns(ns: i64) -> Timestamp {
-    let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(time)
 }
 
@@ -181,10 +157,7 @@ pub fn check_key(key: &str) -> S3Result<()> {
         return Err(s3_error!(KeyTooLongError, "Your key is too long"));
     }
     if key.contains('\0') {
-        return Err(s3_error!(
-            InvalidArgument,
-            "Object key must not contain NUL characters."
-        ));
+        return Err(s3_error!(InvalidArgument, "Object key must not contain NUL characters."));
     }
     Ok(())
 }
@@ -196,14 +169,7 @@ mod tests {
     #[test]
     fn tagging_header_decodes_and_enforces_limits() {
         let tags = parse_tagging_header(Some("a=1&b%20c=d+e&empty=")).unwrap();
-        assert_eq!(
-            tags,
-            vec![
-                ("a".into(), "1".into()),
-                ("b c".into(), "d e".into()),
-                ("empty".into(), "".into())
-            ]
-        );
+        assert_eq!(tags, vec![("a".into(), "1".into()), ("b c".into(), "d e".into()), ("empty".into(), "".into())]);
         assert!(parse_tagging_header(Some("a=1&a=2")).is_err());
         let many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
         assert!(parse_tagging_header(Some(&many.join("&"))).is_err());

@@ -15,12 +15,7 @@ use crate::error::OrS3;
 const DEFAULT_MAX_KEYS: i32 = 1000;
 
 /// Characters S3 leaves unescaped with `encoding-type=url`.
-const KEY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
+const KEY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 /// Applies `encoding-type=url` to a name when asked.
 struct Encoder(bool);
@@ -30,10 +25,7 @@ impl Encoder {
         match encoding.map(EncodingType::as_str) {
             None => Ok(Self(false)),
             Some(e) if e.eq_ignore_ascii_case(EncodingType::URL) => Ok(Self(true)),
-            Some(_) => Err(s3_error!(
-                InvalidArgument,
-                "Invalid Encoding Method specified in Request"
-            )),
+            Some(_) => Err(s3_error!(InvalidArgument, "Invalid Encoding Method specified in Request")),
         }
     }
 
@@ -65,22 +57,15 @@ fn split(page: &ListPage, encoder: &Encoder) -> (Vec<Object>, Vec<CommonPrefix>)
                 e_tag: Some(convert::etag(record)),
                 last_modified: Some(convert::last_modified(record)),
                 size: Some(record.size as i64),
-                storage_class: Some(ObjectStorageClass::from_static(
-                    ObjectStorageClass::STANDARD,
-                )),
+                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
                 checksum_algorithm: record
                     .checksum
                     .as_ref()
                     .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
-                checksum_type: record
-                    .checksum
-                    .as_ref()
-                    .map(|c| ChecksumType::from(c.kind.clone())),
+                checksum_type: record.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
                 ..Default::default()
             }),
-            ListEntry::Prefix(prefix) => prefixes.push(CommonPrefix {
-                prefix: Some(encoder.apply(prefix.clone())),
-            }),
+            ListEntry::Prefix(prefix) => prefixes.push(CommonPrefix { prefix: Some(encoder.apply(prefix.clone())) }),
         }
     }
     (objects, prefixes)
@@ -97,13 +82,7 @@ impl Gateway {
     ) -> S3Result<ListPage> {
         let delimiter = delimiter.filter(|d| !d.is_empty());
         self.store
-            .list_objects(
-                bucket,
-                prefix.unwrap_or_default(),
-                delimiter,
-                after.filter(|a| !a.is_empty()),
-                max as usize,
-            )
+            .list_objects(bucket, prefix.unwrap_or_default(), delimiter, after.filter(|a| !a.is_empty()), max as usize)
             .await
             .or_s3()
     }
@@ -120,19 +99,9 @@ impl Gateway {
             None => None,
         };
         let after = token_key.as_deref().or(input.start_after.as_deref());
-        let page = self
-            .list_page(
-                &input.bucket,
-                input.prefix.as_deref(),
-                input.delimiter.as_deref(),
-                after,
-                max,
-            )
-            .await?;
-        let next = page
-            .truncated
-            .then(|| page.entries.last().map(|e| encode_token(e.name())))
-            .flatten();
+        let page =
+            self.list_page(&input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), after, max).await?;
+        let next = page.truncated.then(|| page.entries.last().map(|e| encode_token(e.name()))).flatten();
         let (contents, prefixes) = split(&page, &encoder);
         let output = ListObjectsV2Output {
             name: Some(input.bucket),
@@ -160,22 +129,10 @@ impl Gateway {
         let encoder = Encoder::new(input.encoding_type.as_ref())?;
         let max = max_keys(input.max_keys)?;
         let page = self
-            .list_page(
-                &input.bucket,
-                input.prefix.as_deref(),
-                input.delimiter.as_deref(),
-                input.marker.as_deref(),
-                max,
-            )
+            .list_page(&input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.marker.as_deref(), max)
             .await?;
-        let next_marker = page
-            .truncated
-            .then(|| {
-                page.entries
-                    .last()
-                    .map(|e| encoder.apply(e.name().to_owned()))
-            })
-            .flatten();
+        let next_marker =
+            page.truncated.then(|| page.entries.last().map(|e| encoder.apply(e.name().to_owned()))).flatten();
         let (contents, prefixes) = split(&page, &encoder);
         let output = ListObjectsOutput {
             name: Some(input.bucket),
@@ -204,12 +161,7 @@ fn decode_token(token: &str) -> S3Result<String> {
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| {
-            s3_error!(
-                InvalidArgument,
-                "The continuation token provided is incorrect"
-            )
-        })
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
 }
 
 #[cfg(test)]

@@ -26,20 +26,16 @@ fn upload_id(id: &str) -> S3Result<Uuid> {
 
 fn check_part_number(number: i32) -> S3Result<()> {
     if !PART_NUMBERS.contains(&number) {
-        return Err(s3_error!(
-            InvalidArgument,
-            "Part number must be an integer between 1 and 10000, inclusive"
-        ));
+        return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
     }
     Ok(())
 }
 
 fn page_size(requested: Option<i32>) -> S3Result<usize> {
     match requested {
-        Some(n) if n < 0 => Err(s3_error!(
-            InvalidArgument,
-            "Argument max-parts must be an integer between 0 and 2147483647"
-        )),
+        Some(n) if n < 0 => {
+            Err(s3_error!(InvalidArgument, "Argument max-parts must be an integer between 0 and 2147483647"))
+        }
         Some(n) => Ok(n.min(MAX_LISTED) as usize),
         None => Ok(MAX_LISTED as usize),
     }
@@ -47,15 +43,8 @@ fn page_size(requested: Option<i32>) -> S3Result<usize> {
 
 /// The object checksum CompleteMultipartUpload stores: composite of the part checksums when
 /// the upload declared an algorithm and every part carries it.
-fn completed_checksum(
-    upload: &UploadRecord,
-    parts: &[storage::meta::DataPart],
-) -> Option<StoredChecksum> {
-    let algorithm = upload
-        .template
-        .checksum_algorithm
-        .as_deref()
-        .and_then(Algorithm::parse)?;
+fn completed_checksum(upload: &UploadRecord, parts: &[storage::meta::DataPart]) -> Option<StoredChecksum> {
+    let algorithm = upload.template.checksum_algorithm.as_deref().and_then(Algorithm::parse)?;
     if upload.template.checksum_type.as_deref() == Some(checksum::FULL_OBJECT) {
         return None;
     }
@@ -73,12 +62,7 @@ impl Gateway {
         let checksum_algorithm = match &input.checksum_algorithm {
             Some(name) => Some(
                 Algorithm::parse(name.as_str())
-                    .ok_or_else(|| {
-                        s3_error!(
-                            InvalidRequest,
-                            "Checksum algorithm provided is unsupported."
-                        )
-                    })?
+                    .ok_or_else(|| s3_error!(InvalidRequest, "Checksum algorithm provided is unsupported."))?
                     .name()
                     .to_owned(),
             ),
@@ -99,11 +83,7 @@ impl Gateway {
             checksum_algorithm: checksum_algorithm.clone(),
             checksum_type: input.checksum_type.map(|t| t.as_str().to_owned()),
         };
-        let upload = self
-            .store
-            .create_upload(&input.bucket, &input.key, template)
-            .await
-            .or_s3()?;
+        let upload = self.store.create_upload(&input.bucket, &input.key, template).await.or_s3()?;
         let output = CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -122,26 +102,14 @@ impl Gateway {
         let input = req.input;
         check_part_number(input.part_number)?;
         if input.content_length.is_some_and(|len| len > MAX_PART_SIZE) {
-            return Err(s3_error!(
-                EntityTooLarge,
-                "Your proposed upload exceeds the maximum allowed object size."
-            ));
+            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let id = upload_id(&input.upload_id)?;
-        self.store
-            .upload(&input.bucket, &input.key, id)
-            .await
-            .or_s3()?;
+        self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
         let check = BodyCheck::from_headers(&req.headers)?;
-        let body = input
-            .body
-            .ok_or_else(|| s3_error!(IncompleteBody, "The request body is missing."))?;
+        let body = input.body.ok_or_else(|| s3_error!(IncompleteBody, "The request body is missing."))?;
         let size = input.content_length.map(|len| len as u64);
-        let staged = self
-            .store
-            .stage_part(&input.bucket, &input.key, check.wrap(body), size)
-            .await
-            .or_s3()?;
+        let staged = self.store.stage_part(&input.bucket, &input.key, check.wrap(body), size).await.or_s3()?;
         let verified = checksum::check_content_md5(input.content_md5.as_deref(), &staged.md5)
             .and_then(|()| check.finish(req.trailing_headers.as_ref()));
         let sum = match verified {
@@ -153,14 +121,7 @@ impl Gateway {
         };
         let part = self
             .store
-            .commit_part(
-                &input.bucket,
-                &input.key,
-                id,
-                input.part_number,
-                staged,
-                Some(sum.clone()),
-            )
+            .commit_part(&input.bucket, &input.key, id, input.part_number, staged, Some(sum.clone()))
             .await
             .or_s3()?;
         let sums = checksum::to_dto(&sum);
@@ -183,10 +144,7 @@ impl Gateway {
         let input = req.input;
         check_part_number(input.part_number)?;
         let id = upload_id(&input.upload_id)?;
-        self.store
-            .upload(&input.bucket, &input.key, id)
-            .await
-            .or_s3()?;
+        self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let source = self.store.get_object(src_bucket, src_key).await.or_s3()?;
         let record = source.record().clone();
@@ -200,26 +158,16 @@ impl Gateway {
         let range = match &input.copy_source_range {
             Some(header) => {
                 let range = Range::parse(header).map_err(|_| {
-                    s3_error!(
-                        InvalidArgument,
-                        "The x-amz-copy-source-range value must be of the form bytes=first-last"
-                    )
+                    s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last")
                 })?;
-                let Range::Int {
-                    first,
-                    last: Some(last),
-                } = range
-                else {
+                let Range::Int { first, last: Some(last) } = range else {
                     return Err(s3_error!(
                         InvalidArgument,
                         "The x-amz-copy-source-range value must be of the form bytes=first-last"
                     ));
                 };
                 if last >= record.size || first > last {
-                    return Err(s3_error!(
-                        InvalidRange,
-                        "The requested range is not satisfiable"
-                    ));
+                    return Err(s3_error!(InvalidRange, "The requested range is not satisfiable"));
                 }
                 first..last + 1
             }
@@ -227,32 +175,15 @@ impl Gateway {
         };
         let length = range.end - range.start;
         let body = source.read(Some(range)).or_s3()?;
-        let staged = self
-            .store
-            .stage_part(&input.bucket, &input.key, body, Some(length))
-            .await
-            .or_s3()?;
-        let part = self
-            .store
-            .commit_part(
-                &input.bucket,
-                &input.key,
-                id,
-                input.part_number,
-                staged,
-                None,
-            )
-            .await
-            .or_s3()?;
+        let staged = self.store.stage_part(&input.bucket, &input.key, body, Some(length)).await.or_s3()?;
+        let part =
+            self.store.commit_part(&input.bucket, &input.key, id, input.part_number, staged, None).await.or_s3()?;
         let result = CopyPartResult {
             e_tag: Some(ETag::Strong(part.etag)),
             last_modified: Some(convert::timestamp_ns(storage::store::now_ns())),
             ..Default::default()
         };
-        Ok(S3Response::new(UploadPartCopyOutput {
-            copy_part_result: Some(result),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
     }
 
     pub(super) async fn complete_multipart_upload_impl(
@@ -261,16 +192,16 @@ impl Gateway {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
         let id = upload_id(&input.upload_id)?;
-        let parts = input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"))?;
+        let parts = input.multipart_upload.and_then(|m| m.parts).filter(|p| !p.is_empty()).ok_or_else(|| {
+            s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )
+        })?;
         let mut chosen = Vec::with_capacity(parts.len());
         for part in parts {
-            let number = part
-                .part_number
-                .ok_or_else(|| s3_error!(MalformedXML, "A part is missing its PartNumber."))?;
+            let number =
+                part.part_number.ok_or_else(|| s3_error!(MalformedXML, "A part is missing its PartNumber."))?;
             check_part_number(number)?;
             let etag = part.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
             chosen.push(ChosenPart { number, etag });
@@ -282,11 +213,7 @@ impl Gateway {
             })
             .await
             .or_s3()?;
-        let sums = record
-            .checksum
-            .as_ref()
-            .map(checksum::to_dto)
-            .unwrap_or_default();
+        let sums = record.checksum.as_ref().map(checksum::to_dto).unwrap_or_default();
         let output = CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             bucket: Some(input.bucket),
@@ -297,10 +224,7 @@ impl Gateway {
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
             checksum_crc64nvme: sums.checksum_crc64nvme,
-            checksum_type: record
-                .checksum
-                .as_ref()
-                .map(|c| ChecksumType::from(c.kind.clone())),
+            checksum_type: record.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -312,10 +236,7 @@ impl Gateway {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
         let id = upload_id(&input.upload_id)?;
-        self.store
-            .abort_upload(&input.bucket, &input.key, id)
-            .await
-            .or_s3()?;
+        self.store.abort_upload(&input.bucket, &input.key, id).await.or_s3()?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
@@ -327,31 +248,15 @@ impl Gateway {
         let id = upload_id(&input.upload_id)?;
         let max = page_size(input.max_parts)?;
         let marker = input.part_number_marker.unwrap_or(0);
-        let upload = self
-            .store
-            .upload(&input.bucket, &input.key, id)
-            .await
-            .or_s3()?;
-        let stored = self
-            .store
-            .list_parts(&input.bucket, &input.key, id)
-            .await
-            .or_s3()?;
-        let mut remaining = stored
-            .into_iter()
-            .filter(|p| p.part.number > marker)
-            .peekable();
+        let upload = self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
+        let stored = self.store.list_parts(&input.bucket, &input.key, id).await.or_s3()?;
+        let mut remaining = stored.into_iter().filter(|p| p.part.number > marker).peekable();
         let page: Vec<_> = remaining.by_ref().take(max).collect();
         let truncated = remaining.peek().is_some();
         let parts: Vec<Part> = page
             .iter()
             .map(|p| {
-                let sums = p
-                    .part
-                    .checksum
-                    .as_ref()
-                    .map(checksum::to_dto)
-                    .unwrap_or_default();
+                let sums = p.part.checksum.as_ref().map(checksum::to_dto).unwrap_or_default();
                 Part {
                     part_number: Some(p.part.number),
                     e_tag: Some(ETag::Strong(p.part.etag.clone())),
@@ -370,24 +275,14 @@ impl Gateway {
             key: Some(input.key),
             upload_id: Some(input.upload_id),
             part_number_marker: input.part_number_marker,
-            next_part_number_marker: if truncated {
-                page.last().map(|p| p.part.number)
-            } else {
-                None
-            },
+            next_part_number_marker: if truncated { page.last().map(|p| p.part.number) } else { None },
             max_parts: Some(max as i32),
             is_truncated: Some(truncated),
             parts: Some(parts),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             owner: Some(self.owner()),
-            initiator: Some(Initiator {
-                display_name: Some("root".into()),
-                id: Some(self.owner_id.clone()),
-            }),
-            checksum_algorithm: upload
-                .template
-                .checksum_algorithm
-                .map(ChecksumAlgorithm::from),
+            initiator: Some(Initiator { display_name: Some("root".into()), id: Some(self.owner_id.clone()) }),
+            checksum_algorithm: upload.template.checksum_algorithm.map(ChecksumAlgorithm::from),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -400,11 +295,7 @@ impl Gateway {
         let input = req.input;
         let max = page_size(input.max_uploads)?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let uploads = self
-            .store
-            .list_uploads(&input.bucket, &prefix)
-            .await
-            .or_s3()?;
+        let uploads = self.store.list_uploads(&input.bucket, &prefix).await.or_s3()?;
         let key_marker = input.key_marker.clone().unwrap_or_default();
         let id_marker = input.upload_id_marker.clone();
         let after_marker = |u: &UploadRecord| match &id_marker {
@@ -415,15 +306,10 @@ impl Gateway {
         let mut entries: Vec<Result<UploadRecord, String>> = Vec::new();
         for upload in uploads.into_iter().filter(after_marker) {
             let rolled = delimiter.as_deref().and_then(|d| {
-                upload.key[prefix.len()..]
-                    .find(d)
-                    .map(|at| upload.key[..prefix.len() + at + d.len()].to_owned())
+                upload.key[prefix.len()..].find(d).map(|at| upload.key[..prefix.len() + at + d.len()].to_owned())
             });
             match rolled {
-                Some(common)
-                    if entries
-                        .last()
-                        .is_some_and(|e| e.as_ref().err() == Some(&common)) => {}
+                Some(common) if entries.last().is_some_and(|e| e.as_ref().err() == Some(&common)) => {}
                 Some(common) => entries.push(Err(common)),
                 None => entries.push(Ok(upload)),
             }
@@ -447,18 +333,13 @@ impl Gateway {
                             display_name: Some("root".into()),
                             id: Some(self.owner_id.clone()),
                         }),
-                        checksum_algorithm: upload
-                            .template
-                            .checksum_algorithm
-                            .map(ChecksumAlgorithm::from),
+                        checksum_algorithm: upload.template.checksum_algorithm.map(ChecksumAlgorithm::from),
                         ..Default::default()
                     });
                 }
                 Err(common) => {
                     next_key = Some(common.clone());
-                    prefixes.push(CommonPrefix {
-                        prefix: Some(common),
-                    });
+                    prefixes.push(CommonPrefix { prefix: Some(common) });
                 }
             }
         }

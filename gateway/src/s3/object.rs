@@ -40,12 +40,7 @@ impl Conditions {
             ETagCondition::Any => true,
             ETagCondition::ETag(tag) => tag.value() == record.etag,
         };
-        let failed = || {
-            s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            )
-        };
+        let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
         if let Some(cond) = &self.if_match {
             if !matches(cond) {
                 return Err(failed());
@@ -97,17 +92,12 @@ fn resolve_range(
     let size = record.size;
     if let Some(number) = part_number {
         if range.is_some() {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Cannot specify both Range header and partNumber query parameter"
-            ));
+            return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
         }
         if record.parts.len() <= 1 && number == 1 {
             return Ok(None);
         }
-        let index = usize::try_from(number - 1)
-            .ok()
-            .filter(|i| *i < record.parts.len());
+        let index = usize::try_from(number - 1).ok().filter(|i| *i < record.parts.len());
         let index = index.ok_or_else(|| {
             let mut e = S3Error::with_message(
                 S3ErrorCode::Custom("InvalidPartNumber".into()),
@@ -121,19 +111,14 @@ fn resolve_range(
     }
     match range {
         None => Ok(None),
-        Some(range) => range
-            .check(size)
-            .map(Some)
-            .map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable")),
+        Some(range) => {
+            range.check(size).map(Some).map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))
+        }
     }
 }
 
 fn content_range(range: &std::ops::Range<u64>, size: u64) -> String {
-    format!(
-        "bytes {}-{}/{size}",
-        range.start,
-        range.end.saturating_sub(1)
-    )
+    format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1))
 }
 
 fn wants_checksum(mode: Option<&ChecksumMode>) -> bool {
@@ -148,10 +133,7 @@ impl Gateway {
         let input = req.input;
         convert::check_key(&input.key)?;
         if input.content_length.is_some_and(|len| len > MAX_PUT_SIZE) {
-            return Err(s3_error!(
-                EntityTooLarge,
-                "Your proposed upload exceeds the maximum allowed object size."
-            ));
+            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let check = BodyCheck::from_headers(&req.headers)?;
         let tags = convert::parse_tagging_header(input.tagging.as_deref())?;
@@ -166,21 +148,11 @@ impl Gateway {
         .into_map()?;
         let user_metadata = convert::user_metadata(input.metadata)?;
         if input.if_match.is_some() || input.if_none_match.is_some() {
-            self.check_write_conditions(
-                &input.bucket,
-                &input.key,
-                input.if_match,
-                input.if_none_match,
-            )
-            .await?;
+            self.check_write_conditions(&input.bucket, &input.key, input.if_match, input.if_none_match).await?;
         }
         let body = input.body.map_or_else(empty_body, |b| check.wrap(b));
         let size = input.content_length.map(|len| len as u64);
-        let staged = self
-            .store
-            .stage(&input.bucket, &input.key, body, size)
-            .await
-            .or_s3()?;
+        let staged = self.store.stage(&input.bucket, &input.key, body, size).await.or_s3()?;
         let verified = checksum::check_content_md5(input.content_md5.as_deref(), &staged.md5)
             .and_then(|()| check.finish(req.trailing_headers.as_ref()));
         let checksum = match verified {
@@ -190,17 +162,8 @@ impl Gateway {
                 return Err(e);
             }
         };
-        let meta = ObjectMeta {
-            headers,
-            user_metadata,
-            tags,
-            checksum: Some(checksum.clone()),
-        };
-        let record = self
-            .store
-            .commit_object(&input.bucket, &input.key, staged, meta)
-            .await
-            .or_s3()?;
+        let meta = ObjectMeta { headers, user_metadata, tags, checksum: Some(checksum.clone()) };
+        let record = self.store.commit_object(&input.bucket, &input.key, staged, meta).await.or_s3()?;
         let sums = checksum::to_dto(&checksum);
         let output = PutObjectOutput {
             e_tag: Some(convert::etag(&record)),
@@ -228,19 +191,10 @@ impl Gateway {
             Err(storage::StorageError::NoSuchKey { .. }) => None,
             Err(e) => return Err(crate::error::to_s3(e)),
         };
-        let failed = || {
-            s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            )
-        };
+        let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
         match (&current, if_match) {
-            (None, Some(_)) => {
-                return Err(s3_error!(NoSuchKey, "The specified key does not exist."))
-            }
-            (Some(record), Some(ETagCondition::ETag(tag))) if tag.value() != record.etag => {
-                return Err(failed())
-            }
+            (None, Some(_)) => return Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+            (Some(record), Some(ETagCondition::ETag(tag))) if tag.value() != record.etag => return Err(failed()),
             _ => {}
         }
         if current.is_some() && if_none_match.is_some() {
@@ -254,11 +208,7 @@ impl Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let handle = self
-            .store
-            .get_object(&input.bucket, &input.key)
-            .await
-            .or_s3()?;
+        let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
         let record = handle.record().clone();
         let conditions = Conditions {
             if_match: input.if_match,
@@ -273,10 +223,7 @@ impl Gateway {
         let whole = range.is_none();
         let body = handle.read(range).or_s3()?;
         let headers = StandardHeaders::of(&record);
-        let sums = record
-            .checksum
-            .as_ref()
-            .filter(|_| whole && wants_checksum(input.checksum_mode.as_ref()));
+        let sums = record.checksum.as_ref().filter(|_| whole && wants_checksum(input.checksum_mode.as_ref()));
         let checksum = sums.map(checksum::to_dto).unwrap_or_default();
         let output = GetObjectOutput {
             body: Some(blob(body)),
@@ -286,13 +233,9 @@ impl Gateway {
             e_tag: Some(convert::etag(&record)),
             last_modified: Some(convert::last_modified(&record)),
             metadata: convert::metadata_out(&record),
-            content_type: input
-                .response_content_type
-                .or(headers.content_type.and_then(|c| c.parse().ok())),
+            content_type: input.response_content_type.or(headers.content_type.and_then(|c| c.parse().ok())),
             content_encoding: input.response_content_encoding.or(headers.content_encoding),
-            content_disposition: input
-                .response_content_disposition
-                .or(headers.content_disposition),
+            content_disposition: input.response_content_disposition.or(headers.content_disposition),
             content_language: input.response_content_language.or(headers.content_language),
             cache_control: input.response_cache_control.or(headers.cache_control),
             expires: input.response_expires.or(headers.expires),
@@ -314,11 +257,7 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let handle = self
-            .store
-            .get_object(&input.bucket, &input.key)
-            .await
-            .or_s3()?;
+        let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
         let record = handle.record();
         let conditions = Conditions {
             if_match: input.if_match,
@@ -329,10 +268,7 @@ impl Gateway {
         conditions.check(record, false)?;
         let range = resolve_range(record, input.range, input.part_number)?;
         let headers = StandardHeaders::of(record);
-        let sums = record
-            .checksum
-            .as_ref()
-            .filter(|_| range.is_none() && wants_checksum(input.checksum_mode.as_ref()));
+        let sums = record.checksum.as_ref().filter(|_| range.is_none() && wants_checksum(input.checksum_mode.as_ref()));
         let checksum = sums.map(checksum::to_dto).unwrap_or_default();
         let output = HeadObjectOutput {
             content_length: Some(range.as_ref().map_or(record.size, |r| r.end - r.start) as i64),
@@ -341,13 +277,9 @@ impl Gateway {
             e_tag: Some(convert::etag(record)),
             last_modified: Some(convert::last_modified(record)),
             metadata: convert::metadata_out(record),
-            content_type: input
-                .response_content_type
-                .or(headers.content_type.and_then(|c| c.parse().ok())),
+            content_type: input.response_content_type.or(headers.content_type.and_then(|c| c.parse().ok())),
             content_encoding: input.response_content_encoding.or(headers.content_encoding),
-            content_disposition: input
-                .response_content_disposition
-                .or(headers.content_disposition),
+            content_disposition: input.response_content_disposition.or(headers.content_disposition),
             content_language: input.response_content_language.or(headers.content_language),
             cache_control: input.response_cache_control.or(headers.cache_control),
             expires: input.response_expires.or(headers.expires),
@@ -368,10 +300,7 @@ impl Gateway {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        self.store
-            .delete_object(&input.bucket, &input.key)
-            .await
-            .or_s3()?;
+        self.store.delete_object(&input.bucket, &input.key).await.or_s3()?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -382,10 +311,7 @@ impl Gateway {
         let input = req.input;
         let objects = input.delete.objects;
         if objects.len() > MAX_DELETE_KEYS {
-            return Err(s3_error!(
-                MalformedXML,
-                "The request may not name more than {MAX_DELETE_KEYS} keys."
-            ));
+            return Err(s3_error!(MalformedXML, "The request may not name more than {MAX_DELETE_KEYS} keys."));
         }
         self.store.bucket(&input.bucket).await.or_s3()?;
         let quiet = input.delete.quiet.unwrap_or(false);
@@ -403,10 +329,7 @@ impl Gateway {
         for (key, result) in results {
             match result {
                 Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
-                    key: Some(key),
-                    ..Default::default()
-                }),
+                Ok(()) => deleted.push(DeletedObject { key: Some(key), ..Default::default() }),
                 Err(e) => {
                     let e = crate::error::to_s3(e);
                     errors.push(s3s::dto::Error {
@@ -442,14 +365,8 @@ impl Gateway {
             if_unmodified_since: input.copy_source_if_unmodified_since,
         };
         conditions.check(&record, true)?;
-        let replace = input
-            .metadata_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let replace_tags = input
-            .tagging_directive
-            .as_ref()
-            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
         if src_bucket == input.bucket && src_key == input.key && !replace && !replace_tags {
             return Err(s3_error!(
                 InvalidRequest,
@@ -469,37 +386,17 @@ impl Gateway {
         } else {
             (record.headers.clone(), record.user_metadata.clone())
         };
-        let tags = if replace_tags {
-            convert::parse_tagging_header(input.tagging.as_deref())?
-        } else {
-            record.tags.clone()
-        };
+        let tags =
+            if replace_tags { convert::parse_tagging_header(input.tagging.as_deref())? } else { record.tags.clone() };
         let body = source.read(None).or_s3()?;
-        let staged = self
-            .store
-            .stage(&input.bucket, &input.key, body, Some(record.size))
-            .await
-            .or_s3()?;
+        let staged = self.store.stage(&input.bucket, &input.key, body, Some(record.size)).await.or_s3()?;
         let checksum = match &record.checksum {
             Some(sum) if sum.kind == checksum::FULL_OBJECT => Some(sum.clone()),
             _ => None,
         };
-        let meta = ObjectMeta {
-            headers,
-            user_metadata,
-            tags,
-            checksum,
-        };
-        let copied = self
-            .store
-            .commit_object(&input.bucket, &input.key, staged, meta)
-            .await
-            .or_s3()?;
-        let sums = copied
-            .checksum
-            .as_ref()
-            .map(checksum::to_dto)
-            .unwrap_or_default();
+        let meta = ObjectMeta { headers, user_metadata, tags, checksum };
+        let copied = self.store.commit_object(&input.bucket, &input.key, staged, meta).await.or_s3()?;
+        let sums = copied.checksum.as_ref().map(checksum::to_dto).unwrap_or_default();
         let result = CopyObjectResult {
             e_tag: Some(convert::etag(&copied)),
             last_modified: Some(convert::last_modified(&copied)),
@@ -510,28 +407,15 @@ impl Gateway {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             ..Default::default()
         };
-        Ok(S3Response::new(CopyObjectOutput {
-            copy_object_result: Some(result),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
     }
 }
 
 /// The bucket and key of an `x-amz-copy-source`.
 pub fn copy_source(source: &CopySource) -> S3Result<(&str, &str)> {
     match source {
-        CopySource::Bucket {
-            bucket,
-            key,
-            version_id: None,
-        } => Ok((bucket, key)),
-        CopySource::Bucket { .. } => Err(s3_error!(
-            NotImplemented,
-            "Copying a specific version is not supported yet."
-        )),
-        _ => Err(s3_error!(
-            NotImplemented,
-            "Access point copy sources are not supported."
-        )),
+        CopySource::Bucket { bucket, key, version_id: None } => Ok((bucket, key)),
+        CopySource::Bucket { .. } => Err(s3_error!(NotImplemented, "Copying a specific version is not supported yet.")),
+        _ => Err(s3_error!(NotImplemented, "Access point copy sources are not supported.")),
     }
 }

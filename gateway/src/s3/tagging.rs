@@ -12,24 +12,10 @@ impl Gateway {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
-        let handle = self
-            .store
-            .get_object(&input.bucket, &input.key)
-            .await
-            .or_s3()?;
-        let tag_set = handle
-            .record()
-            .tags
-            .iter()
-            .map(|(k, v)| Tag {
-                key: Some(k.clone()),
-                value: Some(v.clone()),
-            })
-            .collect();
-        Ok(S3Response::new(GetObjectTaggingOutput {
-            tag_set,
-            ..Default::default()
-        }))
+        let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
+        let tag_set =
+            handle.record().tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect();
+        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, ..Default::default() }))
     }
 
     pub(super) async fn put_object_tagging_impl(
@@ -44,10 +30,7 @@ impl Gateway {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         convert::check_tags(&tags)?;
-        self.store
-            .set_tags(&input.bucket, &input.key, tags)
-            .await
-            .or_s3()?;
+        self.store.set_tags(&input.bucket, &input.key, tags).await.or_s3()?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }
 
@@ -56,10 +39,7 @@ impl Gateway {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
-        self.store
-            .set_tags(&input.bucket, &input.key, Vec::new())
-            .await
-            .or_s3()?;
+        self.store.set_tags(&input.bucket, &input.key, Vec::new()).await.or_s3()?;
         Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
     }
 }

@@ -1,0 +1,184 @@
+//! The HTTP front end: health and metrics endpoints, and the S3 service wrapped with request
+//! ids, metrics and the audit log. Every S3 request goes through [`Frontend::call`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use s3s::service::S3Service;
+use s3s::{Body, HttpError};
+use storage::ObjectStore;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::access::RequestContext;
+use crate::telemetry::audit::{AuditEntry, AuditLog};
+use crate::telemetry::metrics::{self, METRICS};
+
+/// Liveness: the process serves HTTP.
+pub const LIVE_PATH: &str = "/health/live";
+/// Readiness: every erasure set can reach its write quorum.
+pub const READY_PATH: &str = "/health/ready";
+/// Prometheus scrape endpoint.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Shared state of the front end.
+#[derive(Debug)]
+pub struct FrontendState {
+    /// The S3 service.
+    pub s3: S3Service,
+    /// The store, for health and metrics.
+    pub store: Arc<ObjectStore>,
+    /// Audit log, when enabled.
+    pub audit: Option<AuditLog>,
+    /// Bearer token required on /metrics, when set.
+    pub metrics_token: Option<String>,
+}
+
+/// The front end as seen by one connection.
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    state: Arc<FrontendState>,
+    peer: SocketAddr,
+}
+
+impl Frontend {
+    /// The front end for a connection from `peer`.
+    pub fn new(state: Arc<FrontendState>, peer: SocketAddr) -> Self {
+        Self { state, peer }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for Frontend {
+    type Response = Response<Body>;
+    type Error = HttpError;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let readable = matches!(*req.method(), Method::GET | Method::HEAD);
+            match req.uri().path() {
+                LIVE_PATH if readable => Ok(text(StatusCode::OK, "live")),
+                READY_PATH if readable => Ok(this.ready().await),
+                METRICS_PATH if readable && req.uri().query().is_none() => Ok(this.metrics(&req).await),
+                _ => this.s3(req).await,
+            }
+        })
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body.to_owned()));
+    *response.status_mut() = status;
+    response
+}
+
+fn declared_length(headers: &hyper::HeaderMap) -> u64 {
+    let header = headers.get("x-amz-decoded-content-length").or_else(|| headers.get(CONTENT_LENGTH));
+    header.and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// The `<Code>` of an S3 error body.
+fn error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = text[start..].find("</Code>")? + start;
+    Some(text[start..end].to_owned())
+}
+
+impl Frontend {
+    async fn ready(&self) -> Response<Body> {
+        let sets = self.state.store.health().await;
+        if sets.iter().all(|s| s.online >= s.write_quorum) {
+            text(StatusCode::OK, "ready")
+        } else {
+            text(StatusCode::SERVICE_UNAVAILABLE, "write quorum not reachable")
+        }
+    }
+
+    async fn metrics(&self, req: &Request<Incoming>) -> Response<Body> {
+        if let Some(token) = &self.state.metrics_token {
+            let expected = format!("Bearer {token}");
+            let sent = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+            if sent != Some(expected.as_str()) {
+                return text(StatusCode::UNAUTHORIZED, "bearer token required");
+            }
+        }
+        if let Some(metrics) = METRICS.as_ref() {
+            metrics.refresh(&self.state.store).await;
+        }
+        let (content_type, body) = metrics::encode();
+        let mut response = Response::new(Body::from(body));
+        if let Ok(value) = HeaderValue::from_str(&content_type) {
+            response.headers_mut().insert(CONTENT_TYPE, value);
+        }
+        response
+    }
+
+    async fn s3(&self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
+        let started = Instant::now();
+        let arrived = OffsetDateTime::now_utc();
+        let request_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+        let context = RequestContext::default();
+        req.extensions_mut().insert(context.clone());
+        let bytes_in = declared_length(req.headers());
+        let metrics = METRICS.as_ref();
+        if let Some(m) = metrics {
+            m.in_flight.inc();
+        }
+        let result = self.state.s3.call(req.map(Body::from)).await;
+        if let Some(m) = metrics {
+            m.in_flight.dec();
+        }
+        let mut response = result?;
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-amz-request-id", value);
+        }
+        let status = response.status().as_u16();
+        let code = if status >= 300 { response.body().bytes().and_then(|b| error_code(&b)) } else { None };
+        let bytes_out = declared_length(response.headers());
+        let facts = context.facts();
+        let api = facts.api.clone().unwrap_or_else(|| "Unknown".to_owned());
+        let seconds = started.elapsed().as_secs_f64();
+        if let Some(m) = metrics {
+            m.observe_request(&api, status, seconds, code.as_deref());
+            m.received_bytes.inc_by(bytes_in);
+            m.sent_bytes.inc_by(bytes_out);
+        }
+        if let Some(audit) = &self.state.audit {
+            audit.record(AuditEntry {
+                time: arrived.format(&Rfc3339).unwrap_or_default(),
+                request_id,
+                principal: facts.principal,
+                source_ip: self.peer.ip().to_string(),
+                api: facts.api,
+                bucket: facts.bucket,
+                key: facts.key,
+                version_id: None,
+                status,
+                error_code: code,
+                bytes_in,
+                bytes_out,
+                duration_ms: seconds * 1000.0,
+            });
+        }
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_read_from_s3_error_bodies() {
+        let body = b"<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code><Message>m</Message></Error>";
+        assert_eq!(error_code(body).as_deref(), Some("NoSuchKey"));
+        assert_eq!(error_code(b"<Error></Error>"), None);
+    }
+}
