@@ -313,21 +313,22 @@ impl ObjectStore {
 
     /// All buckets in name order.
     pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
-        let results = join_all(self.all_drives().map(|drive| drive.list_buckets())).await;
-        let answered = ErasureSet::count_ok(&results);
-        let quorum = self.sets[0].quorum;
-        quorum.check_read("list buckets", answered.min(quorum.total))?;
-        let unknown = results.len() - answered;
-        let mut seen: BTreeMap<String, (BucketRecord, usize)> = BTreeMap::new();
-        for record in results.into_iter().flatten().flatten() {
-            seen.entry(record.name.clone()).or_insert_with(|| (record, 0)).1 += 1;
+        let mut listed: BTreeMap<String, BucketRecord> = BTreeMap::new();
+        for set in &self.sets {
+            let results = set.on_all(|drive| drive.list_buckets()).await;
+            set.quorum.check_read("list buckets", ErasureSet::count_ok(&results))?;
+            let unknown = results.iter().zip(&set.drives).filter(|(r, d)| r.is_err() || d.is_healing()).count();
+            let mut seen: BTreeMap<String, (BucketRecord, usize)> = BTreeMap::new();
+            for record in results.into_iter().flatten().flatten() {
+                seen.entry(record.name.clone()).or_insert_with(|| (record, 0)).1 += 1;
+            }
+            for (name, (record, holders)) in seen {
+                if set.quorum.may_be_committed(holders, unknown) {
+                    listed.entry(name).or_insert(record);
+                }
+            }
         }
-        let drives_per_copy = self.sets.len();
-        Ok(seen
-            .into_values()
-            .filter(|(_, holders)| quorum.may_be_committed(holders.div_ceil(drives_per_copy), unknown))
-            .map(|(record, _)| record)
-            .collect())
+        Ok(listed.into_values().collect())
     }
 
     /// Deletes an empty bucket.

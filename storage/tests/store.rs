@@ -1,0 +1,282 @@
+//! The object store end to end in-process: real drives in temporary directories, failures
+//! made by deleting and corrupting their files.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use sovereign_storage::multipart::{ChosenPart, MIN_PART_SIZE};
+use sovereign_storage::put::BodyStream;
+use sovereign_storage::{ObjectMeta, ObjectStore, StorageError, StoreConfig};
+use tempfile::TempDir;
+
+struct Fixture {
+    _dir: TempDir,
+    drives: Vec<PathBuf>,
+}
+
+impl Fixture {
+    fn new(count: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let drives = (1..=count).map(|i| dir.path().join(format!("d{i}"))).collect();
+        Self { _dir: dir, drives }
+    }
+
+    async fn open(&self) -> std::sync::Arc<ObjectStore> {
+        ObjectStore::open(StoreConfig { drives: self.drives.clone(), durable: false, ..StoreConfig::default() })
+            .await
+            .unwrap()
+    }
+
+    fn shard_files(&self, drive: usize) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for dir in std::fs::read_dir(self.drives[drive].join("data")).unwrap() {
+            for file in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+                files.push(file.unwrap().path());
+            }
+        }
+        files
+    }
+}
+
+fn data(len: usize, seed: u8) -> Bytes {
+    (0..len).map(|i| (i as u32).wrapping_mul(2_654_435_761).rotate_left(seed as u32) as u8).collect()
+}
+
+fn body(bytes: Bytes) -> BodyStream {
+    let chunks: Vec<_> = bytes.chunks(64 * 1024).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+    Box::pin(futures::stream::iter(chunks))
+}
+
+async fn put(store: &ObjectStore, key: &str, bytes: &Bytes) {
+    store.put_object("b", key, body(bytes.clone()), Some(bytes.len() as u64), ObjectMeta::default()).await.unwrap();
+}
+
+async fn read(store: &ObjectStore, key: &str, range: Option<std::ops::Range<u64>>) -> Result<Bytes, StorageError> {
+    let mut stream = store.get_object("b", key).await?.read(range)?;
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out.into())
+}
+
+fn wipe(path: &Path) {
+    std::fs::remove_dir_all(path).unwrap();
+    std::fs::create_dir_all(path).unwrap();
+}
+
+const SIZES: [usize; 5] = [0, 4096, 200 * 1024, 1 << 20, (5 << 20) + 123];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_roundtrip_with_ranges() {
+    let fixture = Fixture::new(4);
+    let store = fixture.open().await;
+    store.create_bucket("b").await.unwrap();
+    for (i, size) in SIZES.into_iter().enumerate() {
+        let bytes = data(size, i as u8);
+        put(&store, &format!("k{i}"), &bytes).await;
+        assert_eq!(read(&store, &format!("k{i}"), None).await.unwrap(), bytes);
+        if size > 10 {
+            let range = 3..(size as u64 - 5);
+            assert_eq!(read(&store, &format!("k{i}"), Some(range.clone())).await.unwrap(), bytes.slice(3..size - 5));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_lost_drives_still_read_and_a_third_is_quorum_lost() {
+    let fixture = Fixture::new(4);
+    let objects: Vec<Bytes> = SIZES.iter().enumerate().map(|(i, s)| data(*s, i as u8)).collect();
+    {
+        let store = fixture.open().await;
+        store.create_bucket("b").await.unwrap();
+        for (i, bytes) in objects.iter().enumerate() {
+            put(&store, &format!("k{i}"), bytes).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    wipe(&fixture.drives[0]);
+    wipe(&fixture.drives[2]);
+    let store = fixture.open().await;
+    for (i, bytes) in objects.iter().enumerate() {
+        assert_eq!(&read(&store, &format!("k{i}"), None).await.unwrap(), bytes, "object {i}");
+    }
+    let listed = store.list_objects("b", "", None, None, 100).await.unwrap();
+    assert_eq!(listed.entries.len(), objects.len());
+    // The blank drives are healed in the background: wait for their shard files to return.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fixture.shard_files(0).len() < 2 || fixture.drives[0].join("healing").exists() {
+        assert!(Instant::now() < deadline, "drive was not healed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(store);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    wipe(&fixture.drives[1]);
+    wipe(&fixture.drives[3]);
+    let store = fixture.open().await;
+    for (i, bytes) in objects.iter().enumerate() {
+        assert_eq!(&read(&store, &format!("k{i}"), None).await.unwrap(), bytes, "after heal, object {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_lost_drives_is_quorum_lost() {
+    let fixture = Fixture::new(4);
+    {
+        let store = fixture.open().await;
+        store.create_bucket("b").await.unwrap();
+        put(&store, "k", &data(1 << 20, 1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for drive in 0..3 {
+        wipe(&fixture.drives[drive]);
+    }
+    let store = fixture.open().await;
+    let err = read(&store, "k", None).await.unwrap_err();
+    assert!(matches!(err, StorageError::QuorumLost { .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_shards_are_detected_repaired_and_healed() {
+    let fixture = Fixture::new(4);
+    let store = fixture.open().await;
+    store.create_bucket("b").await.unwrap();
+    let bytes = data((3 << 20) + 77, 9);
+    put(&store, "k", &bytes).await;
+    let victims: Vec<PathBuf> = [0, 1].iter().map(|d| fixture.shard_files(*d)[0].clone()).collect();
+    let originals: Vec<Vec<u8>> = victims.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for path in &victims {
+        let mut corrupt = std::fs::read(path).unwrap();
+        for at in [20, 5000, corrupt.len() - 1] {
+            corrupt[at] ^= 0x5A;
+        }
+        std::fs::write(path, corrupt).unwrap();
+    }
+    assert_eq!(read(&store, "k", None).await.unwrap(), bytes);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now: Vec<Vec<u8>> = victims.iter().map(|p| std::fs::read(p).unwrap_or_default()).collect();
+        if now == originals {
+            break;
+        }
+        assert!(Instant::now() < deadline, "corrupt shards were not rewritten");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrite_and_delete_reclaim_shard_files() {
+    let fixture = Fixture::new(4);
+    let store = fixture.open().await;
+    store.create_bucket("b").await.unwrap();
+    put(&store, "k", &data(2 << 20, 1)).await;
+    put(&store, "k", &data(2 << 20, 2)).await;
+    assert_eq!(read(&store, "k", None).await.unwrap(), data(2 << 20, 2));
+    for drive in 0..4 {
+        assert_eq!(fixture.shard_files(drive).len(), 1, "drive {drive} after overwrite");
+    }
+    store.delete_object("b", "k").await.unwrap();
+    for drive in 0..4 {
+        assert!(fixture.shard_files(drive).is_empty(), "drive {drive} after delete");
+    }
+    assert!(matches!(read(&store, "k", None).await, Err(StorageError::NoSuchKey { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_writes_are_invisible_and_reclaimed_at_start() {
+    let fixture = Fixture::new(4);
+    {
+        let store = fixture.open().await;
+        store.create_bucket("b").await.unwrap();
+        put(&store, "kept", &data(1 << 20, 3)).await;
+        let failing: BodyStream = Box::pin(futures::stream::iter(vec![
+            Ok(data(3 << 20, 4)),
+            Err(StorageError::Body("client went away".into())),
+        ]));
+        assert!(store.put_object("b", "lost", failing, None, ObjectMeta::default()).await.is_err());
+        // A crash leaves staged files behind: simulate one.
+        std::fs::write(fixture.drives[0].join("data/00/0000000000000000000000000000abcd.partial"), b"x").ok();
+        std::fs::create_dir_all(fixture.drives[0].join("data/00")).unwrap();
+        std::fs::write(fixture.drives[0].join("data/00/00000000000000000000000000001234"), b"orphan").unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let store = fixture.open().await;
+    assert!(matches!(read(&store, "lost", None).await, Err(StorageError::NoSuchKey { .. })));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fixture.shard_files(0).len() != 1 {
+        assert!(Instant::now() < deadline, "orphans not reclaimed: {:?}", fixture.shard_files(0));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(read(&store, "kept", None).await.unwrap(), data(1 << 20, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_upload_completes_into_one_object() {
+    let fixture = Fixture::new(4);
+    let store = fixture.open().await;
+    store.create_bucket("b").await.unwrap();
+    let upload = store.create_upload("b", "mp", Default::default()).await.unwrap();
+    let parts = [data(MIN_PART_SIZE as usize, 1), data(1000, 2)];
+    let mut chosen = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        let number = i as i32 + 1;
+        let staged = store.stage_part("b", "mp", body(part.clone()), Some(part.len() as u64)).await.unwrap();
+        let piece = store.commit_part("b", "mp", upload.upload_id, number, staged, None).await.unwrap();
+        chosen.push(ChosenPart { number, etag: piece.etag });
+    }
+    assert_eq!(store.list_uploads("b", "").await.unwrap().len(), 1);
+    let record = store.complete_upload("b", "mp", upload.upload_id, &chosen, |_, _| Ok(None)).await.unwrap();
+    assert!(record.etag.ends_with("-2"));
+    let whole: Vec<u8> = parts.concat();
+    assert_eq!(read(&store, "mp", None).await.unwrap(), whole);
+    let range = (MIN_PART_SIZE - 10)..(MIN_PART_SIZE + 10);
+    assert_eq!(read(&store, "mp", Some(range.clone())).await.unwrap(), whole[range.start as usize..range.end as usize]);
+    assert!(store.list_uploads("b", "").await.unwrap().is_empty());
+    assert!(matches!(store.abort_upload("b", "mp", upload.upload_id).await, Err(StorageError::NoSuchUpload(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_through_several_sets() {
+    let fixture = Fixture::new(20);
+    let store = fixture.open().await;
+    assert_eq!(store.layout().sets, 2);
+    store.create_bucket("b").await.unwrap();
+    let mut keys: Vec<String> = (0..30).map(|i| format!("dir{}/obj{i:02}", i % 3)).collect();
+    keys.extend((0..5).map(|i| format!("top{i}")));
+    for key in &keys {
+        put(&store, key, &Bytes::from_static(b"x")).await;
+    }
+    keys.sort();
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_objects("b", "", None, after.as_deref(), 7).await.unwrap();
+        seen.extend(page.entries.iter().map(|e| e.name().to_owned()));
+        if !page.truncated {
+            break;
+        }
+        after = page.entries.last().map(|e| e.name().to_owned());
+    }
+    assert_eq!(seen, keys);
+    let rolled = store.list_objects("b", "", Some("/"), None, 100).await.unwrap();
+    let names: Vec<&str> = rolled.entries.iter().map(|e| e.name()).collect();
+    assert_eq!(names, ["dir0/", "dir1/", "dir2/", "top0", "top1", "top2", "top3", "top4"]);
+    let inside = store.list_objects("b", "dir1/", Some("/"), None, 100).await.unwrap();
+    assert_eq!(inside.entries.len(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_are_created_listed_and_deleted_only_when_empty() {
+    let fixture = Fixture::new(1);
+    let store = fixture.open().await;
+    store.create_bucket("b").await.unwrap();
+    assert!(matches!(store.create_bucket("b").await, Err(StorageError::BucketExists(_))));
+    put(&store, "k", &data(10, 1)).await;
+    assert!(matches!(store.delete_bucket("b").await, Err(StorageError::BucketNotEmpty(_))));
+    store.delete_object("b", "k").await.unwrap();
+    store.delete_bucket("b").await.unwrap();
+    assert!(store.list_buckets().await.unwrap().is_empty());
+    assert!(matches!(store.bucket("b").await, Err(StorageError::NoSuchBucket(_))));
+}
