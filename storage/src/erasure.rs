@@ -35,10 +35,46 @@ pub struct Erasure {
 /// A stripe decoded from its shards, and which shards were missing or corrupt.
 #[derive(Debug)]
 pub struct DecodedStripe {
-    /// The stripe's object bytes.
-    pub data: Bytes,
+    /// The stripe's object bytes, in order: slices of the data shards' frames when they were
+    /// intact (no copy), one rebuilt buffer otherwise.
+    pub chunks: Vec<Bytes>,
     /// Indices of shards that had to be reconstructed.
     pub damaged: Vec<usize>,
+}
+
+impl DecodedStripe {
+    /// Object bytes in the stripe.
+    pub fn len(&self) -> usize {
+        self.chunks.iter().map(Bytes::len).sum()
+    }
+
+    /// True for an empty stripe.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The stripe's bytes in one buffer (copies unless there is a single chunk).
+    pub fn to_bytes(&self) -> Bytes {
+        match self.chunks.as_slice() {
+            [one] => one.clone(),
+            chunks => chunks.concat().into(),
+        }
+    }
+
+    /// The chunks covering `range` of the stripe's bytes, without copying.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for chunk in &self.chunks {
+            let (start, end) = (at, at + chunk.len());
+            at = end;
+            let (lo, hi) = (range.start.max(start), range.end.min(end));
+            if lo < hi {
+                out.push(chunk.slice(lo - start..hi - start));
+            }
+        }
+        out
+    }
 }
 
 impl Erasure {
@@ -157,16 +193,28 @@ impl Erasure {
                 _ => damaged.push(index),
             }
         }
-        let mut data = BytesMut::with_capacity(shard_len * self.data);
         if intact[..self.data].iter().all(Option::is_some) {
-            for block in intact[..self.data].iter().flatten() {
-                data.extend_from_slice(block);
+            let mut chunks = Vec::with_capacity(self.data);
+            let mut remaining = stripe_len;
+            for frame in frames[..self.data].iter().flatten() {
+                let take = remaining.min(shard_len);
+                if take > 0 {
+                    chunks.push(frame.slice(HASH_BYTES..HASH_BYTES + take));
+                }
+                remaining -= take;
             }
-        } else {
-            self.reconstruct(&intact, shard_len, &mut data)?;
+            return Ok(DecodedStripe { chunks, damaged });
         }
+        let mut data = BytesMut::with_capacity(shard_len * self.data);
+        self.reconstruct(&intact, shard_len, &mut data)?;
         data.truncate(stripe_len);
-        Ok(DecodedStripe { data: data.freeze(), damaged })
+        Ok(DecodedStripe { chunks: vec![data.freeze()], damaged })
+    }
+
+    /// Whether decoding these frames needs Reed-Solomon reconstruction (some data shard is
+    /// absent); such stripes are decoded off the async runtime.
+    pub fn needs_reconstruction(&self, frames: &[Option<Bytes>]) -> bool {
+        frames.iter().take(self.data).any(Option::is_none)
     }
 
     fn reconstruct(&self, intact: &[Option<&[u8]>], shard_len: usize, out: &mut BytesMut) -> Result<()> {
@@ -226,7 +274,7 @@ mod tests {
         let frames: Vec<Option<Bytes>> =
             frames.into_iter().enumerate().map(|(i, f)| (!lose.contains(&i)).then_some(f)).collect();
         let decoded = erasure.decode_stripe(&frames, len).unwrap();
-        assert_eq!(decoded.data, stripe);
+        assert_eq!(decoded.to_bytes(), stripe);
         decoded
     }
 
@@ -267,7 +315,7 @@ mod tests {
         bad[100] ^= 1;
         frames[2] = Some(Bytes::from(bad));
         let decoded = erasure.decode_stripe(&frames, stripe.len()).unwrap();
-        assert_eq!(decoded.data, stripe);
+        assert_eq!(decoded.to_bytes(), stripe);
         assert_eq!(decoded.damaged, vec![2]);
     }
 

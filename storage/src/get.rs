@@ -128,6 +128,8 @@ async fn read_frames(
     out
 }
 
+/// Decodes a batch; verifying intact data shards is cheap (a hash pass) and stays on the
+/// runtime, rebuilding from parity runs on the blocking pool.
 async fn decode_all(
     erasure: Erasure,
     part_size: u64,
@@ -135,14 +137,20 @@ async fn decode_all(
     frames: Vec<Vec<Option<Bytes>>>,
 ) -> Result<Vec<DecodedStripe>> {
     let first = stripes.start;
-    tokio::task::spawn_blocking(move || {
+    let decode = move |frames: &[Vec<Option<Bytes>>]| -> Result<Vec<DecodedStripe>> {
         frames
             .iter()
             .enumerate()
             .map(|(i, frames)| erasure.decode_stripe(frames, erasure.stripe_len(part_size, first + i as u64)))
             .collect()
-    })
-    .await?
+    };
+    if frames.iter().any(|f| erasure.needs_reconstruction(f)) {
+        return tokio::task::spawn_blocking(move || decode(&frames)).await?;
+    }
+    match decode(&frames) {
+        Ok(decoded) => Ok(decoded),
+        Err(_) => tokio::task::spawn_blocking(move || decode(&frames)).await?,
+    }
 }
 
 /// Decodes the whole object held inline in the holders' records.
@@ -166,7 +174,9 @@ pub fn decode_inline(agreed: &Agreed) -> Result<(Bytes, Vec<usize>)> {
             .map(|s| s.as_ref().filter(|s| s.len() >= at + frame_len).map(|s| s.slice(at..at + frame_len)))
             .collect();
         let decoded = erasure.decode_stripe(&frames, len)?;
-        data.extend_from_slice(&decoded.data);
+        for chunk in &decoded.chunks {
+            data.extend_from_slice(chunk);
+        }
         damaged.extend(decoded.damaged);
     }
     damaged.sort_unstable();
@@ -243,9 +253,11 @@ async fn stream_parts(
             for (i, decoded) in batch.stripes.into_iter().enumerate() {
                 let stripe_start = (stripe + i as u64) * block;
                 let lo = from.saturating_sub(stripe_start) as usize;
-                let hi = ((to - stripe_start) as usize).min(decoded.data.len());
-                if tx.send(Ok(decoded.data.slice(lo..hi))).await.is_err() {
-                    return Ok(());
+                let hi = ((to - stripe_start) as usize).min(decoded.len());
+                for chunk in decoded.slice(lo..hi) {
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return Ok(());
+                    }
                 }
             }
             stripe = batch_end;

@@ -176,7 +176,7 @@ async fn rebuild_part(
     while stripe < stripes {
         let end = (stripe + HEAL_STRIPES_PER_BATCH).min(stripes);
         let batch = get::read_batch(set, map, erasure, part, stripe..end, false).await?;
-        let data: Vec<_> = batch.stripes.into_iter().map(|s| s.data).collect();
+        let data: Vec<_> = batch.stripes.iter().map(|s| s.to_bytes()).collect();
         let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<bytes::Bytes>>> {
             data.iter().map(|d| erasure.encode_stripe(d)).collect()
         })
