@@ -4,7 +4,9 @@
 # figures and the ratios sovereign-s3 / SeaweedFS; keeps the JSON results.
 #
 # Usage: scripts/bench-compare.sh [--duration 20s] [--warmup 5s] [--only seaweedfs|sovereign-s3]
-#                                 [--results DIR] [--update-baseline] [--check-baseline]
+#                                 [--results DIR] [--sovereign-fsync true|false]
+#                                 [--update-baseline] [--check-baseline]
+#   --sovereign-fsync  false runs sovereign-s3 without fsync, as SeaweedFS runs by default
 #   --update-baseline  write sovereign-s3's results to benches/baseline.json
 #   --check-baseline   compare sovereign-s3's results with benches/baseline.json and exit 1
 #                      when a P99 regressed by more than 20%
@@ -22,6 +24,7 @@ DURATION=20s
 WARMUP=5s
 ONLY=""
 RESULTS=""
+SOVEREIGN_FSYNC=true
 UPDATE_BASELINE=false
 CHECK_BASELINE=false
 MAX_P99_REGRESSION=0.2
@@ -46,13 +49,15 @@ while [[ $# -gt 0 ]]; do
     --warmup) WARMUP=${2:?}; shift 2 ;;
     --only) ONLY=${2:?}; shift 2 ;;
     --results) RESULTS=${2:?}; shift 2 ;;
+    --sovereign-fsync) SOVEREIGN_FSYNC=${2:?}; shift 2 ;;
     --update-baseline) UPDATE_BASELINE=true; shift ;;
     --check-baseline) CHECK_BASELINE=true; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 case "$ONLY" in ""|seaweedfs|sovereign-s3) ;; *) die "--only takes seaweedfs or sovereign-s3" ;; esac
+case "$SOVEREIGN_FSYNC" in true|false) ;; *) die "--sovereign-fsync takes true or false" ;; esac
 wanted() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
 
 RESULTS=${RESULTS:-$CARGO_TARGET_DIR/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -116,7 +121,7 @@ run_workloads() {
   local label=$1 endpoint=$2 workload name op size concurrency objects
   for workload in "${WORKLOADS[@]}"; do
     read -r name op size concurrency objects <<<"$workload"
-    echo "== $label: $name" >&2
+    echo "== $label: $name (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
     AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY "$S3_LOAD" run \
       --endpoint "$endpoint" --bucket "$BUCKET" --op "$op" --size "$size" \
       --concurrency "$concurrency" --objects "$objects" --duration "$DURATION" --warmup "$WARMUP" \
@@ -169,12 +174,12 @@ bench_sovereign() {
   port=$(free_ports 1)
   log=$RESULTS/sovereign-s3.log
   mkdir -p "$data"
-  SOVEREIGN_S3_ROOT_USER=$ACCESS_KEY SOVEREIGN_S3_ROOT_PASSWORD=$SECRET_KEY \
+  SOVEREIGN_S3_ROOT_USER=$ACCESS_KEY SOVEREIGN_S3_ROOT_PASSWORD=$SECRET_KEY SOVEREIGN_S3_FSYNC=$SOVEREIGN_FSYNC \
     "$binary" server --address "127.0.0.1:$port" "$data/d{1...4}" >"$log" 2>&1 &
   pid=$!
   SERVER_PIDS+=("$pid")
   wait_ready "$pid" sovereign-s3 grep -q "sovereign-s3 listening on http://" "$log"
-  echo "sovereign-s3 ready on 127.0.0.1:$port (4 drives)" >&2
+  echo "sovereign-s3 ready on 127.0.0.1:$port (4 drives, fsync $SOVEREIGN_FSYNC)" >&2
   run_workloads sovereign-s3 "http://127.0.0.1:$port"
   stop_server "$pid"
 }
@@ -192,7 +197,7 @@ fi
 if wanted sovereign-s3; then
   if $UPDATE_BASELINE; then
     "$S3_LOAD" baseline --out "$ROOT/benches/baseline.json" \
-      --note "sovereign-s3, 4 drives (2+2, durable) on one local disk, loopback, closed loop, ${WARMUP} warmup + ${DURATION}; written by scripts/bench-compare.sh --update-baseline" \
+      --note "sovereign-s3, 4 drives (2+2, fsync $SOVEREIGN_FSYNC) on one local disk, loopback, closed loop, ${WARMUP} warmup + ${DURATION}; written by scripts/bench-compare.sh --update-baseline" \
       "$RESULTS"/sovereign-s3-*.json
   fi
   if $CHECK_BASELINE; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: installs what the build and the tests need (on a fresh Debian machine),
 # builds the workspace once in the release profile, and runs every test: unit tests, and the
-# end-to-end suites that start the real server on 127.0.0.1 and drive it with aws-sdk-s3, boto3
-# and the aws cli. Servers the tests start are stopped by the tests themselves.
+# end-to-end suites that start the real server on 127.0.0.1 and drive it with aws-sdk-s3, curl
+# (presigned URLs) and the aws cli, and promtool checks of the alert rules. Servers the tests
+# start are stopped by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ command -v clang >/dev/null || missing+=(clang)
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 [ -x /usr/bin/aws ] || missing+=(awscli)
 command -v curl >/dev/null || missing+=(curl)
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     sudo_cmd=""

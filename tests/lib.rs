@@ -20,6 +20,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns};
+use base64::Engine;
 use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rand::RngCore;
@@ -31,6 +32,8 @@ pub const ROOT_USER: &str = "e2e-root";
 pub const ROOT_PASSWORD: &str = "e2e-root-secret-0123456789";
 /// The region the server answers for.
 pub const REGION: &str = "us-east-1";
+/// The bucket most tests work in.
+pub const BUCKET: &str = "e2e-bucket";
 /// One mebibyte, the unit object sizes in the tests are written in.
 pub const MIB: usize = 1024 * 1024;
 /// Objects up to this size live inline in the metadata record and have no shard files.
@@ -54,10 +57,8 @@ pub fn server_binary() -> PathBuf {
         return PathBuf::from(path);
     }
     let test_exe = std::env::current_exe().expect("path of the test executable");
-    let profile_dir = test_exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in <target>/<profile>/deps");
+    let profile_dir =
+        test_exe.parent().and_then(Path::parent).expect("test executables live in <target>/<profile>/deps");
     let binary = profile_dir.join("sovereign-s3");
     assert!(
         binary.exists(),
@@ -85,13 +86,10 @@ impl Server {
 
     /// Starts a server over `drive_count` new drives, with extra command-line flags.
     pub fn start_with_args(drive_count: usize, extra_args: &[&str]) -> Server {
-        let root = tempfile::Builder::new()
-            .prefix("sovereign-e2e-")
-            .tempdir()
-            .expect("temporary directory for the drives");
-        let drives: Vec<PathBuf> = (1..=drive_count)
-            .map(|i| root.path().join("drives").join(format!("d{i}")))
-            .collect();
+        let root =
+            tempfile::Builder::new().prefix("sovereign-e2e-").tempdir().expect("temporary directory for the drives");
+        let drives: Vec<PathBuf> =
+            (1..=drive_count).map(|i| root.path().join("drives").join(format!("d{i}"))).collect();
         for drive in &drives {
             fs::create_dir_all(drive).expect("create drive directory");
         }
@@ -147,21 +145,13 @@ impl Server {
     /// SDK configuration for this server with the root credentials; tests may override parts.
     pub fn sdk_config(&self) -> aws_sdk_s3::config::Builder {
         let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
+            .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
             .build_with_resolver(LoopbackResolver);
         aws_sdk_s3::Config::builder()
             .behavior_version_latest()
             .region(Region::new(REGION))
             .endpoint_url(&self.url)
-            .credentials_provider(Credentials::new(
-                ROOT_USER,
-                ROOT_PASSWORD,
-                None,
-                None,
-                "e2e",
-            ))
+            .credentials_provider(Credentials::new(ROOT_USER, ROOT_PASSWORD, None, None, "e2e"))
             .force_path_style(true)
             // A retried request could hide a failed first answer; the tests want that answer.
             .retry_config(RetryConfig::disabled())
@@ -178,14 +168,7 @@ impl Server {
     pub fn signed_curl(&self, args: &[&str]) -> HttpReply {
         let user = format!("{ROOT_USER}:{ROOT_PASSWORD}");
         let sigv4 = format!("aws:amz:{REGION}:s3");
-        let mut all_args = vec![
-            "--aws-sigv4",
-            &sigv4,
-            "--user",
-            &user,
-            "-H",
-            "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-        ];
+        let mut all_args = vec!["--aws-sigv4", &sigv4, "--user", &user, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"];
         all_args.extend_from_slice(args);
         curl(&all_args)
     }
@@ -202,12 +185,15 @@ impl Server {
 
     /// Starts the process and waits for its listening line.
     fn spawn(&mut self) {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open server log");
-        let mut process = Command::new(server_binary())
+        let log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open server log");
+        let mut command = Command::new(server_binary());
+        // Settings of the developer's shell must not change the server under test.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("SOVEREIGN_S3_") {
+                command.env_remove(name);
+            }
+        }
+        let mut process = command
             .arg("server")
             .args(["--address", "127.0.0.1:0"])
             .args(&self.extra_args)
@@ -235,10 +221,7 @@ impl Server {
                 ),
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = self.process.take().and_then(|mut p| p.wait().ok());
-                    panic!(
-                        "sovereign-s3 closed stdout before listening (exit: {status:?}); log:\n{}",
-                        self.log_tail()
-                    )
+                    panic!("sovereign-s3 closed stdout before listening (exit: {status:?}); log:\n{}", self.log_tail())
                 }
             }
         }
@@ -248,11 +231,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if thread::panicking() {
-            eprintln!(
-                "--- sovereign-s3 log ({}) ---\n{}",
-                self.log_path().display(),
-                self.log_tail()
-            );
+            eprintln!("--- sovereign-s3 log ({}) ---\n{}", self.log_path().display(), self.log_tail());
         }
         self.kill();
     }
@@ -313,10 +292,7 @@ pub fn assert_s3_error<T: Debug, E: ProvideErrorMetadata + Debug>(
         message: error.message().map(str::to_owned),
     };
     let code_matches = codes.is_empty() || got.code.as_deref().is_some_and(|c| codes.contains(&c));
-    assert!(
-        got.status == status && code_matches,
-        "expected HTTP {status} {codes:?}, got {got:?}"
-    );
+    assert!(got.status == status && code_matches, "expected HTTP {status} {codes:?}, got {got:?}");
     got
 }
 
@@ -332,10 +308,7 @@ pub struct HttpReply {
 impl HttpReply {
     /// The value of a header, by lower-case name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as text, for error bodies.
@@ -365,40 +338,37 @@ impl HttpReply {
 /// Runs `curl` with the arguments given (plus options to get the status, headers and body) and
 /// parses its reply.
 pub fn curl(args: &[&str]) -> HttpReply {
-    let output = Command::new("curl")
-        .args(["--silent", "--show-error", "--include", "-H", "Expect:"])
-        .args(args)
-        .output()
-        .expect("run curl");
-    assert!(
-        output.status.success(),
-        "curl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output =
+        Command::new("curl").args(["--silent", "--show-error", "--include"]).args(args).output().expect("run curl");
+    assert!(output.status.success(), "curl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     parse_http_reply(&output.stdout)
 }
 
-fn parse_http_reply(raw: &[u8]) -> HttpReply {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..head_end]);
-    let mut lines = head.lines();
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-        .collect();
-    HttpReply {
-        status,
-        headers,
-        body: raw[head_end + 4..].to_vec(),
+/// Parses `curl --include` output, skipping interim `100 Continue` replies.
+fn parse_http_reply(mut raw: &[u8]) -> HttpReply {
+    loop {
+        let head_end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(raw)));
+        let head = String::from_utf8_lossy(&raw[..head_end]);
+        let body = &raw[head_end + 4..];
+        let mut lines = head.lines();
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        if status == 100 {
+            raw = body;
+            continue;
+        }
+        let headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+            .collect();
+        return HttpReply { status, headers, body: body.to_vec() };
     }
 }
 
@@ -412,6 +382,11 @@ pub fn random_bytes(len: usize) -> Vec<u8> {
 /// Hex MD5 of `data`.
 pub fn md5_hex(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
+}
+
+/// The `Content-MD5` header value of `data`: its binary MD5 in base64.
+pub fn content_md5(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
 }
 
 /// The quoted S3 ETag of an object uploaded in one PUT: its MD5.
@@ -431,11 +406,7 @@ pub fn multipart_etag(parts: &[&[u8]]) -> String {
 /// Percent-encodes all but RFC 3986 unreserved characters, as S3 expects in query values and in
 /// `x-amz-copy-source`.
 pub fn url_encode(text: &str) -> String {
-    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'_')
-        .remove(b'.')
-        .remove(b'~');
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
     utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
@@ -451,14 +422,17 @@ pub fn assert_same_bytes(actual: &[u8], expected: &[u8], what: &str) {
     }
 }
 
+/// Starts a server on `drive_count` drives with [`BUCKET`] created, and returns a root client.
+pub async fn server_with_bucket(drive_count: usize) -> (Server, Client) {
+    let server = Server::start(drive_count);
+    let client = server.client();
+    create_bucket(&client, BUCKET).await;
+    (server, client)
+}
+
 /// Creates a bucket, panicking on failure.
 pub async fn create_bucket(client: &Client, bucket: &str) {
-    client
-        .create_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
+    client.create_bucket().bucket(bucket).send().await.unwrap_or_else(|e| panic!("create bucket {bucket}: {e:?}"));
 }
 
 /// PUTs `data` from memory: the SDK sends its CRC32 as a header.
@@ -479,19 +453,12 @@ pub async fn put_bytes(client: &Client, bucket: &str, key: &str, data: &[u8]) ->
 pub async fn file_body(data: &[u8]) -> (NamedTempFile, ByteStream) {
     let file = NamedTempFile::new().expect("temporary body file");
     fs::write(file.path(), data).expect("write body file");
-    let body = ByteStream::from_path(file.path())
-        .await
-        .expect("streaming body from file");
+    let body = ByteStream::from_path(file.path()).await.expect("streaming body from file");
     (file, body)
 }
 
 /// PUTs `data` as a streaming body (see [`file_body`]).
-pub async fn put_streaming(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    data: &[u8],
-) -> PutObjectOutput {
+pub async fn put_streaming(client: &Client, bucket: &str, key: &str, data: &[u8]) -> PutObjectOutput {
     let (_file, body) = file_body(data).await;
     client
         .put_object()
@@ -551,11 +518,7 @@ pub async fn get_bytes(client: &Client, bucket: &str, key: &str) -> Vec<u8> {
 
 /// Reads a response body to the end.
 pub async fn collect_body(body: ByteStream) -> Vec<u8> {
-    body.collect()
-        .await
-        .expect("read response body")
-        .into_bytes()
-        .to_vec()
+    body.collect().await.expect("read response body").into_bytes().to_vec()
 }
 
 /// Every key of a bucket, in listing order, following ListObjectsV2 continuation tokens.

@@ -2,6 +2,7 @@
 //! temporary drives (2+2), with fsync (the default) and without, no network involved.
 //!
 //! Run: `cargo bench -p sovereign-benches --bench object_layer -- --warm-up-time 1 --measurement-time 5`
+//! (add `--profile release` to reuse the artifacts of `cargo build --release`).
 
 use std::path::PathBuf;
 
@@ -32,7 +33,8 @@ fn open_store(runtime: &Runtime, durable: bool) -> (TempDir, std::sync::Arc<Obje
         std::fs::create_dir(drive).expect("drive directory");
     }
     let store = runtime.block_on(async {
-        let store = ObjectStore::open(StoreConfig { drives, durable, ..StoreConfig::default() }).await.expect("open store");
+        let store =
+            ObjectStore::open(StoreConfig { drives, durable, ..StoreConfig::default() }).await.expect("open store");
         store.create_bucket(BUCKET).await.expect("create bucket");
         store
     });
@@ -41,8 +43,10 @@ fn open_store(runtime: &Runtime, durable: bool) -> (TempDir, std::sync::Arc<Obje
 
 /// The object as a stream of `CHUNK_BYTES` slices (no copies).
 fn body(object: &Bytes) -> BodyStream {
-    let chunks: Vec<storage::Result<Bytes>> =
-        (0..object.len()).step_by(CHUNK_BYTES).map(|at| Ok(object.slice(at..object.len().min(at + CHUNK_BYTES)))).collect();
+    let chunks: Vec<storage::Result<Bytes>> = (0..object.len())
+        .step_by(CHUNK_BYTES)
+        .map(|at| Ok(object.slice(at..object.len().min(at + CHUNK_BYTES))))
+        .collect();
     Box::pin(futures::stream::iter(chunks))
 }
 
@@ -56,7 +60,7 @@ async fn put(store: &ObjectStore, key: &str, object: &Bytes) {
 /// Reads a whole object; returns its length.
 async fn get(store: &ObjectStore, key: &str) -> usize {
     let handle = store.get_object(BUCKET, key).await.expect("get object");
-    let mut stream = handle.read(None).expect("read object");
+    let mut stream = handle.read(None).await.expect("read object");
     let mut received = 0;
     while let Some(chunk) = stream.next().await {
         received += chunk.expect("object chunk").len();

@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a load test against an endpoint (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Compare result files with a baseline; exit 1 when P99 regressed beyond the threshold.
     Compare(CompareArgs),
     /// Gather result files into a baseline file.
@@ -148,8 +148,7 @@ impl TryFrom<RunArgs> for RunConfig {
 
     fn try_from(args: RunArgs) -> Result<Self, String> {
         let access_key = args.access_key.ok_or("no access key: pass --access-key or set AWS_ACCESS_KEY_ID")?;
-        let secret_key =
-            args.secret_key.ok_or("no secret key: pass --secret-key or set AWS_SECRET_ACCESS_KEY")?;
+        let secret_key = args.secret_key.ok_or("no secret key: pass --secret-key or set AWS_SECRET_ACCESS_KEY")?;
         if args.size == 0 || args.size > MAX_OBJECT_BYTES {
             return Err(format!("--size must be between 1 byte and 5GiB, not {}", args.size));
         }

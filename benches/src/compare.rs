@@ -57,7 +57,9 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         bail!("no result matched a baseline run by name and operation");
     }
     print!("{}", render(&rows));
-    let Some(max) = args.max_p99_regression else { return Ok(ExitCode::SUCCESS) };
+    let Some(max) = args.max_p99_regression else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let regressions: Vec<String> = rows.iter().filter_map(|row| row.regression(max)).collect();
     for regression in &regressions {
         println!("REGRESSION {regression}");
@@ -135,7 +137,9 @@ pub fn match_rows(baseline: &Baseline, results: &[RunResult]) -> (Vec<Row>, Vec<
 
 /// The comparison table: absolute figures of both sides and new/base ratios.
 pub fn render(rows: &[Row]) -> String {
-    let labels = |label: fn(&Row) -> &str| rows.iter().map(label).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ");
+    let labels = |label: fn(&Row) -> &str| {
+        rows.iter().map(label).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ")
+    };
     let mut out = format!(
         "base = {}; new = {}; ratio = new / base (latency: above 1 is slower; throughput: above 1 is faster)\n",
         labels(|row| &row.base_label),
@@ -144,14 +148,26 @@ pub fn render(rows: &[Row]) -> String {
     let _ = writeln!(
         out,
         "{:<22} {:<6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>10} {:>10} {:>6} {:>8} {:>8} {:>6}  errors",
-        "run", "op", "p50 base", "p50 new", "ratio", "p99 base", "p99 new", "ratio", "ops/s base", "ops/s new", "ratio",
-        "MiB/s b", "MiB/s n", "ratio"
+        "run",
+        "op",
+        "p50 base",
+        "p50 new",
+        "ratio",
+        "p99 base",
+        "p99 new",
+        "ratio",
+        "ops/s base",
+        "ops/s new",
+        "ratio",
+        "MiB/s b",
+        "MiB/s n",
+        "ratio"
     );
     for row in rows {
         let (base, new) = (&row.base, &row.new);
         let _ = writeln!(
             out,
-            "{:<22} {:<6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>10.1} {:>10.1} {:>6} {:>8.1} {:>8.1} {:>6}  {}",
+            "{:<22} {:<6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>10.1} {:>10.1} {:>6} {:>8.1} {:>8.1} {:>6}  {}/{}",
             row.name,
             new.op,
             format_micros(base.latency_us.p50 as f64),
@@ -166,7 +182,8 @@ pub fn render(rows: &[Row]) -> String {
             base.mib_per_s,
             new.mib_per_s,
             format_ratio(ratio(new.mib_per_s, base.mib_per_s)),
-            format!("{}/{}", base.error_count(), new.error_count()),
+            base.error_count(),
+            new.error_count(),
         );
     }
     out
@@ -220,13 +237,19 @@ mod tests {
         Baseline {
             format: BASELINE_FORMAT.into(),
             note: "test".into(),
-            runs: vec![run("get-4KiB-c16", "ref", vec![op("GET", 1000, 500)]), run("put-1MiB-c4", "ref", vec![op("PUT", 8000, 50)])],
+            runs: vec![
+                run("get-4KiB-c16", "ref", vec![op("GET", 1000, 500)]),
+                run("put-1MiB-c4", "ref", vec![op("PUT", 8000, 50)]),
+            ],
         }
     }
 
     #[test]
     fn results_are_matched_by_name_and_operation() {
-        let results = [run("get-4KiB-c16", "new", vec![op("GET", 1100, 500)]), run("head-4KiB-c16", "new", vec![op("HEAD", 1, 1)])];
+        let results = [
+            run("get-4KiB-c16", "new", vec![op("GET", 1100, 500)]),
+            run("head-4KiB-c16", "new", vec![op("HEAD", 1, 1)]),
+        ];
         let (rows, unmatched) = match_rows(&baseline(), &results);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].name, "get-4KiB-c16");
@@ -236,7 +259,8 @@ mod tests {
 
     #[test]
     fn p99_beyond_the_threshold_is_a_regression() {
-        let row = |p99, ok| match_rows(&baseline(), &[run("get-4KiB-c16", "new", vec![op("GET", p99, ok)])]).0.remove(0);
+        let row =
+            |p99, ok| match_rows(&baseline(), &[run("get-4KiB-c16", "new", vec![op("GET", p99, ok)])]).0.remove(0);
         assert_eq!(row(1199, 500).regression(0.2), None);
         assert_eq!(row(500, 500).regression(0.2), None);
         let slow = row(1300, 500).regression(0.2).unwrap();

@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         None => run(cli.run).await,
-        Some(Command::Run(args)) => run(args).await,
+        Some(Command::Run(args)) => run(*args).await,
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Baseline(args)) => compare::write_baseline(&args).map(|()| ExitCode::SUCCESS),
     };

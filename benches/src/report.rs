@@ -52,7 +52,9 @@ impl Recorder {
 
     /// Records one request: its latency if it succeeded, its failure otherwise.
     pub fn record(&mut self, kind: OpKind, latency: Duration, outcome: &Result<u64, Failure>) {
-        let Some(stats) = self.ops.get_mut(&kind) else { return };
+        let Some(stats) = self.ops.get_mut(&kind) else {
+            return;
+        };
         match outcome {
             Ok(bytes) => {
                 let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
@@ -73,7 +75,8 @@ impl Recorder {
 }
 
 fn new_histogram() -> anyhow::Result<Histogram<u64>> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, HISTOGRAM_PRECISION_DIGITS).context("creating a latency histogram")
+    Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, HISTOGRAM_PRECISION_DIGITS)
+        .context("creating a latency histogram")
 }
 
 /// The machine a run was measured on.
@@ -322,7 +325,11 @@ pub(crate) mod tests {
         for ms in 1..=1000u64 {
             recorder.record(OpKind::Get, Duration::from_millis(ms), &Ok(4096));
         }
-        recorder.record(OpKind::Get, Duration::from_millis(5), &Err(Failure::Status { status: 503, code: "SlowDown".into() }));
+        recorder.record(
+            OpKind::Get,
+            Duration::from_millis(5),
+            &Err(Failure::Status { status: 503, code: "SlowDown".into() }),
+        );
         RunResult::new(&config(&[]), "now".into(), machine(), Duration::from_secs(10), &recorder).unwrap()
     }
 
@@ -349,8 +356,14 @@ pub(crate) mod tests {
         recorder.record(OpKind::Get, Duration::from_micros(100), &Ok(10));
         recorder.record(OpKind::Put, Duration::from_micros(300), &Ok(20));
         recorder.record(OpKind::Put, Duration::from_micros(300), &Err(Failure::Timeout));
-        let result = RunResult::new(&config(&["--op", "get=1,put=1"]), "now".into(), machine(), Duration::from_secs(1), &recorder)
-            .unwrap();
+        let result = RunResult::new(
+            &config(&["--op", "get=1,put=1"]),
+            "now".into(),
+            machine(),
+            Duration::from_secs(1),
+            &recorder,
+        )
+        .unwrap();
         let ops: Vec<&str> = result.ops.iter().map(|row| row.op.as_str()).collect();
         assert_eq!(ops, ["PUT", "GET", "ALL"]);
         let all = &result.ops[2];
@@ -378,6 +391,9 @@ pub(crate) mod tests {
         write_json(&path, &result).unwrap();
         let back: RunResult = read_json(&path).unwrap();
         assert_eq!(back, result);
-        assert!(read_json::<RunResult>(&dir.path().join("missing.json")).unwrap_err().to_string().contains("missing.json"));
+        assert!(read_json::<RunResult>(&dir.path().join("missing.json"))
+            .unwrap_err()
+            .to_string()
+            .contains("missing.json"));
     }
 }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST};
-use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper::{Method, Request, Response, Uri};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -109,7 +109,8 @@ impl S3Client {
             bail!("endpoint {endpoint:?} must have no path (requests are path-style)");
         }
         let host = uri.authority().with_context(|| format!("endpoint {endpoint:?} has no host"))?.to_string();
-        if bucket.is_empty() || !bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+        if bucket.is_empty()
+            || !bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
         {
             bail!("bucket name {bucket:?} is not a valid S3 bucket name");
         }
@@ -171,9 +172,13 @@ impl S3Client {
         };
         let uri = format!("{}{path}", self.base_url);
         let signable_body = if body.is_empty() { SignableBody::Bytes(&[]) } else { SignableBody::UnsignedPayload };
-        let signable =
-            SignableRequest::new(method.as_str(), uri.as_str(), [("host", self.host.as_str())].into_iter(), signable_body)
-                .context("building the request to sign")?;
+        let signable = SignableRequest::new(
+            method.as_str(),
+            uri.as_str(),
+            [("host", self.host.as_str())].into_iter(),
+            signable_body,
+        )
+        .context("building the request to sign")?;
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)

@@ -17,7 +17,8 @@ const BINARY_UNITS: [(&str, u64); 9] = [
 ];
 
 /// Decimal multipliers (`KB`, `MB`, ...), as storage vendors write them.
-const DECIMAL_UNITS: [(&str, u64); 4] = [("kb", 1_000), ("mb", 1_000_000), ("gb", 1_000_000_000), ("tb", 1_000_000_000_000)];
+const DECIMAL_UNITS: [(&str, u64); 4] =
+    [("kb", 1_000), ("mb", 1_000_000), ("gb", 1_000_000_000), ("tb", 1_000_000_000_000)];
 
 /// Parses a byte size such as `4KiB`, `1 MiB`, `64MiB`, `10MB` or `4096`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -55,7 +56,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// Prints a size in the largest binary unit that divides it exactly (`4KiB`, `1MiB`, `1000B`).
 pub fn format_size(bytes: u64) -> String {
     for (unit, multiplier) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= multiplier && bytes % multiplier == 0 {
+        if bytes >= multiplier && bytes.is_multiple_of(multiplier) {
             return format!("{}{unit}", bytes / multiplier);
         }
     }

@@ -69,7 +69,8 @@ impl Mix {
         for part in text.split(',').map(str::trim) {
             let (name, weight) = match part.split_once('=') {
                 Some((name, weight)) => {
-                    let weight = weight.trim().parse().map_err(|_| format!("weight in {part:?} is not a whole number"))?;
+                    let weight =
+                        weight.trim().parse().map_err(|_| format!("weight in {part:?} is not a whole number"))?;
                     (name.trim(), weight)
                 }
                 None => (part, 1),
@@ -101,7 +102,12 @@ impl Mix {
     pub fn describe(&self) -> String {
         match self.weights.as_slice() {
             [(kind, _)] => kind.name().to_owned(),
-            _ => self.weights.iter().map(|(kind, weight)| format!("{}={weight}", kind.name())).collect::<Vec<_>>().join(","),
+            _ => self
+                .weights
+                .iter()
+                .map(|(kind, weight)| format!("{}={weight}", kind.name()))
+                .collect::<Vec<_>>()
+                .join(","),
         }
     }
 
@@ -155,9 +161,13 @@ impl Keys {
         format!("{}read/{index:08}", self.base)
     }
 
-    fn write(&self, counter: &AtomicU64) -> String {
-        let index = counter.fetch_add(1, Ordering::Relaxed) % self.objects;
-        format!("{}write/{index:08}", self.base)
+    fn write(&self, index: u64) -> String {
+        format!("{}write/{:08}", self.base, index % self.objects)
+    }
+
+    /// The next write key in the cycle that `counter` walks.
+    fn next_write(&self, counter: &AtomicU64) -> String {
+        self.write(counter.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -174,11 +184,13 @@ impl Target {
     fn next(&self, rng: &mut impl Rng) -> (OpKind, Operation) {
         let kind = self.mix.choose(rng);
         let operation = match kind {
-            OpKind::Put => Operation::Put { key: self.keys.write(&self.keys.next_put), body: self.payload.clone() },
+            OpKind::Put => {
+                Operation::Put { key: self.keys.next_write(&self.keys.next_put), body: self.payload.clone() }
+            }
             OpKind::Get => Operation::Get { key: self.keys.read(rng.gen_range(0..self.keys.objects)) },
             OpKind::Head => Operation::Head { key: self.keys.read(rng.gen_range(0..self.keys.objects)) },
             OpKind::List => Operation::List { prefix: self.keys.read_prefix(), max_keys: LIST_MAX_KEYS },
-            OpKind::Delete => Operation::Delete { key: self.keys.write(&self.keys.next_delete) },
+            OpKind::Delete => Operation::Delete { key: self.keys.next_write(&self.keys.next_delete) },
         };
         (kind, operation)
     }
@@ -217,11 +229,17 @@ pub async fn run(config: &RunConfig) -> anyhow::Result<RunResult> {
     let window = Window { measure_from: start + config.warmup, end: start + config.warmup + config.duration };
     match config.rate {
         Some(rate) => {
-            eprintln!("open loop at {rate} req/s (at most {} in flight): warmup {:?}, measuring {:?}", config.concurrency, config.warmup, config.duration);
+            eprintln!(
+                "open loop at {rate} req/s (at most {} in flight): warmup {:?}, measuring {:?}",
+                config.concurrency, config.warmup, config.duration
+            );
             open_loop(&target, start, window, rate, config.concurrency, &recorder).await?;
         }
         None => {
-            eprintln!("closed loop, {} workers: warmup {:?}, measuring {:?}", config.concurrency, config.warmup, config.duration);
+            eprintln!(
+                "closed loop, {} workers: warmup {:?}, measuring {:?}",
+                config.concurrency, config.warmup, config.duration
+            );
             closed_loop(&target, window, config.concurrency, &recorder).await?;
         }
     }
@@ -253,8 +271,7 @@ async fn prepare(target: &Arc<Target>, concurrency: usize) -> anyhow::Result<usi
         keys.extend((0..target.keys.objects).map(|index| target.keys.read(index)));
     }
     if target.mix.kinds().any(|kind| kind == OpKind::Delete) {
-        let counter = AtomicU64::new(0);
-        keys.extend((0..target.keys.objects).map(|_| target.keys.write(&counter)));
+        keys.extend((0..target.keys.objects).map(|index| target.keys.write(index)));
     }
     let count = keys.len();
     let keys = Arc::new(Mutex::new(keys));
@@ -263,7 +280,9 @@ async fn prepare(target: &Arc<Target>, concurrency: usize) -> anyhow::Result<usi
         let (target, keys) = (Arc::clone(target), Arc::clone(&keys));
         uploaders.spawn(async move {
             loop {
-                let Some(key) = lock(&keys).pop() else { return Ok(()) };
+                let Some(key) = lock(&keys).pop() else {
+                    return Ok(());
+                };
                 let put = Operation::Put { key: key.clone(), body: target.payload.clone() };
                 if let Err(failure) = target.client.send(&put).await {
                     bail!("uploading {key} failed: {failure}");
@@ -423,9 +442,9 @@ mod tests {
         let keys = Keys::new("s3-load/", 4096, 3);
         assert_eq!(keys.read(2), "s3-load/4KiB/read/00000002");
         assert_eq!(keys.read_prefix(), "s3-load/4KiB/read/");
-        let written: Vec<String> = (0..4).map(|_| keys.write(&keys.next_put)).collect();
+        let written: Vec<String> = (0..4).map(|_| keys.next_write(&keys.next_put)).collect();
         assert_eq!(written[0], "s3-load/4KiB/write/00000000");
         assert_eq!(written[3], written[0]);
-        assert_eq!(keys.write(&keys.next_delete), written[0]);
+        assert_eq!(keys.next_write(&keys.next_delete), keys.write(0));
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod frontend;
+pub mod identity;
 pub mod s3;
 pub mod server;
 pub mod telemetry;

@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
-use s3s::auth::SimpleAuth;
-use s3s::host::MultiDomain;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use storage::{ObjectStore, StoreConfig};
 use tokio::net::TcpListener;
@@ -18,6 +16,7 @@ use crate::access::SignedOnly;
 use crate::config::{self, ServerArgs};
 use crate::credentials::{self, Origin};
 use crate::frontend::{Frontend, FrontendState};
+use crate::identity::{DomainHost, RootAuth};
 use crate::s3::Gateway;
 use crate::telemetry::audit::AuditLog;
 
@@ -79,12 +78,10 @@ fn build_service(
 ) -> Result<S3Service, String> {
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key);
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(SimpleAuth::from_single(root.access_key.clone(), root.secret_key.clone()));
+    builder.set_auth(RootAuth::new(root));
     builder.set_access(SignedOnly);
     if !args.domain.is_empty() {
-        let domains =
-            MultiDomain::new(args.domain.iter().map(String::as_str)).map_err(|e| format!("invalid --domain: {e}"))?;
-        builder.set_host(domains);
+        builder.set_host(DomainHost::new(&args.domain)?);
     }
     Ok(builder.build())
 }

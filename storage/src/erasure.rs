@@ -220,7 +220,7 @@ impl Erasure {
     fn reconstruct(&self, intact: &[Option<&[u8]>], shard_len: usize, out: &mut BytesMut) -> Result<()> {
         let available = intact.iter().filter(|f| f.is_some()).count();
         if self.parity == 0 || available < self.data {
-            return Err(StorageError::Corrupt(format!("stripe has {available} intact shards, {} needed", self.data)));
+            return Err(StorageError::QuorumLost { op: "read", needed: self.data, online: available });
         }
         DECODER.with(|cell| {
             let mut slot = cell.borrow_mut();

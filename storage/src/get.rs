@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
-use futures::stream;
+use futures::{stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::erasure::{DecodedStripe, Erasure};
@@ -184,8 +184,10 @@ pub fn decode_inline(agreed: &Agreed) -> Result<(Bytes, Vec<usize>)> {
     Ok((data.freeze(), damaged))
 }
 
-/// Streams `range` of the agreed version's data. Damage is reported to the set's healer.
-pub fn read_object(
+/// Streams `range` of the agreed version's data. Damage is reported to the set's healer. The
+/// first stripes are decoded before this returns, so an object that cannot be read fails here
+/// (before a response starts) rather than mid-body.
+pub async fn read_object(
     set: Arc<ErasureSet>,
     bucket: &str,
     key: &str,
@@ -219,7 +221,14 @@ pub fn read_object(
             let _ = tx.send(Err(e)).await;
         }
     });
-    Ok(Box::pin(stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })))
+    let mut rx = rx;
+    let first = match rx.recv().await {
+        Some(Ok(chunk)) => chunk,
+        Some(Err(e)) => return Err(e),
+        None => return Ok(Box::pin(stream::empty())),
+    };
+    let rest = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Ok(Box::pin(stream::once(async move { Ok(first) }).chain(rest)))
 }
 
 async fn stream_parts(

@@ -196,7 +196,8 @@ async fn rebuild_part(
 }
 
 /// Heals every object of `bucket` in `set`, one listing page at a time. Used when a blank drive
-/// joins an existing set. Returns the number of objects repaired.
+/// joins an existing set. Returns the number of objects repaired; the first failure stops the
+/// scan, so the drive stays marked for healing and the scan runs again at the next start.
 pub async fn heal_bucket(set: &ErasureSet, bucket: &str) -> Result<u64> {
     let mut healed = 0;
     let mut after: Option<String> = None;

@@ -6,9 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -22,8 +22,12 @@ use crate::metrics;
 
 const META_DIR: &str = "meta";
 const DATA_DIR: &str = "data";
-/// A shard file being written is named `<data id>.partial` until it is complete and synced.
+/// A shard file being written is named `<data id>.<boot>.partial` until it is complete and
+/// synced; `<boot>` names the process that wrote it, so leftovers of earlier runs are known.
 const PARTIAL_EXTENSION: &str = "partial";
+/// Unreferenced complete shard files younger than this at start may belong to a write that is
+/// about to commit; older ones are orphans.
+const RECLAIM_MARGIN: Duration = Duration::from_secs(2);
 /// Key locks are striped: writers of one key on one drive serialise their read-modify-write.
 const KEY_LOCK_STRIPES: usize = 64;
 
@@ -40,6 +44,10 @@ struct Inner {
     durable: bool,
     healing: AtomicBool,
     key_locks: Vec<Mutex<()>>,
+    /// Names this process's staged files.
+    boot: String,
+    /// Numbers staged files.
+    staged: AtomicU64,
 }
 
 impl std::fmt::Debug for Inner {
@@ -67,6 +75,8 @@ impl LocalDrive {
                 durable,
                 healing: AtomicBool::new(false),
                 key_locks: (0..KEY_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+                boot: Uuid::new_v4().simple().to_string()[..8].to_owned(),
+                staged: AtomicU64::new(0),
             }),
         })
     }
@@ -116,8 +126,11 @@ impl Inner {
         self.root.join(DATA_DIR).join(&hex[..2]).join(hex)
     }
 
+    /// A fresh staged-file name for `data_id`: concurrent writers (a write and a heal) never
+    /// share one.
     fn partial_path(&self, data_id: Uuid) -> PathBuf {
-        self.shard_path(data_id).with_extension(PARTIAL_EXTENSION)
+        let n = self.staged.fetch_add(1, Ordering::Relaxed);
+        self.shard_path(data_id).with_extension(format!("{}-{n}.{PARTIAL_EXTENSION}", self.boot))
     }
 
     fn get<T: for<'de> serde::Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<T>> {
@@ -224,11 +237,10 @@ impl Inner {
 
     fn remove_shards(&self, data_ids: &[Uuid]) {
         for data_id in data_ids {
-            for path in [self.shard_path(*data_id), self.partial_path(*data_id)] {
-                if let Err(e) = fs::remove_file(&path) {
-                    if e.kind() != io::ErrorKind::NotFound {
-                        tracing::warn!(path = %path.display(), error = %e, "could not reclaim shard file");
-                    }
+            let path = self.shard_path(*data_id);
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), error = %e, "could not reclaim shard file");
                 }
             }
         }
@@ -343,22 +355,32 @@ impl Inner {
         Ok(())
     }
 
-    fn reclaim_orphans(&self, before: SystemTime) -> Result<usize> {
+    /// Removes staged files of earlier runs, and complete shard files that no record references
+    /// and that were written more than [`RECLAIM_MARGIN`] before `started`.
+    fn reclaim_orphans(&self, started: SystemTime) -> Result<usize> {
+        let cutoff = started.checked_sub(RECLAIM_MARGIN).unwrap_or(started);
         let data = self.root.join(DATA_DIR);
         let mut removed = 0;
         for dir in read_dir(&data)? {
             for file in read_dir(&dir)? {
-                let modified = file.metadata().and_then(|m| m.modified()).unwrap_or(before);
-                if modified >= before {
-                    continue;
-                }
-                let referenced = match file.file_name().and_then(|n| n.to_str()).map(Uuid::parse_str) {
-                    Some(Ok(data_id)) => self.db.get_pinned(meta::data_ref_key(data_id))?.is_some(),
-                    _ => false,
+                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                let orphan = match name.split_once('.') {
+                    Some((_, suffix)) => !suffix.starts_with(&format!("{}-", self.boot)),
+                    None => {
+                        let modified = file.metadata().and_then(|m| m.modified()).unwrap_or(started);
+                        let referenced = match Uuid::parse_str(name) {
+                            Ok(data_id) => self.db.get_pinned(meta::data_ref_key(data_id))?.is_some(),
+                            Err(_) => false,
+                        };
+                        modified < cutoff && !referenced
+                    }
                 };
-                if !referenced {
-                    fs::remove_file(&file).map_err(|e| StorageError::io(format!("remove {}", file.display()), e))?;
-                    removed += 1;
+                if orphan {
+                    match fs::remove_file(&file) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StorageError::io(format!("remove {}", file.display()), e)),
+                    }
                 }
             }
         }
@@ -479,7 +501,14 @@ impl Drive for LocalDrive {
         })
         .await?
         .map_err(|e| StorageError::io(format!("create {}", partial.display()), e))?;
-        Ok(Box::new(LocalShardWriter { file: Some(file), partial, path, durable, label: self.label.clone() }))
+        Ok(Box::new(LocalShardWriter {
+            file: Some(file),
+            partial,
+            path,
+            durable,
+            label: self.label.clone(),
+            renamed: false,
+        }))
     }
 
     async fn read_shard(&self, data_id: Uuid, offset: u64, len: usize) -> Result<Bytes> {
@@ -571,6 +600,20 @@ struct LocalShardWriter {
     path: PathBuf,
     durable: bool,
     label: String,
+    renamed: bool,
+}
+
+impl Drop for LocalShardWriter {
+    /// A writer dropped before `finish` (a failed or abandoned write) removes its staged file.
+    fn drop(&mut self) {
+        if !self.renamed {
+            if let Err(e) = fs::remove_file(&self.partial) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::debug!(path = %self.partial.display(), error = %e, "could not remove staged file");
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -612,6 +655,7 @@ impl ShardWriter for LocalShardWriter {
         .await?
         .map_err(|e: io::Error| StorageError::io(format!("complete {}", self.path.display()), e));
         metrics::observe(|m| &m.shard_write, &self.label, started.elapsed().as_secs_f64());
+        self.renamed = finished.is_ok();
         finished
     }
 }

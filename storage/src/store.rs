@@ -85,9 +85,9 @@ impl ObjectHandle {
     }
 
     /// Streams `range` of the object (the whole object when `None`).
-    pub fn read(self, range: Option<Range<u64>>) -> Result<BodyStream> {
+    pub async fn read(self, range: Option<Range<u64>>) -> Result<BodyStream> {
         let range = range.unwrap_or(0..self.record().size);
-        get::read_object(self.set, &self.bucket, &self.key, self.agreed, range)
+        get::read_object(self.set, &self.bucket, &self.key, self.agreed, range).await
     }
 }
 

@@ -54,7 +54,7 @@ async fn put(store: &ObjectStore, key: &str, bytes: &Bytes) {
 }
 
 async fn read(store: &ObjectStore, key: &str, range: Option<std::ops::Range<u64>>) -> Result<Bytes, StorageError> {
-    let mut stream = store.get_object("b", key).await?.read(range)?;
+    let mut stream = store.get_object("b", key).await?.read(range).await?;
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         out.extend_from_slice(&chunk?);
@@ -197,9 +197,13 @@ async fn interrupted_writes_are_invisible_and_reclaimed_at_start() {
         ]));
         assert!(store.put_object("b", "lost", failing, None, ObjectMeta::default()).await.is_err());
         // A crash leaves staged files behind: simulate one.
-        std::fs::write(fixture.drives[0].join("data/00/0000000000000000000000000000abcd.partial"), b"x").ok();
         std::fs::create_dir_all(fixture.drives[0].join("data/00")).unwrap();
-        std::fs::write(fixture.drives[0].join("data/00/00000000000000000000000000001234"), b"orphan").unwrap();
+        std::fs::write(fixture.drives[0].join("data/00/0000000000000000000000000000abcd.0badb007.partial"), b"x")
+            .unwrap();
+        let orphan = fixture.drives[0].join("data/00/00000000000000000000000000001234");
+        std::fs::write(&orphan, b"orphan").unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&orphan).unwrap().set_modified(old).unwrap();
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let store = fixture.open().await;

@@ -10,7 +10,6 @@ use sovereign_e2e::*;
 
 /// Debian's aws cli; the `aws` first on PATH may be a pyenv shim without the package.
 const AWS_CLI: &str = "/usr/bin/aws";
-const BUCKET: &str = "cli-bucket";
 /// The aws cli's default multipart chunk size.
 const CLI_CHUNK_SIZE_BYTES: usize = 8 * MIB;
 
@@ -38,11 +37,7 @@ fn aws(server: &Server, args: &[&str]) -> String {
         .env_remove("AWS_PROFILE")
         .output()
         .expect("run the aws cli");
-    assert!(
-        output.status.success(),
-        "aws {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "aws {args:?} failed:\n{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -71,18 +66,7 @@ fn cp_100_mib_up_and_down() {
 
     let etag = aws(
         &server,
-        &[
-            "s3api",
-            "head-object",
-            "--bucket",
-            BUCKET,
-            "--key",
-            "big/upload.bin",
-            "--query",
-            "ETag",
-            "--output",
-            "text",
-        ],
+        &["s3api", "head-object", "--bucket", BUCKET, "--key", "big/upload.bin", "--query", "ETag", "--output", "text"],
     );
     let parts = data.len().div_ceil(CLI_CHUNK_SIZE_BYTES);
     let chunks: Vec<&[u8]> = data.chunks(CLI_CHUNK_SIZE_BYTES).collect();
@@ -129,10 +113,7 @@ fn sync_a_tree_up_and_down() {
     let changed = source.join("nested/a/file-5.bin");
     fs::write(&changed, random_bytes(777)).expect("modify a file");
     fs::remove_file(source.join("top-0.txt")).expect("remove a file");
-    let second = aws(
-        &server,
-        &["s3", "sync", "--no-progress", "--delete", &path_arg(&source), &remote],
-    );
+    let second = aws(&server, &["s3", "sync", "--no-progress", "--delete", &path_arg(&source), &remote]);
     let actions: Vec<&str> = second.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(actions.len(), 2, "second sync should upload one file and delete one:\n{second}");
     assert!(second.contains("upload: ") && second.contains("file-5.bin"), "{second}");

@@ -11,7 +11,6 @@ use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::Client;
 use sovereign_e2e::*;
 
-const BUCKET: &str = "e2e-bucket";
 /// How long the healer may take to rewrite a shard after the read that found it bad.
 const HEAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a restarted server may take to remove what an interrupted PUT left.
@@ -29,21 +28,10 @@ const UNAVAILABLE: &[&str] = &["SlowDown", "ServiceUnavailable"];
 /// One object per storage path: inline, one sharded block, several blocks, several stripes with
 /// an odd tail.
 fn sample_objects() -> Vec<(String, Vec<u8>)> {
-    [
-        ("inline-4k", 4 * 1024),
-        ("sharded-200k", 200 * 1024),
-        ("one-mib", MIB),
-        ("five-mib-odd", 5 * MIB + 123),
-    ]
-    .into_iter()
-    .map(|(key, size)| (key.to_owned(), random_bytes(size)))
-    .collect()
-}
-
-async fn put_objects(s3: &Client, objects: &[(String, Vec<u8>)]) {
-    for (key, data) in objects {
-        put_streaming(s3, BUCKET, key, data).await;
-    }
+    [("inline-4k", 4 * 1024), ("sharded-200k", 200 * 1024), ("one-mib", MIB), ("five-mib-odd", 5 * MIB + 123)]
+        .into_iter()
+        .map(|(key, size)| (key.to_owned(), random_bytes(size)))
+        .collect()
 }
 
 async fn assert_objects_read_back(s3: &Client, objects: &[(String, Vec<u8>)]) {
@@ -64,28 +52,40 @@ fn wipe_contents(dir: &Path) {
     }
 }
 
+/// A server on `drive_count` drives with [`BUCKET`] holding the [`sample_objects`].
+async fn server_with_samples(drive_count: usize) -> (Server, Vec<(String, Vec<u8>)>) {
+    let (server, s3) = server_with_bucket(drive_count).await;
+    let objects = sample_objects();
+    for (key, data) in &objects {
+        put_streaming(&s3, BUCKET, key, data).await;
+    }
+    (server, objects)
+}
+
 #[tokio::test]
 async fn objects_survive_the_loss_of_two_drives_of_four() {
-    let mut server = Server::start(4);
-    let s3 = server.client();
-    create_bucket(&s3, BUCKET).await;
-    let objects = sample_objects();
-    put_objects(&s3, &objects).await;
-
+    let (mut server, objects) = server_with_samples(4).await;
     server.kill();
     for drive in &server.dirs()[..2] {
         wipe_contents(drive);
     }
     server.restart();
-    assert_objects_read_back(&server.client(), &objects).await;
+    let s3 = server.client();
+    assert_objects_read_back(&s3, &objects).await;
+    // The blank drives rejoined: writes reach their quorum of 3 again.
+    let data = random_bytes(MIB);
+    put_streaming(&s3, BUCKET, "after-replacement", &data).await;
+    assert_same_bytes(&get_bytes(&s3, BUCKET, "after-replacement").await, &data, "new object");
+}
 
-    // A third drive's shards gone too: one shard of four is left, below the read quorum of 2.
-    // Metadata stays, so the server knows what is missing instead of taking the keys for absent.
+#[tokio::test]
+async fn below_read_quorum_a_get_is_503_never_a_partial_object() {
+    let (mut server, objects) = server_with_samples(4).await;
+    // Three drives lose their shard files: one shard of four is left, below the read quorum of 2.
+    // Their metadata stays, so the server knows the objects exist and what is missing.
     server.kill();
     for drive in &server.dirs()[..3] {
-        if drive.join("data").exists() {
-            fs::remove_dir_all(drive.join("data")).expect("remove shard files");
-        }
+        fs::remove_dir_all(drive.join("data")).expect("remove shard files");
     }
     server.restart();
     let s3 = server.client();
@@ -124,35 +124,24 @@ fn corrupt(shard: &Path) {
 
 /// Waits until each drive in `drives` again holds exactly its original shard bytes.
 fn wait_until_repaired(server: &Server, drives: &[usize], originals: &[Vec<u8>]) {
-    wait_until(
-        &format!("the healer to repair the shards on drives {drives:?}"),
-        HEAL_TIMEOUT,
-        || {
-            drives.iter().all(|&i| {
-                let files = shard_files(&server.dirs()[i]);
-                files.len() == 1 && fs::read(&files[0]).ok().as_ref() == Some(&originals[i])
-            })
-        },
-    );
+    wait_until(&format!("the healer to repair the shards on drives {drives:?}"), HEAL_TIMEOUT, || {
+        drives.iter().all(|&i| {
+            let files = shard_files(&server.dirs()[i]);
+            files.len() == 1 && fs::read(&files[0]).ok().as_ref() == Some(&originals[i])
+        })
+    });
 }
 
 #[tokio::test]
 async fn corrupt_and_missing_shards_are_repaired_on_read() {
-    let server = Server::start(4);
-    let s3 = server.client();
-    create_bucket(&s3, BUCKET).await;
+    let (server, s3) = server_with_bucket(4).await;
     let data = random_bytes(5 * MIB + 123);
     put_streaming(&s3, BUCKET, "victim", &data).await;
-    let originals: Vec<Vec<u8>> = server
-        .dirs()
-        .iter()
-        .map(|drive| fs::read(only_shard(drive)).expect("read shard"))
-        .collect();
+    let originals: Vec<Vec<u8>> =
+        server.dirs().iter().map(|drive| fs::read(only_shard(drive)).expect("read shard")).collect();
     // A GET reads data shards first, so damage there is sure to be seen by the next read;
     // damaged parity would only be found by a read that needs it.
-    let data_drives: Vec<usize> = (0..originals.len())
-        .filter(|&i| is_data_shard(&originals[i], &data))
-        .collect();
+    let data_drives: Vec<usize> = (0..originals.len()).filter(|&i| is_data_shard(&originals[i], &data)).collect();
     assert_eq!(data_drives.len(), 2, "2+2 spreads 2 data shards");
 
     for damaged in [&data_drives[..1], &data_drives[..]] {
@@ -183,9 +172,7 @@ fn start_raw_put(request: &PresignedRequest, length: usize) -> TcpStream {
     let without_scheme = request.uri().strip_prefix("http://").expect("http URL");
     let path_start = without_scheme.find('/').expect("path in URL");
     let (authority, path_and_query) = without_scheme.split_at(path_start);
-    let mut head = format!(
-        "PUT {path_and_query} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {length}\r\n"
-    );
+    let mut head = format!("PUT {path_and_query} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {length}\r\n");
     for (name, value) in request.headers() {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -200,9 +187,7 @@ async fn a_put_killed_midway_leaves_no_object_and_no_files() {
     const OBJECT_SIZE_BYTES: usize = 50 * MIB;
     const SENT_BEFORE_KILL_MIB: usize = 20;
 
-    let mut server = Server::start(4);
-    let s3 = server.client();
-    create_bucket(&s3, BUCKET).await;
+    let (mut server, s3) = server_with_bucket(4).await;
     let committed = random_bytes(MIB);
     put_streaming(&s3, BUCKET, "committed", &committed).await;
     let committed_files: Vec<Vec<PathBuf>> = server.dirs().iter().map(|d| object_files(d)).collect();
@@ -222,26 +207,18 @@ async fn a_put_killed_midway_leaves_no_object_and_no_files() {
     for _ in 0..SENT_BEFORE_KILL_MIB {
         upload.write_all(&chunk).expect("send body");
     }
-    wait_until(
-        "the server to write shards of the streaming PUT before its body ends",
-        FIRST_WRITE_TIMEOUT,
-        || server.dirs().iter().any(|d| object_files(d).len() > 1),
-    );
+    wait_until("the server to write shards of the streaming PUT before its body ends", FIRST_WRITE_TIMEOUT, || {
+        server.dirs().iter().any(|d| object_files(d).len() > 1)
+    });
     server.kill();
     drop(upload);
 
     server.restart();
     let s3 = server.client();
-    assert_s3_error(
-        s3.head_object().bucket(BUCKET).key("interrupted").send().await,
-        404,
-        &[],
-    );
-    wait_until(
-        "the restarted server to remove the interrupted PUT's files",
-        CLEANUP_TIMEOUT,
-        || server.dirs().iter().map(|d| object_files(d)).eq(committed_files.iter().cloned()),
-    );
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("interrupted").send().await, 404, &[]);
+    wait_until("the restarted server to remove the interrupted PUT's files", CLEANUP_TIMEOUT, || {
+        server.dirs().iter().map(|d| object_files(d)).eq(committed_files.iter().cloned())
+    });
     assert_same_bytes(&get_bytes(&s3, BUCKET, "committed").await, &committed, "committed");
     let retry = random_bytes(300 * 1024);
     put_streaming(&s3, BUCKET, "interrupted", &retry).await;
@@ -250,18 +227,10 @@ async fn a_put_killed_midway_leaves_no_object_and_no_files() {
 
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
-    let mut server = Server::start(4);
+    let (mut server, objects) = server_with_samples(4).await;
     let s3 = server.client();
-    create_bucket(&s3, BUCKET).await;
-    let objects = sample_objects();
-    put_objects(&s3, &objects).await;
     put_bytes(&s3, BUCKET, "deleted", b"gone").await;
-    s3.delete_object()
-        .bucket(BUCKET)
-        .key("deleted")
-        .send()
-        .await
-        .expect("delete");
+    s3.delete_object().bucket(BUCKET).key("deleted").send().await.expect("delete");
 
     server.kill();
     server.restart();
@@ -275,23 +244,15 @@ async fn acknowledged_writes_survive_kill_9() {
 
 #[tokio::test]
 async fn single_drive_round_trip() {
-    let mut server = Server::start(1);
+    let (mut server, mut objects) = server_with_samples(1).await;
     let s3 = server.client();
-    create_bucket(&s3, BUCKET).await;
-    let mut objects = sample_objects();
-    put_objects(&s3, &objects).await;
     assert_objects_read_back(&s3, &objects).await;
 
     let (key, data) = &mut objects[2];
     *data = random_bytes(2 * MIB + 1);
     put_streaming(&s3, BUCKET, key, data).await;
     let (removed, _) = objects.remove(0);
-    s3.delete_object()
-        .bucket(BUCKET)
-        .key(&removed)
-        .send()
-        .await
-        .expect("delete");
+    s3.delete_object().bucket(BUCKET).key(&removed).send().await.expect("delete");
 
     server.restart();
     let s3 = server.client();

@@ -7,28 +7,18 @@ use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::Client;
 use sovereign_e2e::*;
 
-const BUCKET: &str = "e2e-bucket";
 const PRESIGNED_LIFETIME: Duration = Duration::from_secs(300);
 /// The domain given to `--domain`: buckets are then addressed as `<bucket>.vhost.localhost`.
 const DOMAIN: &str = "vhost.localhost";
 
-async fn server_with_bucket() -> (Server, Client) {
-    let server = Server::start(4);
-    let client = server.client();
-    create_bucket(&client, BUCKET).await;
-    (server, client)
-}
-
+/// Presigning for URLs that stay valid through the test.
 fn valid_for_a_while() -> PresigningConfig {
     PresigningConfig::expires_in(PRESIGNED_LIFETIME).expect("presigning config")
 }
 
 /// curl arguments that send the headers a presigned request was signed with.
 fn presigned_headers(request: &PresignedRequest) -> Vec<String> {
-    request
-        .headers()
-        .flat_map(|(name, value)| ["-H".to_owned(), format!("{name}: {value}")])
-        .collect()
+    request.headers().flat_map(|(name, value)| ["-H".to_owned(), format!("{name}: {value}")]).collect()
 }
 
 /// Runs curl with `args` followed by the presigned request's headers and URL.
@@ -42,18 +32,13 @@ fn curl_presigned(args: &[&str], request: &PresignedRequest) -> HttpReply {
 
 #[tokio::test]
 async fn presigned_put_and_get_over_plain_http() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let data = random_bytes(300 * 1024);
     let body_file = tempfile::NamedTempFile::new().expect("body file");
     fs::write(body_file.path(), &data).expect("write body file");
 
-    let put = s3
-        .put_object()
-        .bucket(BUCKET)
-        .key("presigned")
-        .presigned(valid_for_a_while())
-        .await
-        .expect("presign PUT");
+    let put =
+        s3.put_object().bucket(BUCKET).key("presigned").presigned(valid_for_a_while()).await.expect("presign PUT");
     let body_path = body_file.path().to_string_lossy();
     let reply = curl_presigned(&["-X", "PUT", "--upload-file", &body_path], &put);
     assert_eq!(reply.status, 200, "presigned PUT: {}", reply.text());
@@ -76,7 +61,7 @@ async fn presigned_put_and_get_over_plain_http() {
 
 #[tokio::test]
 async fn expired_presigned_url_is_refused() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     put_bytes(&s3, BUCKET, "k", b"secret").await;
     // Signed ten seconds ago for one second: expired by the time it is used.
     let expired = PresigningConfig::builder()
@@ -84,34 +69,18 @@ async fn expired_presigned_url_is_refused() {
         .expires_in(Duration::from_secs(1))
         .build()
         .expect("presigning config");
-    let get = s3
-        .get_object()
-        .bucket(BUCKET)
-        .key("k")
-        .presigned(expired)
-        .await
-        .expect("presign GET");
+    let get = s3.get_object().bucket(BUCKET).key("k").presigned(expired).await.expect("presign GET");
     let reply = curl_presigned(&[], &get);
     reply.assert_error(403, "AccessDenied");
-    assert!(
-        reply.text().to_lowercase().contains("expired"),
-        "{}",
-        reply.text()
-    );
+    assert!(reply.text().to_lowercase().contains("expired"), "{}", reply.text());
 }
 
 #[tokio::test]
 async fn tampered_presigned_url_is_refused() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     put_bytes(&s3, BUCKET, "public", b"public").await;
     put_bytes(&s3, BUCKET, "private", b"private").await;
-    let get = s3
-        .get_object()
-        .bucket(BUCKET)
-        .key("public")
-        .presigned(valid_for_a_while())
-        .await
-        .expect("presign GET");
+    let get = s3.get_object().bucket(BUCKET).key("public").presigned(valid_for_a_while()).await.expect("presign GET");
     let tampered = get.uri().replace("/public?", "/private?");
     assert_ne!(tampered, get.uri());
     curl(&[&tampered]).assert_error(403, "SignatureDoesNotMatch");
@@ -121,13 +90,7 @@ async fn tampered_presigned_url_is_refused() {
 async fn virtual_host_style() {
     let server = Server::start_with_args(4, &["--domain", DOMAIN]);
     let endpoint = format!("http://{DOMAIN}:{}", server.port());
-    let vhost = Client::from_conf(
-        server
-            .sdk_config()
-            .endpoint_url(&endpoint)
-            .force_path_style(false)
-            .build(),
-    );
+    let vhost = Client::from_conf(server.sdk_config().endpoint_url(&endpoint).force_path_style(false).build());
     let bucket = "vhost-bucket";
     create_bucket(&vhost, bucket).await;
     let data = random_bytes(300 * 1024);
@@ -140,24 +103,16 @@ async fn virtual_host_style() {
 
     let host = format!("{bucket}.{DOMAIN}");
     let resolve = format!("{host}:{}:127.0.0.1", server.port());
-    let get = vhost
-        .get_object()
-        .bucket(bucket)
-        .key("dir/object")
-        .presigned(valid_for_a_while())
-        .await
-        .expect("presign GET");
+    let get =
+        vhost.get_object().bucket(bucket).key("dir/object").presigned(valid_for_a_while()).await.expect("presign GET");
     assert!(get.uri().contains(&host), "{} is not virtual-host style", get.uri());
     let reply = curl_presigned(&["--resolve", &resolve], &get);
     assert_eq!(reply.status, 200, "presigned vhost GET: {}", reply.text());
     assert_same_bytes(&reply.body, &data, "presigned vhost GET");
 
     // curl's own SigV4 signer, virtual-host style.
-    let listing = server.signed_curl(&[
-        "--resolve",
-        &resolve,
-        &format!("http://{host}:{}/?list-type=2", server.port()),
-    ]);
+    let listing =
+        server.signed_curl(&["--resolve", &resolve, &format!("http://{host}:{}/?list-type=2", server.port())]);
     assert_eq!(listing.status, 200, "{}", listing.text());
     assert!(listing.text().contains("<Key>dir/object</Key>"), "{}", listing.text());
 }

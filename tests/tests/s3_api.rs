@@ -5,21 +5,11 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, Delete, EncodingType,
-    MetadataDirective, ObjectIdentifier, Tag, Tagging,
+    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, Delete, EncodingType, MetadataDirective,
+    ObjectIdentifier, Tag, Tagging,
 };
 use aws_sdk_s3::Client;
 use sovereign_e2e::*;
-
-const BUCKET: &str = "e2e-bucket";
-
-/// A server with [`BUCKET`] created, and a client for it.
-async fn server_with_bucket() -> (Server, Client) {
-    let server = Server::start(4);
-    let client = server.client();
-    create_bucket(&client, BUCKET).await;
-    (server, client)
-}
 
 #[tokio::test]
 async fn bucket_lifecycle() {
@@ -31,40 +21,15 @@ async fn bucket_lifecycle() {
     let buckets = s3.list_buckets().send().await.expect("list buckets");
     let names: Vec<_> = buckets.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, ["photos"]);
-    let location = s3
-        .get_bucket_location()
-        .bucket("photos")
-        .send()
-        .await
-        .expect("get bucket location");
-    let constraint = location
-        .location_constraint()
-        .map(|c| c.as_str())
-        .unwrap_or_default();
+    let location = s3.get_bucket_location().bucket("photos").send().await.expect("get bucket location");
+    let constraint = location.location_constraint().map(|c| c.as_str()).unwrap_or_default();
     assert!(matches!(constraint, "" | REGION), "location {constraint:?}");
 
-    assert_s3_error(
-        s3.create_bucket().bucket("photos").send().await,
-        409,
-        &["BucketAlreadyOwnedByYou"],
-    );
+    assert_s3_error(s3.create_bucket().bucket("photos").send().await, 409, &["BucketAlreadyOwnedByYou"]);
     put_bytes(&s3, "photos", "cat.jpg", b"meow").await;
-    assert_s3_error(
-        s3.delete_bucket().bucket("photos").send().await,
-        409,
-        &["BucketNotEmpty"],
-    );
-    s3.delete_object()
-        .bucket("photos")
-        .key("cat.jpg")
-        .send()
-        .await
-        .expect("delete object");
-    s3.delete_bucket()
-        .bucket("photos")
-        .send()
-        .await
-        .expect("delete empty bucket");
+    assert_s3_error(s3.delete_bucket().bucket("photos").send().await, 409, &["BucketNotEmpty"]);
+    s3.delete_object().bucket("photos").key("cat.jpg").send().await.expect("delete object");
+    s3.delete_bucket().bucket("photos").send().await.expect("delete empty bucket");
     assert_s3_error(s3.head_bucket().bucket("photos").send().await, 404, &[]);
     let buckets = s3.list_buckets().send().await.expect("list buckets");
     assert!(buckets.buckets().is_empty(), "{buckets:?}");
@@ -72,121 +37,65 @@ async fn bucket_lifecycle() {
 
 #[tokio::test]
 async fn missing_buckets_and_keys() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let missing = "no-such-bucket";
     let no_such_bucket = &["NoSuchBucket"];
+    assert_s3_error(s3.get_object().bucket(missing).key("k").send().await, 404, no_such_bucket);
     assert_s3_error(
-        s3.get_object().bucket(missing).key("k").send().await,
+        s3.put_object().bucket(missing).key("k").body(ByteStream::from_static(b"x")).send().await,
         404,
         no_such_bucket,
     );
-    assert_s3_error(
-        s3.put_object()
-            .bucket(missing)
-            .key("k")
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
-        404,
-        no_such_bucket,
-    );
-    assert_s3_error(
-        s3.list_objects_v2().bucket(missing).send().await,
-        404,
-        no_such_bucket,
-    );
-    assert_s3_error(
-        s3.delete_bucket().bucket(missing).send().await,
-        404,
-        no_such_bucket,
-    );
+    assert_s3_error(s3.list_objects_v2().bucket(missing).send().await, 404, no_such_bucket);
+    assert_s3_error(s3.delete_bucket().bucket(missing).send().await, 404, no_such_bucket);
 
-    assert_s3_error(
-        s3.get_object().bucket(BUCKET).key("missing").send().await,
-        404,
-        &["NoSuchKey"],
-    );
-    assert_s3_error(
-        s3.head_object().bucket(BUCKET).key("missing").send().await,
-        404,
-        &[],
-    );
+    assert_s3_error(s3.get_object().bucket(BUCKET).key("missing").send().await, 404, &["NoSuchKey"]);
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("missing").send().await, 404, &[]);
     // Deleting a key that does not exist succeeds in S3.
-    s3.delete_object()
-        .bucket(BUCKET)
-        .key("missing")
-        .send()
-        .await
-        .expect("delete of a missing key");
+    s3.delete_object().bucket(BUCKET).key("missing").send().await.expect("delete of a missing key");
 }
 
 #[tokio::test]
 async fn put_get_head_delete() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     for (key, size) in [("empty", 0), ("small", 1000), ("sharded", 300 * 1024)] {
         let data = random_bytes(size);
         let put = put_bytes(&s3, BUCKET, key, &data).await;
         assert_eq!(put.e_tag(), Some(etag_of(&data).as_str()), "{key}");
 
-        let head = s3
-            .head_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .expect("head");
+        let head = s3.head_object().bucket(BUCKET).key(key).send().await.expect("head");
         assert_eq!(head.content_length(), Some(size as i64), "{key}");
         assert_eq!(head.e_tag(), put.e_tag(), "{key}");
         assert!(head.last_modified().is_some(), "{key}");
 
-        let got = s3
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .expect("get");
+        let got = s3.get_object().bucket(BUCKET).key(key).send().await.expect("get");
         assert_eq!(got.content_length(), Some(size as i64), "{key}");
         assert_eq!(got.e_tag(), put.e_tag(), "{key}");
         assert_same_bytes(&collect_body(got.body).await, &data, key);
 
-        s3.delete_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .expect("delete");
-        assert_s3_error(
-            s3.get_object().bucket(BUCKET).key(key).send().await,
-            404,
-            &["NoSuchKey"],
-        );
+        s3.delete_object().bucket(BUCKET).key(key).send().await.expect("delete");
+        assert_s3_error(s3.get_object().bucket(BUCKET).key(key).send().await, 404, &["NoSuchKey"]);
     }
     assert!(list_keys(&s3, BUCKET).await.is_empty());
 }
 
 #[tokio::test]
 async fn overwrite_returns_the_new_data() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     // Sharded -> inline -> sharded: each kind of record replaces the other.
     for size in [300 * 1024, 1000, 2 * MIB] {
         let data = random_bytes(size);
         put_bytes(&s3, BUCKET, "doc", &data).await;
         assert_same_bytes(&get_bytes(&s3, BUCKET, "doc").await, &data, "overwritten");
     }
-    let listing = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("list");
+    let listing = s3.list_objects_v2().bucket(BUCKET).send().await.expect("list");
     let sizes: Vec<_> = listing.contents().iter().map(|o| o.size()).collect();
     assert_eq!(sizes, [Some(2 * MIB as i64)]);
 }
 
 #[tokio::test]
 async fn range_reads() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     for size in [1000, 3 * MIB + 7] {
         let data = random_bytes(size);
         put_bytes(&s3, BUCKET, "ranged", &data).await;
@@ -215,12 +124,7 @@ async fn range_reads() {
             assert_same_bytes(&collect_body(got.body).await, &data[expected], &range);
         }
         assert_s3_error(
-            s3.get_object()
-                .bucket(BUCKET)
-                .key("ranged")
-                .range(format!("bytes={size}-"))
-                .send()
-                .await,
+            s3.get_object().bucket(BUCKET).key("ranged").range(format!("bytes={size}-")).send().await,
             416,
             &["InvalidRange"],
         );
@@ -229,11 +133,8 @@ async fn range_reads() {
 
 #[tokio::test]
 async fn conditional_requests_on_etag() {
-    let (_server, s3) = server_with_bucket().await;
-    let etag = put_bytes(&s3, BUCKET, "k", b"conditional")
-        .await
-        .e_tag
-        .expect("ETag");
+    let (_server, s3) = server_with_bucket(4).await;
+    let etag = put_bytes(&s3, BUCKET, "k", b"conditional").await.e_tag.expect("ETag");
     let other = "\"0123456789abcdef0123456789abcdef\"";
     let get = || s3.get_object().bucket(BUCKET).key("k");
     let head = || s3.head_object().bucket(BUCKET).key("k");
@@ -248,18 +149,9 @@ async fn conditional_requests_on_etag() {
 
 #[tokio::test]
 async fn conditional_requests_on_dates() {
-    let (_server, s3) = server_with_bucket().await;
-    let etag = put_bytes(&s3, BUCKET, "k", b"dated")
-        .await
-        .e_tag
-        .expect("ETag");
-    let head = s3
-        .head_object()
-        .bucket(BUCKET)
-        .key("k")
-        .send()
-        .await
-        .expect("head");
+    let (_server, s3) = server_with_bucket(4).await;
+    let etag = put_bytes(&s3, BUCKET, "k", b"dated").await.e_tag.expect("ETag");
+    let head = s3.head_object().bucket(BUCKET).key("k").send().await.expect("head");
     let modified = head.last_modified().expect("Last-Modified").secs();
     let hour_before = DateTime::from_secs(modified - 3600);
     let hour_after = DateTime::from_secs(modified + 3600);
@@ -268,21 +160,8 @@ async fn conditional_requests_on_dates() {
     get().if_modified_since(hour_before).send().await.expect("modified since");
     get().if_unmodified_since(hour_after).send().await.expect("unmodified since");
     assert_s3_error(get().if_modified_since(hour_after).send().await, 304, &[]);
-    assert_s3_error(
-        get().if_unmodified_since(hour_before).send().await,
-        412,
-        &["PreconditionFailed"],
-    );
-    assert_s3_error(
-        s3.head_object()
-            .bucket(BUCKET)
-            .key("k")
-            .if_modified_since(hour_after)
-            .send()
-            .await,
-        304,
-        &[],
-    );
+    assert_s3_error(get().if_unmodified_since(hour_before).send().await, 412, &["PreconditionFailed"]);
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("k").if_modified_since(hour_after).send().await, 304, &[]);
     // A matching If-Match wins over a failing If-Unmodified-Since (RFC 7232, S3 docs).
     get()
         .if_match(&etag)
@@ -294,7 +173,7 @@ async fn conditional_requests_on_dates() {
 
 #[tokio::test]
 async fn response_header_overrides() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     put_bytes(&s3, BUCKET, "k", b"override me").await;
     let expires = DateTime::from_secs(1_900_000_000);
     let got = s3
@@ -329,7 +208,7 @@ fn http_date_secs(value: Option<&str>) -> i64 {
 
 #[tokio::test]
 async fn user_metadata_and_content_headers_round_trip() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let expires = DateTime::from_secs(2_000_000_000);
     for (key, size) in [("inline", 100), ("sharded", 300 * 1024)] {
         s3.put_object()
@@ -347,38 +226,19 @@ async fn user_metadata_and_content_headers_round_trip() {
             .send()
             .await
             .expect("put with headers");
-        let head = s3
-            .head_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .expect("head");
+        let head = s3.head_object().bucket(BUCKET).key(key).send().await.expect("head");
         assert_eq!(head.content_type(), Some("application/vnd.e2e+json"), "{key}");
         assert_eq!(head.content_encoding(), Some("gzip"), "{key}");
-        assert_eq!(
-            head.content_disposition(),
-            Some("inline; filename=\"report.json\""),
-            "{key}"
-        );
+        assert_eq!(head.content_disposition(), Some("inline; filename=\"report.json\""), "{key}");
         assert_eq!(head.content_language(), Some("de"), "{key}");
         assert_eq!(head.cache_control(), Some("max-age=3600"), "{key}");
         assert_eq!(http_date_secs(head.expires_string()), expires.secs(), "{key}");
         let metadata = head.metadata().expect("user metadata");
         assert_eq!(metadata.get("color").map(String::as_str), Some("blue"));
-        assert_eq!(
-            metadata.get("mixed-case").map(String::as_str),
-            Some("Value With Spaces")
-        );
+        assert_eq!(metadata.get("mixed-case").map(String::as_str), Some("Value With Spaces"));
         assert_eq!(metadata.len(), 2, "{metadata:?}");
 
-        let got = s3
-            .get_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .expect("get");
+        let got = s3.get_object().bucket(BUCKET).key(key).send().await.expect("get");
         assert_eq!(got.content_type(), head.content_type(), "{key}");
         assert_eq!(got.metadata(), head.metadata(), "{key}");
     }
@@ -386,31 +246,19 @@ async fn user_metadata_and_content_headers_round_trip() {
 
 /// The tags of an object as sorted (key, value) pairs.
 async fn tags_of(s3: &Client, key: &str) -> Vec<(String, String)> {
-    let tagging = s3
-        .get_object_tagging()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .expect("get object tagging");
-    let mut tags: Vec<_> = tagging
-        .tag_set()
-        .iter()
-        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-        .collect();
+    let tagging = s3.get_object_tagging().bucket(BUCKET).key(key).send().await.expect("get object tagging");
+    let mut tags: Vec<_> = tagging.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
     tags.sort();
     tags
 }
 
 fn pairs(tags: &[(&str, &str)]) -> Vec<(String, String)> {
-    tags.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 #[tokio::test]
 async fn object_tagging() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     s3.put_object()
         .bucket(BUCKET)
         .key("tagged")
@@ -419,61 +267,28 @@ async fn object_tagging() {
         .send()
         .await
         .expect("put with x-amz-tagging");
-    assert_eq!(
-        tags_of(&s3, "tagged").await,
-        pairs(&[("project", "apollo"), ("stage", "prod ready")])
-    );
-    let got = s3
-        .get_object()
-        .bucket(BUCKET)
-        .key("tagged")
-        .send()
-        .await
-        .expect("get");
+    assert_eq!(tags_of(&s3, "tagged").await, pairs(&[("project", "apollo"), ("stage", "prod ready")]));
+    let got = s3.get_object().bucket(BUCKET).key("tagged").send().await.expect("get");
     assert_eq!(got.tag_count(), Some(2));
 
-    let tagging = Tagging::builder()
-        .tag_set(Tag::builder().key("owner").value("ops").build().unwrap())
-        .build()
-        .unwrap();
-    s3.put_object_tagging()
-        .bucket(BUCKET)
-        .key("tagged")
-        .tagging(tagging)
-        .send()
-        .await
-        .expect("put object tagging");
+    let tagging =
+        Tagging::builder().tag_set(Tag::builder().key("owner").value("ops").build().unwrap()).build().unwrap();
+    s3.put_object_tagging().bucket(BUCKET).key("tagged").tagging(tagging).send().await.expect("put object tagging");
     assert_eq!(tags_of(&s3, "tagged").await, pairs(&[("owner", "ops")]));
 
-    s3.delete_object_tagging()
-        .bucket(BUCKET)
-        .key("tagged")
-        .send()
-        .await
-        .expect("delete object tagging");
+    s3.delete_object_tagging().bucket(BUCKET).key("tagged").send().await.expect("delete object tagging");
     assert!(tags_of(&s3, "tagged").await.is_empty());
-    assert_s3_error(
-        s3.get_object_tagging().bucket(BUCKET).key("missing").send().await,
-        404,
-        &["NoSuchKey"],
-    );
+    assert_s3_error(s3.get_object_tagging().bucket(BUCKET).key("missing").send().await, 404, &["NoSuchKey"]);
 }
 
 fn delete_request(keys: &[&str], quiet: bool) -> Delete {
-    let objects = keys
-        .iter()
-        .map(|key| ObjectIdentifier::builder().key(*key).build().unwrap())
-        .collect();
-    Delete::builder()
-        .set_objects(Some(objects))
-        .quiet(quiet)
-        .build()
-        .unwrap()
+    let objects = keys.iter().map(|key| ObjectIdentifier::builder().key(*key).build().unwrap()).collect();
+    Delete::builder().set_objects(Some(objects)).quiet(quiet).build().unwrap()
 }
 
 #[tokio::test]
 async fn delete_objects_batch_and_quiet() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     for key in ["k1", "k2", "k3", "k4", "k5"] {
         put_bytes(&s3, BUCKET, key, key.as_bytes()).await;
     }
@@ -506,7 +321,7 @@ async fn delete_objects_batch_and_quiet() {
 
 #[tokio::test]
 async fn copy_object() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let source_key = "source dir/ünïcode source";
     let source = format!("{BUCKET}/{}", url_encode(source_key));
     let data = random_bytes(300 * 1024);
@@ -534,10 +349,7 @@ async fn copy_object() {
     assert_eq!(result.e_tag(), Some(etag.as_str()));
     let copy_head = head("copied").await.expect("head copy");
     assert_eq!(copy_head.content_type(), Some("text/plain"));
-    assert_eq!(
-        copy_head.metadata().and_then(|m| m.get("color")).map(String::as_str),
-        Some("blue")
-    );
+    assert_eq!(copy_head.metadata().and_then(|m| m.get("color")).map(String::as_str), Some("blue"));
     assert_same_bytes(&get_bytes(&s3, BUCKET, "copied").await, &data, "copy");
 
     s3.copy_object()
@@ -589,30 +401,18 @@ async fn copy_object() {
     );
     assert_s3_error(head("not-copied").await, 404, &[]);
     assert_s3_error(
-        s3.copy_object()
-            .bucket(BUCKET)
-            .key("not-copied")
-            .copy_source(format!("{BUCKET}/missing"))
-            .send()
-            .await,
+        s3.copy_object().bucket(BUCKET).key("not-copied").copy_source(format!("{BUCKET}/missing")).send().await,
         404,
         &["NoSuchKey"],
     );
 }
 
 /// Keys of the listing tests, in S3 (byte) order.
-const LISTED_KEYS: [&str; 7] = [
-    "alpha/1.txt",
-    "alpha/2.txt",
-    "alpha/deep/3.txt",
-    "beta/4.txt",
-    "beta/5.txt",
-    "gamma.txt",
-    "zeta/6.txt",
-];
+const LISTED_KEYS: [&str; 7] =
+    ["alpha/1.txt", "alpha/2.txt", "alpha/deep/3.txt", "beta/4.txt", "beta/5.txt", "gamma.txt", "zeta/6.txt"];
 
 async fn server_with_listed_keys() -> (Server, Client) {
-    let (server, s3) = server_with_bucket().await;
+    let (server, s3) = server_with_bucket(4).await;
     for key in LISTED_KEYS {
         put_bytes(&s3, BUCKET, key, key.as_bytes()).await;
     }
@@ -625,12 +425,7 @@ struct Page {
     prefixes: Vec<String>,
 }
 
-async fn list_v2_page(
-    s3: &Client,
-    prefix: Option<&str>,
-    delimiter: Option<&str>,
-    start_after: Option<&str>,
-) -> Page {
+async fn list_v2_page(s3: &Client, prefix: Option<&str>, delimiter: Option<&str>, start_after: Option<&str>) -> Page {
     let page = s3
         .list_objects_v2()
         .bucket(BUCKET)
@@ -642,11 +437,7 @@ async fn list_v2_page(
         .expect("list objects v2");
     Page {
         keys: page.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect(),
-        prefixes: page
-            .common_prefixes()
-            .iter()
-            .filter_map(|p| p.prefix().map(str::to_owned))
-            .collect(),
+        prefixes: page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)).collect(),
     }
 }
 
@@ -668,10 +459,9 @@ async fn list_objects_v2() {
     assert_eq!(after.keys, ["beta/5.txt", "gamma.txt", "zeta/6.txt"]);
 
     // max-keys pages, with and without a delimiter (a common prefix counts as one entry).
-    for (delimiter, expected) in [
-        (None, LISTED_KEYS.to_vec()),
-        (Some("/"), vec!["alpha/", "beta/", "gamma.txt", "zeta/"]),
-    ] {
+    for (delimiter, expected) in
+        [(None, LISTED_KEYS.to_vec()), (Some("/"), vec!["alpha/", "beta/", "gamma.txt", "zeta/"])]
+    {
         let mut entries = Vec::new();
         let mut token = None;
         loop {
@@ -688,11 +478,7 @@ async fn list_objects_v2() {
             assert!(count <= 2, "{count} entries with max-keys 2");
             assert_eq!(page.key_count(), Some(count as i32));
             entries.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
-            entries.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_owned)),
-            );
+            entries.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
             token = page.next_continuation_token().map(str::to_owned);
             assert_eq!(page.is_truncated(), Some(token.is_some()));
             if token.is_none() {
@@ -707,23 +493,12 @@ async fn list_objects_v2() {
 #[tokio::test]
 async fn list_objects_v1() {
     let (_server, s3) = server_with_listed_keys().await;
-    let after_marker = s3
-        .list_objects()
-        .bucket(BUCKET)
-        .marker("alpha/deep/3.txt")
-        .send()
-        .await
-        .expect("list with marker");
+    let after_marker =
+        s3.list_objects().bucket(BUCKET).marker("alpha/deep/3.txt").send().await.expect("list with marker");
     let keys: Vec<_> = after_marker.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, LISTED_KEYS[3..]);
 
-    let prefixed = s3
-        .list_objects()
-        .bucket(BUCKET)
-        .prefix("beta/")
-        .send()
-        .await
-        .expect("list with prefix");
+    let prefixed = s3.list_objects().bucket(BUCKET).prefix("beta/").send().await.expect("list with prefix");
     let keys: Vec<_> = prefixed.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, ["beta/4.txt", "beta/5.txt"]);
 
@@ -731,14 +506,7 @@ async fn list_objects_v1() {
     let mut keys = Vec::new();
     let mut marker = None;
     loop {
-        let page = s3
-            .list_objects()
-            .bucket(BUCKET)
-            .max_keys(3)
-            .set_marker(marker)
-            .send()
-            .await
-            .expect("list page");
+        let page = s3.list_objects().bucket(BUCKET).max_keys(3).set_marker(marker).send().await.expect("list page");
         assert!(page.contents().len() <= 3);
         keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
         if page.is_truncated() != Some(true) {
@@ -762,11 +530,7 @@ async fn list_objects_v1() {
             .await
             .expect("list page with delimiter");
         entries.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
-        entries.extend(
-            page.common_prefixes()
-                .iter()
-                .filter_map(|p| p.prefix().map(str::to_owned)),
-        );
+        entries.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
         if page.is_truncated() != Some(true) {
             break;
         }
@@ -778,25 +542,14 @@ async fn list_objects_v1() {
 /// Decodes a key listed with encoding-type=url (S3 may write a space as `+`; the test keys hold
 /// no literal `+`).
 fn url_decode(encoded: &str) -> String {
-    assert!(
-        encoded.is_ascii() && !encoded.contains(' '),
-        "{encoded:?} is not URL-encoded"
-    );
-    percent_encoding::percent_decode_str(&encoded.replace('+', " "))
-        .decode_utf8()
-        .expect("UTF-8 key")
-        .into_owned()
+    assert!(encoded.is_ascii() && !encoded.contains(' '), "{encoded:?} is not URL-encoded");
+    percent_encoding::percent_decode_str(&encoded.replace('+', " ")).decode_utf8().expect("UTF-8 key").into_owned()
 }
 
 #[tokio::test]
 async fn list_with_url_encoding() {
-    let (_server, s3) = server_with_bucket().await;
-    let keys = [
-        "docs/a&b<c>.txt",
-        "docs/with space.txt",
-        "docs/ünïcödé.txt",
-        "docs/日本語/file.txt",
-    ];
+    let (_server, s3) = server_with_bucket(4).await;
+    let keys = ["docs/a&b<c>.txt", "docs/with space.txt", "docs/ünïcödé.txt", "docs/日本語/file.txt"];
     for key in keys {
         put_bytes(&s3, BUCKET, key, key.as_bytes()).await;
     }
@@ -815,12 +568,7 @@ async fn list_with_url_encoding() {
     assert_eq!(v2.encoding_type(), Some(&EncodingType::Url));
     let listed: Vec<_> = v2.contents().iter().filter_map(|o| o.key()).map(url_decode).collect();
     assert_eq!(listed, keys[..3]);
-    let prefixes: Vec<_> = v2
-        .common_prefixes()
-        .iter()
-        .filter_map(|p| p.prefix())
-        .map(url_decode)
-        .collect();
+    let prefixes: Vec<_> = v2.common_prefixes().iter().filter_map(|p| p.prefix()).map(url_decode).collect();
     assert_eq!(prefixes, ["docs/日本語/"]);
 
     let v1 = s3
@@ -836,16 +584,14 @@ async fn list_with_url_encoding() {
 
 /// A CompleteMultipartUpload body from (part number, ETag) pairs.
 fn completed(parts: &[(i32, &str)]) -> CompletedMultipartUpload {
-    let parts = parts
-        .iter()
-        .map(|(number, etag)| CompletedPart::builder().part_number(*number).e_tag(*etag).build())
-        .collect();
+    let parts =
+        parts.iter().map(|(number, etag)| CompletedPart::builder().part_number(*number).e_tag(*etag).build()).collect();
     CompletedMultipartUpload::builder().set_parts(Some(parts)).build()
 }
 
 #[tokio::test]
 async fn multipart_upload() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let parts = [random_bytes(MIN_PART_SIZE_BYTES), random_bytes(MIN_PART_SIZE_BYTES + 17), random_bytes(1234)];
     let id = create_multipart_upload(&s3, BUCKET, "assembled").await;
 
@@ -869,19 +615,9 @@ async fn multipart_upload() {
         assert_eq!(*etag, etag_of(part));
     }
 
-    let listed = s3
-        .list_parts()
-        .bucket(BUCKET)
-        .key("assembled")
-        .upload_id(&id)
-        .send()
-        .await
-        .expect("list parts");
-    let listed: Vec<_> = listed
-        .parts()
-        .iter()
-        .map(|p| (p.part_number(), p.size(), p.e_tag().map(str::to_owned)))
-        .collect();
+    let listed = s3.list_parts().bucket(BUCKET).key("assembled").upload_id(&id).send().await.expect("list parts");
+    let listed: Vec<_> =
+        listed.parts().iter().map(|p| (p.part_number(), p.size(), p.e_tag().map(str::to_owned))).collect();
     let expected: Vec<_> = [&etag1, &etag2, &etag3]
         .iter()
         .zip(&parts)
@@ -890,23 +626,10 @@ async fn multipart_upload() {
         .collect();
     assert_eq!(listed, expected);
 
-    let uploads = s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("list multipart uploads");
-    let uploads: Vec<_> = uploads
-        .uploads()
-        .iter()
-        .map(|u| (u.key(), u.upload_id()))
-        .collect();
+    let uploads = s3.list_multipart_uploads().bucket(BUCKET).send().await.expect("list multipart uploads");
+    let uploads: Vec<_> = uploads.uploads().iter().map(|u| (u.key(), u.upload_id())).collect();
     assert_eq!(uploads, [(Some("assembled"), Some(id.as_str()))]);
-    assert_s3_error(
-        s3.head_object().bucket(BUCKET).key("assembled").send().await,
-        404,
-        &[],
-    );
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("assembled").send().await, 404, &[]);
 
     let done = s3
         .complete_multipart_upload()
@@ -922,28 +645,17 @@ async fn multipart_upload() {
     assert_eq!(done.e_tag(), Some(expected_etag.as_str()));
 
     let whole = parts.concat();
-    let head = s3
-        .head_object()
-        .bucket(BUCKET)
-        .key("assembled")
-        .send()
-        .await
-        .expect("head");
+    let head = s3.head_object().bucket(BUCKET).key("assembled").send().await.expect("head");
     assert_eq!(head.content_length(), Some(whole.len() as i64));
     assert_eq!(head.e_tag(), Some(expected_etag.as_str()));
     assert_same_bytes(&get_bytes(&s3, BUCKET, "assembled").await, &whole, "multipart object");
-    let uploads = s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("list multipart uploads");
+    let uploads = s3.list_multipart_uploads().bucket(BUCKET).send().await.expect("list multipart uploads");
     assert!(uploads.uploads().is_empty(), "{uploads:?}");
 }
 
 #[tokio::test]
 async fn upload_part_copy_with_ranges() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let source = random_bytes(6 * MIB + 100);
     put_streaming(&s3, BUCKET, "source", &source).await;
     let id = create_multipart_upload(&s3, BUCKET, "assembled").await;
@@ -959,17 +671,13 @@ async fn upload_part_copy_with_ranges() {
     };
 
     let first = &source[..MIN_PART_SIZE_BYTES];
-    let copied = copy_part(1, format!("bytes=0-{}", MIN_PART_SIZE_BYTES - 1))
-        .await
-        .expect("upload part copy");
+    let copied = copy_part(1, format!("bytes=0-{}", MIN_PART_SIZE_BYTES - 1)).await.expect("upload part copy");
     let etag1 = copied.copy_part_result().and_then(|r| r.e_tag()).expect("ETag").to_owned();
     assert_eq!(etag1, etag_of(first));
     let uploaded = random_bytes(MIN_PART_SIZE_BYTES);
     let etag2 = upload_part(&s3, BUCKET, "assembled", &id, 2, &uploaded).await;
     let last = &source[1000..2000];
-    let copied = copy_part(3, "bytes=1000-1999".to_owned())
-        .await
-        .expect("upload part copy");
+    let copied = copy_part(3, "bytes=1000-1999".to_owned()).await.expect("upload part copy");
     let etag3 = copied.copy_part_result().and_then(|r| r.e_tag()).expect("ETag").to_owned();
     assert_eq!(etag3, etag_of(last));
 
@@ -991,35 +699,19 @@ async fn upload_part_copy_with_ranges() {
 
 #[tokio::test]
 async fn abort_multipart_upload() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let aborted = create_multipart_upload(&s3, BUCKET, "aborted").await;
     let kept = create_multipart_upload(&s3, BUCKET, "kept").await;
     let etag = upload_part(&s3, BUCKET, "aborted", &aborted, 1, b"part").await;
 
-    let uploads = s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("list multipart uploads");
+    let uploads = s3.list_multipart_uploads().bucket(BUCKET).send().await.expect("list multipart uploads");
     let keys: Vec<_> = uploads.uploads().iter().filter_map(|u| u.key()).collect();
     assert_eq!(keys, ["aborted", "kept"]);
 
-    s3.abort_multipart_upload()
-        .bucket(BUCKET)
-        .key("aborted")
-        .upload_id(&aborted)
-        .send()
-        .await
-        .expect("abort");
+    s3.abort_multipart_upload().bucket(BUCKET).key("aborted").upload_id(&aborted).send().await.expect("abort");
     let no_such_upload = &["NoSuchUpload"];
     assert_s3_error(
-        s3.list_parts()
-            .bucket(BUCKET)
-            .key("aborted")
-            .upload_id(&aborted)
-            .send()
-            .await,
+        s3.list_parts().bucket(BUCKET).key("aborted").upload_id(&aborted).send().await,
         404,
         no_such_upload,
     );
@@ -1046,68 +738,44 @@ async fn abort_multipart_upload() {
         404,
         no_such_upload,
     );
-    assert_s3_error(
-        s3.head_object().bucket(BUCKET).key("aborted").send().await,
-        404,
-        &[],
-    );
-    let uploads = s3
-        .list_multipart_uploads()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("list multipart uploads");
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("aborted").send().await, 404, &[]);
+    let uploads = s3.list_multipart_uploads().bucket(BUCKET).send().await.expect("list multipart uploads");
     let ids: Vec<_> = uploads.uploads().iter().filter_map(|u| u.upload_id()).collect();
     assert_eq!(ids, [kept.as_str()]);
 }
 
 #[tokio::test]
 async fn complete_multipart_upload_validates_parts() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let id = create_multipart_upload(&s3, BUCKET, "k").await;
     let small = random_bytes(MIB);
-    let last = random_bytes(MIB);
+    let middle = random_bytes(MIN_PART_SIZE_BYTES);
+    let last = random_bytes(1000);
     let etag1 = upload_part(&s3, BUCKET, "k", &id, 1, &small).await;
-    let etag2 = upload_part(&s3, BUCKET, "k", &id, 2, &last).await;
+    let etag2 = upload_part(&s3, BUCKET, "k", &id, 2, &middle).await;
+    let etag3 = upload_part(&s3, BUCKET, "k", &id, 3, &last).await;
     let complete = |parts: CompletedMultipartUpload| {
-        s3.complete_multipart_upload()
-            .bucket(BUCKET)
-            .key("k")
-            .upload_id(&id)
-            .multipart_upload(parts)
-            .send()
+        s3.complete_multipart_upload().bucket(BUCKET).key("k").upload_id(&id).multipart_upload(parts).send()
     };
 
+    // Each list is wrong in one way only: every part but the last has the minimum size.
     let wrong_etag = "\"0123456789abcdef0123456789abcdef\"";
-    assert_s3_error(
-        complete(completed(&[(1, wrong_etag), (2, &etag2)])).await,
-        400,
-        &["InvalidPart"],
-    );
-    assert_s3_error(
-        complete(completed(&[(1, &etag1), (3, &etag2)])).await,
-        400,
-        &["InvalidPart"],
-    );
-    assert_s3_error(
-        complete(completed(&[(2, &etag2), (1, &etag1)])).await,
-        400,
-        &["InvalidPartOrder"],
-    );
-    assert_s3_error(
-        complete(completed(&[(1, &etag1), (2, &etag2)])).await,
-        400,
-        &["EntityTooSmall"],
-    );
+    let cases = [
+        (vec![(2, wrong_etag)], "InvalidPart"),
+        (vec![(2, &etag2), (4, &etag3)], "InvalidPart"),
+        (vec![(2, &etag2), (1, &etag1)], "InvalidPartOrder"),
+        (vec![(1, &etag1), (2, &etag2)], "EntityTooSmall"),
+    ];
+    for (parts, code) in cases {
+        assert_s3_error(complete(completed(&parts)).await, 400, &[code]);
+    }
     assert_s3_error(s3.head_object().bucket(BUCKET).key("k").send().await, 404, &[]);
 
     // The upload survives failed completions; a re-uploaded, large enough part 1 completes it.
     let big = random_bytes(MIN_PART_SIZE_BYTES);
     let etag1 = upload_part(&s3, BUCKET, "k", &id, 1, &big).await;
-    complete(completed(&[(1, &etag1), (2, &etag2)]))
-        .await
-        .expect("complete after replacing part 1");
-    assert_same_bytes(&get_bytes(&s3, BUCKET, "k").await, &[big, last].concat(), "object");
+    complete(completed(&[(1, &etag1), (2, &etag2), (3, &etag3)])).await.expect("complete after replacing part 1");
+    assert_same_bytes(&get_bytes(&s3, BUCKET, "k").await, &[big, middle, last].concat(), "object");
 }
 
 /// The checksums issue 2 requires, each stored and returned on request.
@@ -1135,7 +803,7 @@ macro_rules! checksum_in {
 
 #[tokio::test]
 async fn checksums_are_stored_and_returned() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     for algorithm in CHECKSUM_ALGORITHMS {
         // In memory the SDK sends the checksum as a header; streamed, as an aws-chunked trailer.
         for (mode, size) in [("header", 4096), ("trailer", 300 * 1024)] {
@@ -1187,67 +855,34 @@ async fn checksums_are_stored_and_returned() {
 
 #[tokio::test]
 async fn mismatched_checksums_are_rejected() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let data = random_bytes(1000);
     let mismatch = &["BadDigest", "InvalidRequest", "XAmzContentChecksumMismatch"];
-    let put = || {
-        s3.put_object()
-            .bucket(BUCKET)
-            .key("k")
-            .body(ByteStream::from(data.clone()))
-    };
+    let put = || s3.put_object().bucket(BUCKET).key("k").body(ByteStream::from(data.clone()));
     // Well-formed values that belong to other bytes.
     assert_s3_error(put().checksum_crc32("AAAAAA==").send().await, 400, mismatch);
     assert_s3_error(put().checksum_crc32_c("AAAAAA==").send().await, 400, mismatch);
     assert_s3_error(put().checksum_crc64_nvme("AAAAAAAAAAA=").send().await, 400, mismatch);
-    assert_s3_error(
-        put().checksum_sha1("2jmj7l5rSw0yVb/vlWAYkK/YBwk=").send().await,
-        400,
-        mismatch,
-    );
-    assert_s3_error(
-        put()
-            .checksum_sha256("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
-            .send()
-            .await,
-        400,
-        mismatch,
-    );
+    assert_s3_error(put().checksum_sha1("2jmj7l5rSw0yVb/vlWAYkK/YBwk=").send().await, 400, mismatch);
+    assert_s3_error(put().checksum_sha256("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=").send().await, 400, mismatch);
     assert_s3_error(s3.head_object().bucket(BUCKET).key("k").send().await, 404, &[]);
 }
 
 #[tokio::test]
 async fn content_md5_is_verified() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let data = random_bytes(1000);
-    let md5_base64 = |bytes: &[u8]| {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(hex::decode(md5_hex(bytes)).unwrap())
-    };
-    let put = || {
-        s3.put_object()
-            .bucket(BUCKET)
-            .key("k")
-            .body(ByteStream::from(data.clone()))
-    };
-    assert_s3_error(
-        put().content_md5(md5_base64(b"other bytes")).send().await,
-        400,
-        &["BadDigest"],
-    );
+    let put = || s3.put_object().bucket(BUCKET).key("k").body(ByteStream::from(data.clone()));
+    assert_s3_error(put().content_md5(content_md5(b"other bytes")).send().await, 400, &["BadDigest"]);
     assert_s3_error(put().content_md5("not base64 md5").send().await, 400, &["InvalidDigest"]);
     assert_s3_error(s3.head_object().bucket(BUCKET).key("k").send().await, 404, &[]);
-    let stored = put()
-        .content_md5(md5_base64(&data))
-        .send()
-        .await
-        .expect("put with the right Content-MD5");
+    let stored = put().content_md5(content_md5(&data)).send().await.expect("put with the right Content-MD5");
     assert_eq!(stored.e_tag(), Some(etag_of(&data).as_str()));
 }
 
 #[tokio::test]
 async fn large_objects_round_trip() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     for (key, size) in [("five", 5 * MIB + 4321), ("twenty", 20 * MIB)] {
         let data = random_bytes(size);
         let put = put_streaming(&s3, BUCKET, key, &data).await;
@@ -1262,15 +897,10 @@ async fn large_objects_round_trip() {
 
 #[tokio::test]
 async fn objects_are_listed_with_size_etag_and_time() {
-    let (_server, s3) = server_with_bucket().await;
+    let (_server, s3) = server_with_bucket(4).await;
     let data = random_bytes(300 * 1024);
     put_bytes(&s3, BUCKET, "k", &data).await;
-    let listing = s3
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .expect("list");
+    let listing = s3.list_objects_v2().bucket(BUCKET).send().await.expect("list");
     let object = &listing.contents()[0];
     assert_eq!(object.size(), Some(data.len() as i64));
     assert_eq!(object.e_tag(), Some(etag_of(&data).as_str()));

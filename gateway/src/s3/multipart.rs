@@ -174,7 +174,7 @@ impl Gateway {
             None => 0..record.size,
         };
         let length = range.end - range.start;
-        let body = source.read(Some(range)).or_s3()?;
+        let body = source.read(Some(range)).await.or_s3()?;
         let staged = self.store.stage_part(&input.bucket, &input.key, body, Some(length)).await.or_s3()?;
         let part =
             self.store.commit_part(&input.bucket, &input.key, id, input.part_number, staged, None).await.or_s3()?;

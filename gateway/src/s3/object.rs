@@ -221,7 +221,7 @@ impl Gateway {
         let length = range.as_ref().map_or(record.size, |r| r.end - r.start);
         let content_range = range.as_ref().map(|r| content_range(r, record.size));
         let whole = range.is_none();
-        let body = handle.read(range).or_s3()?;
+        let body = handle.read(range).await.or_s3()?;
         let headers = StandardHeaders::of(&record);
         let sums = record.checksum.as_ref().filter(|_| whole && wants_checksum(input.checksum_mode.as_ref()));
         let checksum = sums.map(checksum::to_dto).unwrap_or_default();
@@ -388,7 +388,7 @@ impl Gateway {
         };
         let tags =
             if replace_tags { convert::parse_tagging_header(input.tagging.as_deref())? } else { record.tags.clone() };
-        let body = source.read(None).or_s3()?;
+        let body = source.read(None).await.or_s3()?;
         let staged = self.store.stage(&input.bucket, &input.key, body, Some(record.size)).await.or_s3()?;
         let checksum = match &record.checksum {
             Some(sum) if sum.kind == checksum::FULL_OBJECT => Some(sum.clone()),

@@ -1,0 +1,89 @@
+//! Who may call, and which bucket a Host header names: the root key pair (IAM arrives later)
+//! and virtual-host style addressing under configured base domains.
+
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::host::{MultiDomain, S3Host, VirtualHost};
+use s3s::{s3_error, S3Result};
+
+use crate::credentials::RootCredentials;
+
+/// Authentication against the root key pair.
+pub struct RootAuth {
+    access_key: String,
+    secret_key: SecretKey,
+}
+
+impl RootAuth {
+    /// Accepts only `root`'s key pair.
+    pub fn new(root: &RootCredentials) -> Self {
+        Self { access_key: root.access_key.clone(), secret_key: SecretKey::from(root.secret_key.clone()) }
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Auth for RootAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        if access_key == self.access_key {
+            return Ok(self.secret_key.clone());
+        }
+        Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
+    }
+}
+
+/// The host part of a Host header, without `:port` (IPv6 literals keep their brackets).
+fn without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+/// Virtual-host style under the base domains; any other host (an IP address, `localhost`, a
+/// load balancer name) is path style. The port is ignored.
+pub struct DomainHost {
+    domains: MultiDomain,
+    names: Vec<String>,
+}
+
+impl DomainHost {
+    /// Serves virtual-host style under `names`, such as `s3.example.org`.
+    pub fn new(names: &[String]) -> Result<Self, String> {
+        let domains =
+            MultiDomain::new(names.iter().map(String::as_str)).map_err(|e| format!("invalid --domain: {e}"))?;
+        Ok(Self { domains, names: names.iter().map(|n| n.to_ascii_lowercase()).collect() })
+    }
+
+    fn is_ours(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.names.iter().any(|d| host == *d || host.strip_suffix(d.as_str()).is_some_and(|h| h.ends_with('.')))
+    }
+}
+
+impl S3Host for DomainHost {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = without_port(host);
+        if self.is_ours(name) {
+            return self.domains.parse_host_header(name);
+        }
+        Ok(VirtualHost::new(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_ignored_and_other_hosts_are_path_style() {
+        assert_eq!(without_port("b.s3.local:9000"), "b.s3.local");
+        assert_eq!(without_port("s3.local"), "s3.local");
+        assert_eq!(without_port("[::1]:9000"), "[::1]");
+        let host = DomainHost::new(&["s3.local".to_owned()]).unwrap();
+        assert_eq!(host.parse_host_header("b.s3.local:9000").unwrap().bucket(), Some("b"));
+        assert_eq!(host.parse_host_header("s3.local:9000").unwrap().bucket(), None);
+        assert_eq!(host.parse_host_header("127.0.0.1:9000").unwrap().bucket(), None);
+    }
+}
