@@ -1,5 +1,5 @@
 //! The access step of the request pipeline: runs after SigV4 authentication, before the
-//! operation. Today it requires a signature and records who called which operation on what,
+//! operation. Today it requires a signature for this server's region and records who called which operation on what,
 //! for metrics and the audit log; bucket and IAM policies will plug in here.
 
 use std::sync::{Arc, Mutex};
@@ -39,9 +39,35 @@ impl RequestContext {
     }
 }
 
-/// The access policy: signed requests only.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SignedOnly;
+/// The access policy: signed requests only, signed for this server's region.
+#[derive(Debug, Clone)]
+pub struct SignedOnly {
+    region: String,
+}
+
+impl SignedOnly {
+    /// Accepts requests signed for `region`.
+    pub fn new(region: &str) -> Self {
+        Self { region: region.to_owned() }
+    }
+}
+
+/// The region of a SigV4 credential scope (`AKID/date/region/service/aws4_request`).
+fn scope_region(credential: &str) -> Option<&str> {
+    credential.split('/').nth(2)
+}
+
+/// Where the request carries its signature, and the region it was signed for.
+fn signed_region(cx: &S3AccessContext<'_>) -> Option<(bool, String)> {
+    if let Some(auth) = cx.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let credential = auth.split("Credential=").nth(1)?.split(',').next()?;
+        return scope_region(credential).map(|r| (true, r.to_owned()));
+    }
+    let query = cx.uri().query()?;
+    let credential = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
+    let credential = percent_encoding::percent_decode_str(credential).decode_utf8().ok()?;
+    scope_region(&credential).map(|r| (false, r.to_owned()))
+}
 
 #[async_trait::async_trait]
 impl S3Access for SignedOnly {
@@ -64,6 +90,29 @@ impl S3Access for SignedOnly {
         if !signed {
             return Err(s3_error!(AccessDenied, "Signature is required"));
         }
-        Ok(())
+        match signed_region(cx) {
+            Some((true, region)) if region != self.region => Err(s3_error!(
+                AuthorizationHeaderMalformed,
+                "The authorization header is malformed; the region '{region}' is wrong; expecting '{}'",
+                self.region
+            )),
+            Some((false, region)) if region != self.region => Err(s3_error!(
+                AuthorizationQueryParametersError,
+                "Error parsing the X-Amz-Credential parameter; the region '{region}' is wrong; expecting '{}'",
+                self.region
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_is_the_third_scope_component() {
+        assert_eq!(scope_region("AKID/20261123/eu-west-1/s3/aws4_request"), Some("eu-west-1"));
+        assert_eq!(scope_region("AKID"), None);
     }
 }

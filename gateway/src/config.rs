@@ -9,7 +9,11 @@ use crate::telemetry::logging::LogFormat;
 
 /// sovereign-s3: an S3-compatible object store on erasure-coded drives.
 #[derive(Debug, Parser)]
-#[command(name = "sovereign-s3", version, about)]
+#[command(
+    name = "sovereign-s3",
+    version,
+    about = "sovereign-s3: an S3-compatible object store on erasure-coded drives."
+)]
 pub struct Cli {
     /// What to run.
     #[command(subcommand)]
@@ -35,16 +39,16 @@ pub struct ServerArgs {
     #[arg(long, env = "SOVEREIGN_S3_ADDRESS", default_value = "127.0.0.1:9000")]
     pub address: SocketAddr,
 
-    /// Parity shards per erasure set (default: 2 for 4-7 drives, 4 for 8-16).
+    /// Parity shards per erasure set (default: 0 for 1 drive, 1 for 2-3, 2 for 4-7, 4 for 8-16).
     #[arg(long, env = "SOVEREIGN_S3_PARITY")]
     pub parity: Option<usize>,
 
-    /// Region reported to clients and required in signatures.
+    /// Region reported to clients; requests signed for another region are refused.
     #[arg(long, env = "SOVEREIGN_S3_REGION", default_value = "us-east-1")]
     pub region: String,
 
     /// Base domain for virtual-host style requests (`bucket.DOMAIN`); path style always works.
-    #[arg(long, env = "SOVEREIGN_S3_DOMAIN")]
+    #[arg(long, env = "SOVEREIGN_S3_DOMAIN", value_delimiter = ',')]
     pub domain: Vec<String>,
 
     /// PEM certificate chain: serve HTTPS instead of HTTP (needs --tls-key).

@@ -23,8 +23,10 @@ use crate::telemetry::audit::AuditLog;
 /// Builds everything from the arguments and serves until the process is stopped.
 pub async fn run(args: ServerArgs) -> Result<(), String> {
     let drives = config::expand_drives(&args.drives)?;
-    let first = drives.first().ok_or("at least one drive directory is needed")?;
-    let (root, origin) = credentials::resolve(args.root_user.clone(), args.root_password.clone(), first)?;
+    if drives.is_empty() {
+        return Err("at least one drive directory is needed".into());
+    }
+    let (root, origin) = credentials::resolve(args.root_user.clone(), args.root_password.clone(), &drives)?;
     let store_config = StoreConfig {
         drives: drives.clone(),
         parity: args.parity,
@@ -62,7 +64,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         TcpListener::bind(args.address).await.map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
     let address = listener.local_addr().map_err(|e| format!("listener address: {e}"))?;
     if origin == Origin::Generated {
-        println!("Generated root credentials (stored in {}):", first.join(credentials::CREDENTIALS_FILE).display());
+        println!("Generated root credentials (stored as {} on every drive):", credentials::CREDENTIALS_FILE);
         println!("  access key: {}", root.access_key);
         println!("  secret key: {}", root.secret_key);
     }
@@ -79,7 +81,7 @@ fn build_service(
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key);
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(RootAuth::new(root));
-    builder.set_access(SignedOnly);
+    builder.set_access(SignedOnly::new(&args.region));
     if !args.domain.is_empty() {
         builder.set_host(DomainHost::new(&args.domain)?);
     }

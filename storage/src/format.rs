@@ -23,6 +23,8 @@ pub struct DriveFormat {
     pub set: usize,
     /// Position of the drive in its set.
     pub drive: usize,
+    /// Parity shards of the set's layout; a restart with another parity is refused.
+    pub parity: usize,
 }
 
 /// Reads a drive's format; `None` when the drive is blank.
@@ -53,10 +55,16 @@ pub fn write(root: &Path, format: &DriveFormat) -> Result<()> {
 /// Decides the deployment id and checks each present format against its position.
 ///
 /// `found[i]` is the format read from drive `i` (set = i / set_size, drive = i % set_size).
-pub fn reconcile(found: &[Option<DriveFormat>], set_size: usize) -> Result<Uuid> {
+pub fn reconcile(found: &[Option<DriveFormat>], set_size: usize, parity: usize) -> Result<Uuid> {
     let mut deployment = None;
     for (index, format) in found.iter().enumerate() {
         let Some(format) = format else { continue };
+        if format.parity != parity {
+            return Err(StorageError::Config(format!(
+                "drive {index} was formatted with parity {}; start with --parity {}",
+                format.parity, format.parity
+            )));
+        }
         let expected = (index / set_size, index % set_size);
         if (format.set, format.drive) != expected {
             return Err(StorageError::Config(format!(

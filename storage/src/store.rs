@@ -151,7 +151,8 @@ impl ObjectStore {
         placement::check_parity(set_drives, parity)?;
         let erasure = Erasure::new(set_drives - parity, parity, config.block_size)?;
         let local =
-            tokio::task::spawn_blocking(move || open_drives(&config.drives, set_drives, config.durable)).await??;
+            tokio::task::spawn_blocking(move || open_drives(&config.drives, set_drives, parity, config.durable))
+                .await??;
         let mut sets = Vec::new();
         for chunk in local.chunks(set_drives) {
             let (queue, rx) = HealQueue::new();
@@ -600,9 +601,9 @@ pub fn now_ns() -> i64 {
 
 /// Reads or writes each drive's format and opens it. Blank drives joining an existing
 /// deployment are marked for healing.
-fn open_drives(roots: &[PathBuf], set_drives: usize, durable: bool) -> Result<Vec<Arc<LocalDrive>>> {
+fn open_drives(roots: &[PathBuf], set_drives: usize, parity: usize, durable: bool) -> Result<Vec<Arc<LocalDrive>>> {
     let found: Vec<Option<DriveFormat>> = roots.iter().map(|root| format::read(root)).collect::<Result<_>>()?;
-    let deployment_id = format::reconcile(&found, set_drives)?;
+    let deployment_id = format::reconcile(&found, set_drives, parity)?;
     let existing = found.iter().any(Option::is_some);
     let mut drives = Vec::with_capacity(roots.len());
     for (index, (root, format)) in roots.iter().zip(&found).enumerate() {
@@ -613,7 +614,8 @@ fn open_drives(roots: &[PathBuf], set_drives: usize, durable: bool) -> Result<Ve
                 std::fs::write(&marker, b"").map_err(|e| StorageError::io(format!("write {}", marker.display()), e))?;
                 tracing::warn!(drive = %root.display(), "blank drive joins the set; it will be healed");
             }
-            let format = DriveFormat { version: 1, deployment_id, set: index / set_drives, drive: index % set_drives };
+            let format =
+                DriveFormat { version: 1, deployment_id, set: index / set_drives, drive: index % set_drives, parity };
             format::write(root, &format)?;
         }
         let drive = LocalDrive::open(root, durable)?;
