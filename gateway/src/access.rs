@@ -8,6 +8,8 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
+use crate::parse;
+
 /// What the pipeline learned about a request, shared between the access step and the front
 /// end through the request's extensions.
 #[derive(Debug, Clone, Default)]
@@ -52,21 +54,16 @@ impl SignedOnly {
     }
 }
 
-/// The region of a SigV4 credential scope (`AKID/date/region/service/aws4_request`).
-fn scope_region(credential: &str) -> Option<&str> {
-    credential.split('/').nth(2)
-}
-
 /// Where the request carries its signature, and the region it was signed for.
 fn signed_region(cx: &S3AccessContext<'_>) -> Option<(bool, String)> {
     if let Some(auth) = cx.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let credential = auth.split("Credential=").nth(1)?.split(',').next()?;
-        return scope_region(credential).map(|r| (true, r.to_owned()));
+        return parse::scope_region(credential).map(|r| (true, r.to_owned()));
     }
     let query = cx.uri().query()?;
     let credential = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Credential="))?;
     let credential = percent_encoding::percent_decode_str(credential).decode_utf8().ok()?;
-    scope_region(&credential).map(|r| (false, r.to_owned()))
+    parse::scope_region(&credential).map(|r| (false, r.to_owned()))
 }
 
 #[async_trait::async_trait]
@@ -103,16 +100,5 @@ impl S3Access for SignedOnly {
             )),
             _ => Ok(()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn region_is_the_third_scope_component() {
-        assert_eq!(scope_region("AKID/20261123/eu-west-1/s3/aws4_request"), Some("eu-west-1"));
-        assert_eq!(scope_region("AKID"), None);
     }
 }

@@ -6,6 +6,7 @@ use s3s::host::{MultiDomain, S3Host, VirtualHost};
 use s3s::{s3_error, S3Result};
 
 use crate::credentials::RootCredentials;
+use crate::parse;
 
 /// Authentication against the root key pair.
 pub struct RootAuth {
@@ -27,17 +28,6 @@ impl S3Auth for RootAuth {
             return Ok(self.secret_key.clone());
         }
         Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
-    }
-}
-
-/// The host part of a Host header, without `:port` (IPv6 literals keep their brackets).
-fn without_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
     }
 }
 
@@ -64,7 +54,7 @@ impl DomainHost {
 
 impl S3Host for DomainHost {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
-        let name = without_port(host);
+        let name = parse::without_port(host);
         if self.is_ours(name) {
             return self.domains.parse_host_header(name);
         }
@@ -77,10 +67,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ports_are_ignored_and_other_hosts_are_path_style() {
-        assert_eq!(without_port("b.s3.local:9000"), "b.s3.local");
-        assert_eq!(without_port("s3.local"), "s3.local");
-        assert_eq!(without_port("[::1]:9000"), "[::1]");
+    fn domain_hosts_are_virtual_and_others_path_style() {
         let host = DomainHost::new(&["s3.local".to_owned()]).unwrap();
         assert_eq!(host.parse_host_header("b.s3.local:9000").unwrap().bucket(), Some("b"));
         assert_eq!(host.parse_host_header("s3.local:9000").unwrap().bucket(), None);

@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod error;
 pub mod frontend;
 pub mod identity;
+pub mod parse;
 pub mod s3;
 pub mod server;
 pub mod telemetry;

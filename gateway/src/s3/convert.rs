@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use percent_encoding::percent_decode_str;
 use s3s::dto::{ETag, Metadata, Timestamp, TimestampFormat};
 use s3s::{s3_error, S3Result};
 use storage::meta::VersionRecord;
@@ -92,42 +91,6 @@ pub fn metadata_out(record: &VersionRecord) -> Option<Metadata> {
     Some(record.user_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
-/// Parses the `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded).
-pub fn parse_tagging_header(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
-    let Some(header) = header.filter(|h| !h.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| s3_error!(InvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."))
-    };
-    let mut tags = Vec::new();
-    for pair in header.split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        tags.push((decode(key)?, decode(value)?));
-    }
-    check_tags(&tags)?;
-    Ok(tags)
-}
-
-/// Enforces S3's tag limits.
-pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
-    if tags.len() > 10 {
-        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
-    }
-    for (index, (key, value)) in tags.iter().enumerate() {
-        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
-            return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is invalid"));
-        }
-        if tags[..index].iter().any(|(k, _)| k == key) {
-            return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
-        }
-    }
-    Ok(())
-}
-
 /// The ETag of a record.
 pub fn etag(record: &VersionRecord) -> ETag {
     ETag::Strong(record.etag.clone())
@@ -146,40 +109,4 @@ pub fn last_modified(record: &VersionRecord) -> Timestamp {
 pub fn timestamp_ns(ns: i64) -> Timestamp {
     let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(time)
-}
-
-/// Rejects keys the object layer cannot hold.
-pub fn check_key(key: &str) -> S3Result<()> {
-    if key.is_empty() {
-        return Err(s3_error!(InvalidArgument, "Object key must not be empty."));
-    }
-    if key.len() > 1024 {
-        return Err(s3_error!(KeyTooLongError, "Your key is too long"));
-    }
-    if key.contains('\0') {
-        return Err(s3_error!(InvalidArgument, "Object key must not contain NUL characters."));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tagging_header_decodes_and_enforces_limits() {
-        let tags = parse_tagging_header(Some("a=1&b%20c=d+e&empty=")).unwrap();
-        assert_eq!(tags, vec![("a".into(), "1".into()), ("b c".into(), "d e".into()), ("empty".into(), "".into())]);
-        assert!(parse_tagging_header(Some("a=1&a=2")).is_err());
-        let many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
-        assert!(parse_tagging_header(Some(&many.join("&"))).is_err());
-    }
-
-    #[test]
-    fn keys_are_checked() {
-        assert!(check_key("../../etc/passwd").is_ok());
-        assert!(check_key("a\0b").is_err());
-        assert!(check_key(&"k".repeat(1025)).is_err());
-        assert!(check_key("").is_err());
-    }
 }

@@ -12,6 +12,7 @@ use super::object::{copy_source, Conditions};
 use super::Gateway;
 use crate::checksum::{self, Algorithm, BodyCheck};
 use crate::error::OrS3;
+use crate::parse;
 
 /// Largest single part (5 GiB).
 const MAX_PART_SIZE: i64 = 5 * 1024 * 1024 * 1024;
@@ -58,7 +59,7 @@ impl Gateway {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let input = req.input;
-        convert::check_key(&input.key)?;
+        parse::check_key(&input.key)?;
         let checksum_algorithm = match &input.checksum_algorithm {
             Some(name) => Some(
                 Algorithm::parse(name.as_str())
@@ -79,7 +80,7 @@ impl Gateway {
             }
             .into_map()?,
             user_metadata: convert::user_metadata(input.metadata)?,
-            tags: convert::parse_tagging_header(input.tagging.as_deref())?,
+            tags: parse::parse_tagging_header(input.tagging.as_deref())?,
             checksum_algorithm: checksum_algorithm.clone(),
             checksum_type: input.checksum_type.map(|t| t.as_str().to_owned()),
         };

@@ -12,6 +12,7 @@ use super::convert::{self, StandardHeaders};
 use super::Gateway;
 use crate::checksum::{self, BodyCheck};
 use crate::error::OrS3;
+use crate::parse;
 
 /// Largest object a single PUT may carry (5 GiB), as in S3.
 const MAX_PUT_SIZE: i64 = 5 * 1024 * 1024 * 1024;
@@ -131,12 +132,12 @@ impl Gateway {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        convert::check_key(&input.key)?;
+        parse::check_key(&input.key)?;
         if input.content_length.is_some_and(|len| len > MAX_PUT_SIZE) {
             return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let check = BodyCheck::from_headers(&req.headers)?;
-        let tags = convert::parse_tagging_header(input.tagging.as_deref())?;
+        let tags = parse::parse_tagging_header(input.tagging.as_deref())?;
         let headers = StandardHeaders {
             content_type: input.content_type.map(|c| c.to_string()),
             content_encoding: input.content_encoding,
@@ -354,7 +355,7 @@ impl Gateway {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        convert::check_key(&input.key)?;
+        parse::check_key(&input.key)?;
         let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let source = self.store.get_object(src_bucket, src_key).await.or_s3()?;
         let record = source.record().clone();
@@ -387,7 +388,7 @@ impl Gateway {
             (record.headers.clone(), record.user_metadata.clone())
         };
         let tags =
-            if replace_tags { convert::parse_tagging_header(input.tagging.as_deref())? } else { record.tags.clone() };
+            if replace_tags { parse::parse_tagging_header(input.tagging.as_deref())? } else { record.tags.clone() };
         let body = source.read(None).await.or_s3()?;
         let staged = self.store.stage(&input.bucket, &input.key, body, Some(record.size)).await.or_s3()?;
         let checksum = match &record.checksum {

@@ -3,8 +3,9 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
-use super::{convert, Gateway};
+use super::Gateway;
 use crate::error::OrS3;
+use crate::parse;
 
 impl Gateway {
     pub(super) async fn get_object_tagging_impl(
@@ -29,7 +30,7 @@ impl Gateway {
             .into_iter()
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
-        convert::check_tags(&tags)?;
+        parse::check_tags(&tags)?;
         self.store.set_tags(&input.bucket, &input.key, tags).await.or_s3()?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }

@@ -1,0 +1,129 @@
+//! Parsers of client-supplied text that the gateway owns (s3s parses the rest): the tagging
+//! header, object keys, continuation tokens, SigV4 credential scopes and Host headers. They
+//! depend on nothing but s3s and small codecs, so the fuzz targets under `fuzz/` include them.
+
+use base64::Engine as _;
+use percent_encoding::percent_decode_str;
+use s3s::{s3_error, S3Result};
+
+/// Parses the `x-amz-tagging` header (`k1=v1&k2=v2`, URL-encoded).
+pub fn parse_tagging_header(header: Option<&str>) -> S3Result<Vec<(String, String)>> {
+    let Some(header) = header.filter(|h| !h.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let decode = |s: &str| {
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| s3_error!(InvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."))
+    };
+    let mut tags = Vec::new();
+    for pair in header.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        tags.push((decode(key)?, decode(value)?));
+    }
+    check_tags(&tags)?;
+    Ok(tags)
+}
+
+/// Enforces S3's tag limits.
+pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
+    if tags.len() > 10 {
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+    }
+    for (index, (key, value)) in tags.iter().enumerate() {
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is invalid"));
+        }
+        if tags[..index].iter().any(|(k, _)| k == key) {
+            return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
+        }
+    }
+    Ok(())
+}
+
+/// Rejects keys the object layer cannot hold.
+pub fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(s3_error!(InvalidArgument, "Object key must not be empty."));
+    }
+    if key.len() > 1024 {
+        return Err(s3_error!(KeyTooLongError, "Your key is too long"));
+    }
+    if key.contains('\0') {
+        return Err(s3_error!(InvalidArgument, "Object key must not contain NUL characters."));
+    }
+    Ok(())
+}
+
+/// Continuation tokens are opaque to clients: the base64 of the last name returned.
+pub fn encode_token(name: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name)
+}
+
+/// The name a continuation token carries.
+pub fn decode_token(token: &str) -> S3Result<String> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))
+}
+
+/// The region of a SigV4 credential scope (`AKID/date/region/service/aws4_request`).
+pub fn scope_region(credential: &str) -> Option<&str> {
+    credential.split('/').nth(2)
+}
+
+/// The host part of a Host header, without `:port` (IPv6 literals keep their brackets).
+pub fn without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.find(']').map_or(host, |end| &host[..=end]);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tagging_header_decodes_and_enforces_limits() {
+        let tags = parse_tagging_header(Some("a=1&b%20c=d+e&empty=")).unwrap();
+        assert_eq!(tags, vec![("a".into(), "1".into()), ("b c".into(), "d e".into()), ("empty".into(), "".into())]);
+        assert!(parse_tagging_header(Some("a=1&a=2")).is_err());
+        let many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+        assert!(parse_tagging_header(Some(&many.join("&"))).is_err());
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(check_key("../../etc/passwd").is_ok());
+        assert!(check_key("a\0b").is_err());
+        assert!(check_key(&"k".repeat(1025)).is_err());
+        assert!(check_key("").is_err());
+    }
+
+    #[test]
+    fn tokens_roundtrip_and_garbage_is_rejected() {
+        let token = encode_token("dir/ké y");
+        assert_eq!(decode_token(&token).unwrap(), "dir/ké y");
+        assert!(decode_token("!!!").is_err());
+    }
+
+    #[test]
+    fn region_is_the_third_scope_component() {
+        assert_eq!(scope_region("AKID/20261123/eu-west-1/s3/aws4_request"), Some("eu-west-1"));
+        assert_eq!(scope_region("AKID"), None);
+    }
+
+    #[test]
+    fn ports_are_stripped() {
+        assert_eq!(without_port("b.s3.local:9000"), "b.s3.local");
+        assert_eq!(without_port("s3.local"), "s3.local");
+        assert_eq!(without_port("[::1]:9000"), "[::1]");
+    }
+}
