@@ -29,7 +29,7 @@ pub fn set_size(drives: usize) -> Result<usize> {
     if drives <= MAX_SET_DRIVES {
         return Ok(drives);
     }
-    (MIN_SPLIT_SET_DRIVES..=MAX_SET_DRIVES).rev().find(|size| drives % size == 0).ok_or_else(|| {
+    (MIN_SPLIT_SET_DRIVES..=MAX_SET_DRIVES).rev().find(|size| drives.is_multiple_of(*size)).ok_or_else(|| {
         StorageError::Config(format!(
             "{drives} drives cannot be split into equal sets of {MIN_SPLIT_SET_DRIVES} to {MAX_SET_DRIVES}"
         ))

@@ -364,9 +364,11 @@ fn parse_label_pairs(text: &str) -> BTreeMap<String, String> {
     }
 }
 
-/// Every reference to one of our metrics in `text`, with the matchers of its `{...}` selector:
-/// (label, operator, value).
-fn metric_references(text: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+/// One label matcher of a selector: (label, operator, value).
+type Matcher = (String, String, String);
+
+/// Every reference to one of our metrics in `text`, with the matchers of its `{...}` selector.
+fn metric_references(text: &str) -> Vec<(String, Vec<Matcher>)> {
     let mut references = Vec::new();
     for (start, _) in text.match_indices(METRIC_PREFIX) {
         if text[..start].chars().next_back().is_some_and(is_name_char) {

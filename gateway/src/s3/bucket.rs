@@ -21,7 +21,7 @@ impl Gateway {
             ));
         }
         self.store.create_bucket(&input.bucket).await.or_s3()?;
-        let output = CreateBucketOutput { location: Some(format!("/{}", input.bucket)), ..Default::default() };
+        let output = CreateBucketOutput { location: Some(format!("/{}", input.bucket)) };
         Ok(S3Response::new(output))
     }
 
