@@ -84,6 +84,10 @@ pub struct ServerArgs {
     #[arg(long, env = "SOVEREIGN_S3_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// Export traces over OTLP/HTTP to this collector base URL (e.g. `http://127.0.0.1:4318`).
+    #[arg(long, env = "SOVEREIGN_S3_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Log line format on stderr.
     #[arg(long, env = "SOVEREIGN_S3_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,

@@ -9,11 +9,15 @@ use futures::future::BoxFuture;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_http::HeaderExtractor;
 use s3s::service::S3Service;
 use s3s::{Body, HttpError};
 use storage::ObjectStore;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::RequestContext;
 use crate::telemetry::audit::{AuditEntry, AuditLog};
@@ -127,11 +131,28 @@ impl Frontend {
         let context = RequestContext::default();
         req.extensions_mut().insert(context.clone());
         let bytes_in = declared_length(req.headers());
+        let span = tracing::info_span!(
+            "s3.request",
+            otel.name = "S3 request",
+            otel.kind = "server",
+            http.request.method = %req.method(),
+            url.path = %req.uri().path(),
+            client.address = %self.peer.ip(),
+            aws.request_id = %request_id,
+            s3.api = tracing::field::Empty,
+            s3.bucket = tracing::field::Empty,
+            s3.key = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+        if let Err(e) = span.set_parent(parent) {
+            tracing::debug!(error = %e, "trace context not applied");
+        }
         let metrics = METRICS.as_ref();
         if let Some(m) = metrics {
             m.in_flight.inc();
         }
-        let result = self.state.s3.call(req.map(Body::from)).await;
+        let result = self.state.s3.call(req.map(Body::from)).instrument(span.clone()).await;
         if let Some(m) = metrics {
             m.in_flight.dec();
         }
@@ -145,6 +166,16 @@ impl Frontend {
         let facts = context.facts();
         let api = facts.api.clone().unwrap_or_else(|| "Unknown".to_owned());
         let seconds = started.elapsed().as_secs_f64();
+        // The span has started (its parent is set), so it is renamed through its context.
+        span.context().span().update_name(format!("S3 {api}"));
+        span.record("s3.api", api.as_str());
+        span.record("http.response.status_code", status);
+        if let Some(bucket) = &facts.bucket {
+            span.record("s3.bucket", bucket.as_str());
+        }
+        if let Some(key) = &facts.key {
+            span.record("s3.key", key.as_str());
+        }
         if let Some(m) = metrics {
             m.observe_request(&api, status, seconds, code.as_deref());
             m.received_bytes.inc_by(bytes_in);

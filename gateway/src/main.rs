@@ -7,7 +7,13 @@ use sovereign_gateway::telemetry::logging;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let Command::Server(args) = cli.command;
-    logging::init(args.log_format);
+    let traces = match logging::init(args.log_format, args.otlp_endpoint.as_deref()) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("sovereign-s3: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -15,7 +21,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(sovereign_gateway::server::run(args)) {
+    let result = runtime.block_on(sovereign_gateway::server::run(args));
+    if let Some(traces) = traces {
+        if let Err(e) = traces.shutdown() {
+            eprintln!("sovereign-s3: flushing traces: {e}");
+        }
+    }
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sovereign-s3: {e}");

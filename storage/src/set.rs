@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::join_all;
+use tracing::Instrument;
 
 use crate::drive::Drive;
 use crate::erasure::Erasure;
@@ -29,13 +30,14 @@ pub struct ErasureSet {
 }
 
 impl ErasureSet {
-    /// Runs `op` on every drive concurrently; results are in drive order.
+    /// Runs `op` on every drive concurrently, each in a `storage.drive` span; results are in
+    /// drive order.
     pub async fn on_all<'a, T, F, Fut>(&'a self, op: F) -> Vec<Result<T>>
     where
         F: Fn(&'a Arc<dyn Drive>) -> Fut,
         Fut: Future<Output = Result<T>> + 'a,
     {
-        join_all(self.drives.iter().map(op)).await
+        join_all(self.drives.iter().map(|drive| op(drive).instrument(drive_span(drive)))).await
     }
 
     /// Turns per-drive results into quorum answers; failures and a healing drive's "missing"
@@ -72,11 +74,14 @@ impl ErasureSet {
         op: &'static str,
     ) -> Result<()> {
         let version_id = records.iter().flatten().next().map(|r| r.version_id);
-        let results = join_all(self.drives.iter().zip(records).map(|(drive, record)| async move {
-            match record {
-                Some(record) => drive.commit_version(bucket, key, record).await.map(|()| true),
-                None => Ok(false),
+        let results = join_all(self.drives.iter().zip(records).map(|(drive, record)| {
+            async move {
+                match record {
+                    Some(record) => drive.commit_version(bucket, key, record).await.map(|()| true),
+                    None => Ok(false),
+                }
             }
+            .instrument(drive_span(drive))
         }))
         .await;
         let committed: Vec<bool> = results
@@ -105,4 +110,9 @@ impl ErasureSet {
     pub fn count_ok<T>(results: &[Result<T>]) -> usize {
         results.iter().filter(|r| r.is_ok()).count()
     }
+}
+
+/// The span of one drive's part in a fan-out.
+fn drive_span(drive: &Arc<dyn Drive>) -> tracing::Span {
+    tracing::info_span!("storage.drive", drive = drive.label())
 }

@@ -85,6 +85,7 @@ impl ObjectHandle {
     }
 
     /// Streams `range` of the object (the whole object when `None`).
+    #[tracing::instrument(name = "storage.read", skip_all)]
     pub async fn read(self, range: Option<Range<u64>>) -> Result<BodyStream> {
         let range = range.unwrap_or(0..self.record().size);
         get::read_object(self.set, &self.bucket, &self.key, self.agreed, range).await
@@ -351,6 +352,7 @@ impl ObjectStore {
 
     /// Streams a body into the object's set without making it visible. Small bodies stay in
     /// memory to be stored inline.
+    #[tracing::instrument(name = "storage.stage", skip_all, fields(bucket = %bucket))]
     pub async fn stage(&self, bucket: &str, key: &str, body: BodyStream, size: Option<u64>) -> Result<Staged> {
         self.bucket(bucket).await?;
         let (set, hash) = self.set_for(bucket, key);
@@ -358,6 +360,7 @@ impl ObjectStore {
     }
 
     /// Like [`ObjectStore::stage`] for a multipart part (never inline).
+    #[tracing::instrument(name = "storage.stage_part", skip_all, fields(bucket = %bucket))]
     pub async fn stage_part(&self, bucket: &str, key: &str, body: BodyStream, size: Option<u64>) -> Result<Staged> {
         let (set, hash) = self.set_for(bucket, key);
         put::stage(set, hash, body, size, false).await
@@ -371,6 +374,7 @@ impl ObjectStore {
     }
 
     /// Makes staged data the object's current version.
+    #[tracing::instrument(name = "storage.commit_object", skip_all, fields(bucket = %bucket))]
     pub async fn commit_object(
         &self,
         bucket: &str,
@@ -438,6 +442,7 @@ impl ObjectStore {
     }
 
     /// Locates the current version of an object (delete markers count as absent).
+    #[tracing::instrument(name = "storage.get_object", skip_all, fields(bucket = %bucket))]
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectHandle> {
         let (set, _) = self.set_for(bucket, key);
         match set.latest(bucket, key, "get object").await? {
@@ -452,6 +457,7 @@ impl ObjectStore {
     }
 
     /// Removes the current version of an object; absent objects are not an error.
+    #[tracing::instrument(name = "storage.delete_object", skip_all, fields(bucket = %bucket))]
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
         let handle = match self.get_object(bucket, key).await {
             Ok(handle) => handle,
@@ -488,6 +494,7 @@ impl ObjectStore {
     }
 
     /// Lists one page of a bucket's objects and common prefixes.
+    #[tracing::instrument(name = "storage.list_objects", skip_all, fields(bucket = %bucket))]
     pub async fn list_objects(
         &self,
         bucket: &str,
@@ -518,6 +525,7 @@ impl ObjectStore {
     }
 
     /// Commits a staged part of an upload.
+    #[tracing::instrument(name = "storage.commit_part", skip_all, fields(bucket = %bucket))]
     pub async fn commit_part(
         &self,
         bucket: &str,
@@ -543,6 +551,7 @@ impl ObjectStore {
 
     /// Completes an upload from the chosen parts; `checksum` is the object's checksum, computed
     /// by the caller from the parts' checksums.
+    #[tracing::instrument(name = "storage.complete_upload", skip_all, fields(bucket = %bucket))]
     pub async fn complete_upload(
         &self,
         bucket: &str,

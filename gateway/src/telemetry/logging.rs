@@ -1,5 +1,16 @@
-//! Structured logs on stderr: human-readable or JSON, level from `SOVEREIGN_S3_LOG`.
+//! Logs and traces: structured logs on stderr (human-readable or JSON, level from
+//! `SOVEREIGN_S3_LOG`), and, when an OTLP endpoint is configured, spans exported over
+//! OTLP/HTTP with W3C trace context taken from clients.
 
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -11,13 +22,53 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. Request logs carry ids and names, never credentials.
-pub fn init(format: LogFormat) {
+/// How often finished spans are sent to the collector.
+const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Installs the global subscriber; returns the tracer provider when traces are exported (keep
+/// it alive for the life of the process). Call before starting the async runtime. Logs and
+/// spans carry ids and names, never credentials or signatures.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Option<SdkTracerProvider>, String> {
     let filter = EnvFilter::try_from_env("SOVEREIGN_S3_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    let (text, json) = match format {
+        LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi)), None),
+        LogFormat::Json => {
+            (None, Some(tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr)))
+        }
+    };
+    let provider = otlp_endpoint.map(tracer_provider).transpose()?;
+    let spans = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("sovereign-s3")));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
+        .with(spans)
+        .try_init()
+        .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
+    if provider.is_some() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     }
+    Ok(provider)
+}
+
+/// Exports spans in batches to `endpoint` (the collector's base URL, e.g. `http://otel:4318`).
+/// Plain HTTP only: the exporter carries no TLS stack, so the collector is expected on the
+/// node or pod network (a sidecar or node agent), which forwards over TLS.
+fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, String> {
+    if !endpoint.starts_with("http://") {
+        return Err(format!("OTLP endpoint {endpoint}: only http:// collector URLs are supported"));
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        .build()
+        .map_err(|e| format!("OTLP exporter for {endpoint}: {e}"))?;
+    let batches = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(BatchConfigBuilder::default().with_scheduled_delay(EXPORT_INTERVAL).build())
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_span_processor(batches)
+        .with_resource(Resource::builder().with_service_name("sovereign-s3").build())
+        .build())
 }
