@@ -21,6 +21,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::RequestContext;
 use crate::telemetry::audit::{AuditEntry, AuditLog};
+use crate::telemetry::logging;
 use crate::telemetry::metrics::{self, METRICS};
 
 /// Liveness: the process serves HTTP.
@@ -132,7 +133,7 @@ impl Frontend {
         req.extensions_mut().insert(context.clone());
         let bytes_in = declared_length(req.headers());
         let span = tracing::info_span!(
-            "s3.request",
+            logging::REQUEST_SPAN,
             otel.name = "S3 request",
             otel.kind = "server",
             http.request.method = %req.method(),

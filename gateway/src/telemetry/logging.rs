@@ -9,9 +9,10 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
+use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{fmt, EnvFilter, Layer};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,24 +26,36 @@ pub enum LogFormat {
 /// How often finished spans are sent to the collector.
 const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Name of the span of one S3 request (the only span log lines show as their context).
+pub const REQUEST_SPAN: &str = "s3.request";
+
 /// Installs the global subscriber; returns the tracer provider when traces are exported (keep
 /// it alive for the life of the process). Call before starting the async runtime. Logs and
 /// spans carry ids and names, never credentials or signatures.
+///
+/// Log lines are filtered by `SOVEREIGN_S3_LOG` and see only the request span, so the storage
+/// spans cost nothing unless traces are exported; the exporter takes every span at INFO and
+/// above whatever the log level.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Option<SdkTracerProvider>, String> {
-    let filter = EnvFilter::try_from_env("SOVEREIGN_S3_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let levels = EnvFilter::try_from_env("SOVEREIGN_S3_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logged = levels.and(filter_fn(|meta| meta.is_event() || meta.name() == REQUEST_SPAN));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (text, json) = match format {
-        LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi)), None),
-        LogFormat::Json => {
-            (None, Some(tracing_subscriber::fmt::layer().json().flatten_event(true).with_writer(std::io::stderr)))
-        }
+    let logs = match format {
+        LogFormat::Text => fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_filter(logged).boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_filter(logged)
+            .boxed(),
     };
     let provider = otlp_endpoint.map(tracer_provider).transpose()?;
-    let spans = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("sovereign-s3")));
+    let spans = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("sovereign-s3")).with_filter(LevelFilter::INFO));
     tracing_subscriber::registry()
-        .with(filter)
-        .with(text)
-        .with(json)
+        .with(logs)
         .with(spans)
         .try_init()
         .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
