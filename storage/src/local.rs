@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{DBRawIterator, Direction, IteratorMode, Options, ReadOptions, ReadTier, WriteBatch, WriteOptions, DB};
 use uuid::Uuid;
 
 use crate::drive::{Drive, DriveUsage, ListEntry, ListQuery, ShardWriter};
@@ -140,6 +140,17 @@ impl Inner {
         }
     }
 
+    /// [`Inner::get`] from the memtables and block cache alone (no I/O); `None` when the
+    /// answer needs a disk read.
+    fn get_cached<T: for<'de> serde::Deserialize<'de>>(&self, key: &[u8]) -> Result<Option<Option<T>>> {
+        match self.db.get_pinned_opt(key, &cache_only()) {
+            Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => Ok(None),
+            Ok(Some(bytes)) => Ok(Some(Some(meta::decode(&bytes)?))),
+            Ok(None) => Ok(Some(None)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn scan<T: for<'de> serde::Deserialize<'de>>(&self, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, T)>> {
         let mut out = Vec::new();
         for item in self.db.iterator(IteratorMode::From(prefix, Direction::Forward)) {
@@ -164,9 +175,21 @@ impl Inner {
         let mut iter = self.db.raw_iterator();
         iter.seek(&prefix);
         iter.status()?;
-        match (iter.key(), iter.value()) {
-            (Some(k), Some(v)) if k.starts_with(&prefix) => Ok(Some(meta::decode(v)?)),
-            _ => Ok(None),
+        first_record(&iter, &prefix)
+    }
+
+    /// [`Inner::latest_version`] from the memtables and block cache alone, so without I/O and
+    /// cheap enough for an async thread; `None` when the answer needs a disk read.
+    fn latest_version_cached(&self, bucket: &str, key: &str) -> Result<Option<Option<VersionRecord>>> {
+        let prefix = meta::versions_prefix(bucket, key);
+        let mut iter = self.db.raw_iterator_opt(cache_only());
+        iter.seek(&prefix);
+        match iter.status() {
+            Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => Ok(None),
+            status => {
+                status?;
+                first_record(&iter, &prefix).map(Some)
+            }
         }
     }
 
@@ -438,6 +461,9 @@ impl Drive for LocalDrive {
     }
 
     async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
+        if let Some(found) = self.inner.get_cached(&meta::bucket_key(name))? {
+            return Ok(found);
+        }
         let name = name.to_owned();
         self.blocking(move |inner| inner.get(&meta::bucket_key(&name))).await
     }
@@ -464,6 +490,11 @@ impl Drive for LocalDrive {
     }
 
     async fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<VersionRecord>> {
+        // Hot records are answered in place: a trip through the blocking pool costs more than
+        // the lookup itself.
+        if let Some(found) = self.inner.latest_version_cached(bucket, key)? {
+            return Ok(found);
+        }
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.blocking(move |inner| inner.latest_version(&bucket, &key)).await
     }
@@ -657,5 +688,48 @@ impl ShardWriter for LocalShardWriter {
         metrics::observe(|m| &m.shard_write, &self.label, started.elapsed().as_secs_f64());
         self.renamed = finished.is_ok();
         finished
+    }
+}
+
+/// The record under the iterator when its key has `prefix` (the newest version of a key).
+fn first_record(iter: &DBRawIterator<'_>, prefix: &[u8]) -> Result<Option<VersionRecord>> {
+    match (iter.key(), iter.value()) {
+        (Some(k), Some(v)) if k.starts_with(prefix) => Ok(Some(meta::decode(v)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Read options that never touch the disk: reads needing I/O fail with `Incomplete`.
+fn cache_only() -> ReadOptions {
+    let mut options = ReadOptions::default();
+    options.set_read_tier(ReadTier::BlockCache);
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drive::Drive;
+
+    #[tokio::test]
+    async fn lookups_from_disk_and_from_cache_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = meta::test_record(7);
+        {
+            let drive = LocalDrive::open(dir.path(), false).unwrap();
+            drive.put_bucket(BucketRecord { name: "bkt".into(), created_ns: 1 }).await.unwrap();
+            drive.commit_version("bkt", "key", record.clone()).await.unwrap();
+            assert_eq!(drive.inner.latest_version_cached("bkt", "key").unwrap(), Some(Some(record.clone())));
+            drive.inner.db.flush().unwrap();
+        }
+        // Reopened, the records are in table files and the block cache is cold: a lookup that
+        // needs the disk is not answered from the cache, and the drive still answers it.
+        let drive = LocalDrive::open(dir.path(), false).unwrap();
+        assert!(matches!(drive.inner.latest_version_cached("bkt", "key").unwrap(), None | Some(Some(_))));
+        assert_eq!(drive.latest_version("bkt", "key").await.unwrap(), Some(record.clone()));
+        assert_eq!(drive.inner.latest_version_cached("bkt", "key").unwrap(), Some(Some(record)));
+        assert_eq!(drive.inner.latest_version_cached("bkt", "other").unwrap(), Some(None));
+        assert!(drive.bucket("bkt").await.unwrap().is_some());
+        assert!(drive.bucket("none").await.unwrap().is_none());
     }
 }

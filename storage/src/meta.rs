@@ -229,27 +229,33 @@ fn tagged(tag: u8, pieces: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// An empty inline null version, for tests.
+#[cfg(test)]
+pub(crate) fn test_record(mod_time_ns: i64) -> VersionRecord {
+    VersionRecord {
+        version_id: Uuid::new_v4(),
+        null_version: true,
+        mod_time_ns,
+        delete_marker: false,
+        size: 0,
+        etag: String::new(),
+        headers: BTreeMap::new(),
+        user_metadata: BTreeMap::new(),
+        tags: Vec::new(),
+        checksum: None,
+        erasure: Erasure::new(1, 0, 1024).unwrap(),
+        shard_index: 0,
+        parts: Vec::new(),
+        inline: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record(mod_time_ns: i64) -> VersionRecord {
-        VersionRecord {
-            version_id: Uuid::new_v4(),
-            null_version: true,
-            mod_time_ns,
-            delete_marker: false,
-            size: 0,
-            etag: String::new(),
-            headers: BTreeMap::new(),
-            user_metadata: BTreeMap::new(),
-            tags: Vec::new(),
-            checksum: None,
-            erasure: Erasure::new(1, 0, 1024).unwrap(),
-            shard_index: 0,
-            parts: Vec::new(),
-            inline: None,
-        }
+        test_record(mod_time_ns)
     }
 
     #[test]
