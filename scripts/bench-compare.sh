@@ -36,6 +36,7 @@ BUCKET=bench
 
 # name op size concurrency objects: the reference workloads.
 WORKLOADS=(
+  "get-4KiB-c1 get 4KiB 1 1000"
   "get-4KiB-c16 get 4KiB 16 1000"
   "get-1MiB-c8 get 1MiB 8 200"
   "put-1MiB-c8 put 1MiB 8 200"

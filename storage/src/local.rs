@@ -3,8 +3,7 @@
 
 use std::fs::{self, File};
 use std::hash::{Hash, Hasher};
-use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -546,19 +545,12 @@ impl Drive for LocalDrive {
         let path = self.inner.shard_path(data_id);
         let started = Instant::now();
         let read = tokio::task::spawn_blocking(move || {
-            let file = File::open(&path).map_err(|e| StorageError::io(format!("open {}", path.display()), e))?;
-            let mut buf = vec![0; len];
-            let mut filled = 0;
-            while filled < len {
-                let n = file
-                    .read_at(&mut buf[filled..], offset + filled as u64)
-                    .map_err(|e| StorageError::io(format!("read {}", path.display()), e))?;
-                if n == 0 {
-                    break;
-                }
-                filled += n;
-            }
-            buf.truncate(filled);
+            let mut file = File::open(&path).map_err(|e| StorageError::io(format!("open {}", path.display()), e))?;
+            // Read into spare capacity: no zeroing of a buffer the read overwrites anyway.
+            let mut buf = Vec::with_capacity(len);
+            file.seek(SeekFrom::Start(offset))
+                .and_then(|_| file.take(len as u64).read_to_end(&mut buf))
+                .map_err(|e| StorageError::io(format!("read {}", path.display()), e))?;
             Ok(Bytes::from(buf))
         })
         .await?;
