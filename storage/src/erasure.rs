@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
 use crate::bitrot::{self, HASH_BYTES};
@@ -137,26 +137,28 @@ impl Erasure {
     pub fn encode_stripe(&self, stripe: &[u8]) -> Result<Vec<Bytes>> {
         let shard_len = self.shard_len(stripe.len());
         let frame_len = HASH_BYTES + shard_len;
-        let mut frames = BytesMut::zeroed(frame_len * self.total());
-        for (index, chunk) in stripe.chunks(shard_len.max(1)).enumerate() {
-            let at = index * frame_len + HASH_BYTES;
-            frames[at..at + chunk.len()].copy_from_slice(chunk);
+        // Frames are appended, not zeroed and then overwritten: only the hash slots and the
+        // padding of the last data shard are written twice.
+        let mut frames = BytesMut::with_capacity(frame_len * self.total());
+        let mut chunks = stripe.chunks(shard_len.max(1));
+        for _ in 0..self.data {
+            let chunk = chunks.next().unwrap_or_default();
+            frames.put_bytes(0, HASH_BYTES);
+            frames.extend_from_slice(chunk);
+            frames.put_bytes(0, shard_len - chunk.len());
         }
         if self.parity > 0 {
-            self.compute_parity(&mut frames, shard_len)?;
+            self.append_parity(&mut frames, shard_len)?;
         }
-        let mut out = Vec::with_capacity(self.total());
         for frame in frames.chunks_mut(frame_len) {
             bitrot::seal_in_place(frame);
         }
         let mut frames = frames.freeze();
-        for _ in 0..self.total() {
-            out.push(frames.split_to(frame_len));
-        }
-        Ok(out)
+        Ok((0..self.total()).map(|_| frames.split_to(frame_len)).collect())
     }
 
-    fn compute_parity(&self, frames: &mut [u8], shard_len: usize) -> Result<()> {
+    /// Appends the parity frames (hash slot empty) computed from the data frames in `frames`.
+    fn append_parity(&self, frames: &mut BytesMut, shard_len: usize) -> Result<()> {
         let frame_len = HASH_BYTES + shard_len;
         ENCODER.with(|cell| {
             let mut slot = cell.borrow_mut();
@@ -172,9 +174,9 @@ impl Erasure {
                 encoder.add_original_shard(&frames[at..at + shard_len]).map_err(rs_error)?;
             }
             let result = encoder.encode().map_err(rs_error)?;
-            for (offset, recovery) in result.recovery_iter().enumerate() {
-                let at = (self.data + offset) * frame_len + HASH_BYTES;
-                frames[at..at + shard_len].copy_from_slice(recovery);
+            for recovery in result.recovery_iter() {
+                frames.put_bytes(0, HASH_BYTES);
+                frames.extend_from_slice(recovery);
             }
             Ok(())
         })
