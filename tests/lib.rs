@@ -128,6 +128,11 @@ impl Server {
         self.root.path()
     }
 
+    /// Everything the server has written to stderr (its log) so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
     /// Kills the server with SIGKILL: no graceful shutdown, like a power cut of the process.
     pub fn kill(&mut self) {
         if let Some(mut process) = self.process.take() {
