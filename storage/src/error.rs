@@ -75,6 +75,14 @@ pub enum StorageError {
         #[source]
         source: io::Error,
     },
+    /// A drive could not be opened at start-up.
+    #[error("drive {drive} is offline: {reason}")]
+    DriveOffline {
+        /// The drive's label.
+        drive: String,
+        /// Why it could not be opened.
+        reason: String,
+    },
     /// The metadata store failed.
     #[error("metadata store: {0}")]
     Meta(String),

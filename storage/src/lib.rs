@@ -17,6 +17,7 @@ pub mod local;
 pub mod meta;
 pub mod metrics;
 pub mod multipart;
+pub mod offline;
 pub mod placement;
 pub mod put;
 pub mod quorum;

@@ -21,6 +21,7 @@ use crate::list::{self, ListPage};
 use crate::local::LocalDrive;
 use crate::meta::{BucketRecord, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord};
 use crate::multipart::{self, ChosenPart};
+use crate::offline::OfflineDrive;
 use crate::placement::{self, object_hash, set_index};
 use crate::put::{self, BodyStream, Staged, StagedContent};
 use crate::quorum::{Agreed, Answer, Quorum};
@@ -151,14 +152,14 @@ impl ObjectStore {
         let parity = config.parity.unwrap_or_else(|| placement::default_parity(set_drives));
         placement::check_parity(set_drives, parity)?;
         let erasure = Erasure::new(set_drives - parity, parity, config.block_size)?;
-        let local =
+        let (drives, local) =
             tokio::task::spawn_blocking(move || open_drives(&config.drives, set_drives, parity, config.durable))
                 .await??;
         let mut sets = Vec::new();
-        for chunk in local.chunks(set_drives) {
+        for chunk in drives.chunks(set_drives) {
             let (queue, rx) = HealQueue::new();
             let set = Arc::new(ErasureSet {
-                drives: chunk.iter().map(|d| Arc::clone(d) as Arc<dyn Drive>).collect(),
+                drives: chunk.to_vec(),
                 erasure,
                 quorum: Quorum::new(erasure.data, erasure.parity),
                 inline_threshold_bytes: config.inline_threshold_bytes,
@@ -608,13 +609,18 @@ pub fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// The drives in set order, and those of them that opened.
+type OpenedDrives = (Vec<Arc<dyn Drive>>, Vec<Arc<LocalDrive>>);
+
 /// Reads or writes each drive's format and opens it. Blank drives joining an existing
-/// deployment are marked for healing.
-fn open_drives(roots: &[PathBuf], set_drives: usize, parity: usize, durable: bool) -> Result<Vec<Arc<LocalDrive>>> {
+/// deployment are marked for healing; a drive whose metadata store does not open (corrupt,
+/// unreadable, locked) stays offline until the next start, its set serving from the others.
+fn open_drives(roots: &[PathBuf], set_drives: usize, parity: usize, durable: bool) -> Result<OpenedDrives> {
     let found: Vec<Option<DriveFormat>> = roots.iter().map(|root| format::read(root)).collect::<Result<_>>()?;
     let deployment_id = format::reconcile(&found, set_drives, parity)?;
     let existing = found.iter().any(Option::is_some);
-    let mut drives = Vec::with_capacity(roots.len());
+    let mut drives: Vec<Arc<dyn Drive>> = Vec::with_capacity(roots.len());
+    let mut local = Vec::with_capacity(roots.len());
     for (index, (root, format)) in roots.iter().zip(&found).enumerate() {
         if format.is_none() {
             if existing {
@@ -627,9 +633,20 @@ fn open_drives(roots: &[PathBuf], set_drives: usize, parity: usize, durable: boo
                 DriveFormat { version: 1, deployment_id, set: index / set_drives, drive: index % set_drives, parity };
             format::write(root, &format)?;
         }
-        let drive = LocalDrive::open(root, durable)?;
-        drive.set_healing(root.join(HEALING_MARKER).exists());
-        drives.push(Arc::new(drive));
+        match LocalDrive::open(root, durable) {
+            Ok(drive) => {
+                drive.set_healing(root.join(HEALING_MARKER).exists());
+                let drive = Arc::new(drive);
+                drives.push(Arc::clone(&drive) as Arc<dyn Drive>);
+                local.push(drive);
+            }
+            Err(e) if roots.len() > 1 => {
+                tracing::error!(drive = %root.display(), error = %e, "drive cannot be opened; it stays offline until the next start");
+                drives.push(Arc::new(OfflineDrive::new(root.display().to_string(), e.to_string())));
+            }
+            // A single drive that does not open leaves nothing to serve from.
+            Err(e) => return Err(e),
+        }
     }
-    Ok(drives)
+    Ok((drives, local))
 }

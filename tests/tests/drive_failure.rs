@@ -259,3 +259,25 @@ async fn single_drive_round_trip() {
     assert_objects_read_back(&s3, &objects).await;
     assert_s3_error(s3.head_object().bucket(BUCKET).key(&removed).send().await, 404, &[]);
 }
+
+#[tokio::test]
+async fn a_drive_whose_metadata_is_corrupt_stays_offline_and_the_set_serves() {
+    let (mut server, objects) = server_with_samples(4).await;
+    server.kill();
+    // RocksDB's CURRENT file names the manifest; garbage there makes the store unopenable.
+    let meta = server.dirs()[1].join("meta");
+    fs::write(meta.join("CURRENT"), b"not a manifest name\n").expect("corrupt CURRENT");
+    server.restart();
+
+    let s3 = server.client();
+    assert_objects_read_back(&s3, &objects).await;
+    let data = random_bytes(MIB + 7);
+    put_streaming(&s3, BUCKET, "written-with-a-drive-offline", &data).await;
+    assert_same_bytes(&get_bytes(&s3, BUCKET, "written-with-a-drive-offline").await, &data, "new object");
+
+    assert_eq!(curl(&[&format!("{}/health/ready", server.url())]).status, 200, "3 of 4 drives reach write quorum");
+    let metrics = curl(&[&format!("{}/metrics", server.url())]).text();
+    let offline = format!(r#"sovereign_s3_drive_online{{drive="{}"}} 0"#, server.dirs()[1].display());
+    assert!(metrics.lines().any(|line| line == offline), "expected {offline} in:\n{metrics}");
+    assert!(server.log().contains("stays offline"), "the log names the offline drive");
+}
