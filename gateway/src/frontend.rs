@@ -66,7 +66,8 @@ impl hyper::service::Service<Request<Incoming>> for Frontend {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let readable = matches!(*req.method(), Method::GET | Method::HEAD);
+            // A signed request to these paths is S3 (a bucket named `health` or `metrics`).
+            let readable = matches!(*req.method(), Method::GET | Method::HEAD) && !signed_for_s3(&req);
             match req.uri().path() {
                 LIVE_PATH if readable => Ok(text(StatusCode::OK, "live")),
                 READY_PATH if readable => Ok(this.ready().await),
@@ -75,6 +76,12 @@ impl hyper::service::Service<Request<Incoming>> for Frontend {
             }
         })
     }
+}
+
+/// True when the request carries a SigV4 signature, in its header or as a presigned URL.
+fn signed_for_s3<B>(req: &Request<B>) -> bool {
+    let header = req.headers().get(AUTHORIZATION).is_some_and(|v| v.as_bytes().starts_with(b"AWS4-HMAC-SHA256"));
+    header || req.uri().query().is_some_and(|q| q.contains("X-Amz-Signature="))
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {

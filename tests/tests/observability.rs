@@ -142,3 +142,23 @@ fn json_logs_are_json_and_carry_no_secrets() {
         assert!(!log.contains(secret), "the log shows {secret:?}:\n{log}");
     }
 }
+
+#[tokio::test]
+async fn buckets_named_health_and_metrics_are_s3_when_signed() {
+    let server = Server::start(4);
+    let s3 = server.client();
+    for bucket in ["health", "metrics"] {
+        s3.create_bucket().bucket(bucket).send().await.expect("create bucket");
+    }
+    for (bucket, key) in [("health", "live"), ("health", "ready"), ("metrics", "m")] {
+        s3.put_object().bucket(bucket).key(key).body(key.as_bytes().to_vec().into()).send().await.expect("put");
+        let body = s3.get_object().bucket(bucket).key(key).send().await.expect("get").body.collect().await;
+        assert_eq!(body.expect("body").into_bytes().as_ref(), key.as_bytes());
+    }
+    let listed = s3.list_objects_v2().bucket("metrics").send().await.expect("list the metrics bucket");
+    assert_eq!(listed.contents().len(), 1);
+    s3.head_bucket().bucket("metrics").send().await.expect("head the metrics bucket");
+    // Unsigned, the same paths are still the probes and the scrape endpoint.
+    assert_eq!(curl(&[&format!("{}/health/live", server.url())]).text(), "live");
+    assert!(curl(&[&format!("{}/metrics", server.url())]).text().contains("sovereign_s3_requests_total"));
+}
