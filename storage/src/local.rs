@@ -724,4 +724,16 @@ mod tests {
         assert!(drive.bucket("bkt").await.unwrap().is_some());
         assert!(drive.bucket("none").await.unwrap().is_none());
     }
+
+    #[test]
+    fn overwrites_keep_one_null_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path(), false).unwrap();
+        for mod_time_ns in 1..=50 {
+            drive.inner.commit_version("bkt", "key", &meta::test_record(mod_time_ns)).unwrap();
+        }
+        let versions = drive.inner.scan::<VersionRecord>(&meta::versions_prefix("bkt", "key")).unwrap();
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0].1.mod_time_ns, 50);
+    }
 }

@@ -163,12 +163,18 @@ pub fn versions_prefix(bucket: &str, key: &str) -> Vec<u8> {
     tagged(OBJECT_TAG, &[bucket.as_bytes(), &[SEPARATOR], key.as_bytes(), &[SEPARATOR]])
 }
 
-/// Key of one version: newest versions of a key sort first.
+/// Key of one version. Versions with an id sort newest first, by age then id; the null
+/// version (the only one an unversioned bucket has) has one fixed key, first of all, so that an
+/// overwrite replaces it in place instead of leaving a deletion tombstone behind per overwrite.
 pub fn version_key(bucket: &str, key: &str, record: &VersionRecord) -> Vec<u8> {
-    let age = u64::MAX - record.mod_time_ns.max(0) as u64;
+    let (age, id) = if record.null_version {
+        (0, Uuid::nil())
+    } else {
+        (u64::MAX - record.mod_time_ns.max(0) as u64, record.version_id)
+    };
     let mut out = versions_prefix(bucket, key);
     out.extend_from_slice(&age.to_be_bytes());
-    out.extend_from_slice(record.version_id.as_bytes());
+    out.extend_from_slice(id.as_bytes());
     out
 }
 
@@ -270,10 +276,18 @@ mod tests {
 
     #[test]
     fn newest_version_sorts_first() {
-        let old = version_key("b", "k", &record(100));
-        let new = version_key("b", "k", &record(200));
+        let versioned = |mod_time_ns| VersionRecord { null_version: false, ..record(mod_time_ns) };
+        let old = version_key("b", "k", &versioned(100));
+        let new = version_key("b", "k", &versioned(200));
         assert!(new < old);
         assert!(new.starts_with(&versions_prefix("b", "k")));
+        assert!(version_key("b", "k", &record(50)) < new, "the null version sorts first");
+    }
+
+    #[test]
+    fn null_versions_share_one_key() {
+        assert_eq!(version_key("b", "k", &record(100)), version_key("b", "k", &record(200)));
+        assert_ne!(version_key("b", "k", &record(100)), version_key("b", "k0", &record(100)));
     }
 
     #[test]
