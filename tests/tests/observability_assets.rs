@@ -480,7 +480,11 @@ fn read_asset(path: &str) -> String {
     fs::read_to_string(&full).unwrap_or_else(|e| panic!("read {}: {e}", full.display()))
 }
 
-/// The workspace root: the parent of this package's directory.
+/// The workspace root: the parent of this package's directory. Cargo names the package directory
+/// at run time too, which stays right when a shared target directory holds a binary that
+/// another checkout of the same sources built.
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_path_buf()
+    let package =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    package.parent().expect("tests/ lives in the workspace").to_path_buf()
 }
