@@ -56,6 +56,19 @@ pub fn check_key(key: &str) -> S3Result<()> {
     Ok(())
 }
 
+/// The id S3 gives the version of an object in a bucket that has never had versioning: the only
+/// version such an object has.
+pub const NULL_VERSION_ID: &str = "null";
+
+/// Accepts a requested version id only when it names a version that can exist: buckets are
+/// unversioned, so every object has just its null version.
+pub fn check_version_id(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        None | Some(NULL_VERSION_ID) => Ok(()),
+        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
+    }
+}
+
 /// Continuation tokens are opaque to clients: the base64 of the last name returned.
 pub fn encode_token(name: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name)

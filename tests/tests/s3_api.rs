@@ -539,6 +539,85 @@ async fn list_objects_v1() {
     assert_eq!(entries, ["alpha/", "beta/", "gamma.txt", "zeta/"]);
 }
 
+#[tokio::test]
+async fn listings_report_owners_as_s3_does() {
+    let (_server, s3) = server_with_listed_keys().await;
+    let v1 = s3.list_objects().bucket(BUCKET).send().await.expect("list objects v1");
+    assert!(v1.contents().iter().all(|o| o.owner().and_then(|o| o.id()).is_some()), "v1 lists owners: {v1:?}");
+    let v2 = s3.list_objects_v2().bucket(BUCKET).send().await.expect("list objects v2");
+    assert!(v2.contents().iter().all(|o| o.owner().is_none()), "v2 lists owners only when asked: {v2:?}");
+    let fetched = s3.list_objects_v2().bucket(BUCKET).fetch_owner(true).send().await.expect("list with owners");
+    assert!(fetched.contents().iter().all(|o| o.owner().and_then(|o| o.id()).is_some()), "{fetched:?}");
+}
+
+#[tokio::test]
+async fn unversioned_buckets_hold_null_versions() {
+    let (_server, s3) = server_with_listed_keys().await;
+    let versioning = s3.get_bucket_versioning().bucket(BUCKET).send().await.expect("get bucket versioning");
+    assert_eq!(versioning.status(), None, "versioning was never enabled");
+    assert_s3_error(s3.get_bucket_versioning().bucket("no-such-bucket").send().await, 404, &["NoSuchBucket"]);
+
+    // Every object is listed once, as its null version, page by page (a common prefix counts as
+    // one entry and ends a page without a version-id marker).
+    for (delimiter, expected) in
+        [(None, LISTED_KEYS.to_vec()), (Some("/"), vec!["alpha/", "beta/", "gamma.txt", "zeta/"])]
+    {
+        let mut entries = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = s3
+                .list_object_versions()
+                .bucket(BUCKET)
+                .set_delimiter(delimiter.map(str::to_owned))
+                .max_keys(2)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .expect("list object versions");
+            for version in page.versions() {
+                assert_eq!((version.version_id(), version.is_latest()), (Some("null"), Some(true)), "{version:?}");
+                assert_eq!(version.size(), version.key().map(|k| k.len() as i64), "{version:?}");
+                entries.push(version.key().expect("key").to_owned());
+            }
+            entries.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
+            assert!(page.delete_markers().is_empty());
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+        entries.sort();
+        assert_eq!(entries, expected, "delimiter {delimiter:?}");
+    }
+
+    // The null version is the one that can be named; any other id is invalid.
+    let got = s3.get_object().bucket(BUCKET).key("gamma.txt").version_id("null").send().await.expect("get null");
+    assert_eq!(got.content_length(), Some("gamma.txt".len() as i64));
+    let invalid = &["InvalidArgument"];
+    assert_s3_error(s3.get_object().bucket(BUCKET).key("gamma.txt").version_id("v1").send().await, 400, invalid);
+    assert_s3_error(s3.delete_object().bucket(BUCKET).key("gamma.txt").version_id("v1").send().await, 400, invalid);
+    s3.delete_object().bucket(BUCKET).key("gamma.txt").version_id("null").send().await.expect("delete null version");
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("gamma.txt").send().await, 404, &[]);
+
+    let named = |key: &str, version: &str| {
+        ObjectIdentifier::builder().key(key).version_id(version).build().expect("object identifier")
+    };
+    let delete = Delete::builder()
+        .objects(named("beta/4.txt", "null"))
+        .objects(named("beta/5.txt", "not-a-version"))
+        .build()
+        .expect("delete request");
+    let result = s3.delete_objects().bucket(BUCKET).delete(delete).send().await.expect("delete objects");
+    let deleted: Vec<_> = result.deleted().iter().map(|d| (d.key(), d.version_id())).collect();
+    assert_eq!(deleted, [(Some("beta/4.txt"), Some("null"))]);
+    let errors: Vec<_> = result.errors().iter().map(|e| (e.key(), e.code())).collect();
+    assert_eq!(errors, [(Some("beta/5.txt"), Some("InvalidArgument"))]);
+    let left = list_v2_page(&s3, Some("beta/"), None, None).await;
+    assert_eq!(left.keys, ["beta/5.txt"]);
+}
+
 /// Decodes a key listed with encoding-type=url (S3 may write a space as `+`; the test keys hold
 /// no literal `+`).
 fn url_decode(encoded: &str) -> String {

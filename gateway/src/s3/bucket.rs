@@ -1,4 +1,5 @@
-//! Bucket operations: CreateBucket, HeadBucket, ListBuckets, GetBucketLocation, DeleteBucket.
+//! Bucket operations: CreateBucket, HeadBucket, ListBuckets, GetBucketLocation,
+//! GetBucketVersioning, DeleteBucket.
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -47,8 +48,7 @@ impl Gateway {
                 bucket_region: Some(self.region.clone()),
             })
             .collect();
-        let owner = Owner { display_name: Some("root".into()), id: Some(self.owner_id.clone()) };
-        let output = ListBucketsOutput { buckets: Some(buckets), owner: Some(owner), ..Default::default() };
+        let output = ListBucketsOutput { buckets: Some(buckets), owner: Some(self.owner()), ..Default::default() };
         Ok(S3Response::new(output))
     }
 
@@ -60,6 +60,15 @@ impl Gateway {
         // S3 reports us-east-1 as an empty constraint.
         let constraint = (self.region != "us-east-1").then(|| BucketLocationConstraint::from(self.region.clone()));
         Ok(S3Response::new(GetBucketLocationOutput { location_constraint: constraint }))
+    }
+
+    /// Versioning has never been enabled on any bucket: the configuration has no status.
+    pub(super) async fn get_bucket_versioning_impl(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.store.bucket(&req.input.bucket).await.or_s3()?;
+        Ok(S3Response::new(GetBucketVersioningOutput::default()))
     }
 
     pub(super) async fn delete_bucket_impl(

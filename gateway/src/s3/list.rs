@@ -1,4 +1,4 @@
-//! ListObjects (v1) and ListObjectsV2.
+//! ListObjects (v1), ListObjectsV2 and ListObjectVersions.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use s3s::dto::*;
@@ -46,8 +46,9 @@ fn max_keys(requested: Option<i32>) -> S3Result<i32> {
     }
 }
 
-/// Objects and common prefixes of a page, in the response's shapes.
-fn split(page: &ListPage, encoder: &Encoder) -> (Vec<Object>, Vec<CommonPrefix>) {
+/// Objects and common prefixes of a page, in the response's shapes; objects carry `owner` when
+/// the listing reports owners.
+fn split(page: &ListPage, encoder: &Encoder, owner: Option<&Owner>) -> (Vec<Object>, Vec<CommonPrefix>) {
     let mut objects = Vec::new();
     let mut prefixes = Vec::new();
     for entry in &page.entries {
@@ -63,12 +64,30 @@ fn split(page: &ListPage, encoder: &Encoder) -> (Vec<Object>, Vec<CommonPrefix>)
                     .as_ref()
                     .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
                 checksum_type: record.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
+                owner: owner.cloned(),
                 ..Default::default()
             }),
             ListEntry::Prefix(prefix) => prefixes.push(CommonPrefix { prefix: Some(encoder.apply(prefix.clone())) }),
         }
     }
     (objects, prefixes)
+}
+
+/// A listed object as the only (null) version of its key.
+fn as_version(object: Object) -> ObjectVersion {
+    ObjectVersion {
+        key: object.key,
+        version_id: Some(parse::NULL_VERSION_ID.to_owned()),
+        is_latest: Some(true),
+        e_tag: object.e_tag,
+        last_modified: object.last_modified,
+        size: object.size,
+        storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
+        checksum_algorithm: object.checksum_algorithm,
+        checksum_type: object.checksum_type,
+        owner: object.owner,
+        restore_status: None,
+    }
 }
 
 impl Gateway {
@@ -102,7 +121,8 @@ impl Gateway {
         let page =
             self.list_page(&input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), after, max).await?;
         let next = page.truncated.then(|| page.entries.last().map(|e| parse::encode_token(e.name()))).flatten();
-        let (contents, prefixes) = split(&page, &encoder);
+        let owner = input.fetch_owner.unwrap_or(false).then(|| self.owner());
+        let (contents, prefixes) = split(&page, &encoder, owner.as_ref());
         let output = ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encoder.apply(input.prefix.unwrap_or_default())),
@@ -133,7 +153,7 @@ impl Gateway {
             .await?;
         let next_marker =
             page.truncated.then(|| page.entries.last().map(|e| encoder.apply(e.name().to_owned()))).flatten();
-        let (contents, prefixes) = split(&page, &encoder);
+        let (contents, prefixes) = split(&page, &encoder, Some(&self.owner()));
         let output = ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encoder.apply(input.prefix.unwrap_or_default())),
@@ -143,6 +163,44 @@ impl Gateway {
             is_truncated: Some(page.truncated),
             next_marker,
             contents: (!contents.is_empty()).then_some(contents),
+            common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    /// Buckets are unversioned: every object is listed as its null version, the latest.
+    pub(super) async fn list_object_versions_impl(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let encoder = Encoder::new(input.encoding_type.as_ref())?;
+        let max = max_keys(input.max_keys)?;
+        let key_marker = input.key_marker.as_deref().filter(|m| !m.is_empty());
+        if input.version_id_marker.as_deref().is_some_and(|m| !m.is_empty()) && key_marker.is_none() {
+            return Err(s3_error!(InvalidArgument, "A version-id marker cannot be specified without a key marker."));
+        }
+        parse::check_version_id(input.version_id_marker.as_deref().filter(|m| !m.is_empty()))?;
+        let page =
+            self.list_page(&input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), key_marker, max).await?;
+        let last = page.entries.last().filter(|_| page.truncated);
+        let (objects, prefixes) = split(&page, &encoder, Some(&self.owner()));
+        let versions: Vec<ObjectVersion> = objects.into_iter().map(as_version).collect();
+        let output = ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(encoder.apply(input.prefix.unwrap_or_default())),
+            delimiter: input.delimiter.map(|d| encoder.apply(d)),
+            key_marker: Some(encoder.apply(input.key_marker.unwrap_or_default())),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+            max_keys: Some(max),
+            is_truncated: Some(page.truncated),
+            next_key_marker: last.map(|e| encoder.apply(e.name().to_owned())),
+            next_version_id_marker: last
+                .filter(|e| matches!(e, ListEntry::Object { .. }))
+                .map(|_| parse::NULL_VERSION_ID.to_owned()),
+            versions: (!versions.is_empty()).then_some(versions),
             common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()

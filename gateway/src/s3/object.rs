@@ -209,6 +209,7 @@ impl Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
+        parse::check_version_id(input.version_id.as_deref())?;
         let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
         let record = handle.record().clone();
         let conditions = Conditions {
@@ -258,6 +259,7 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
+        parse::check_version_id(input.version_id.as_deref())?;
         let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
         let record = handle.record();
         let conditions = Conditions {
@@ -301,6 +303,7 @@ impl Gateway {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
+        parse::check_version_id(input.version_id.as_deref())?;
         self.store.delete_object(&input.bucket, &input.key).await.or_s3()?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
@@ -319,27 +322,31 @@ impl Gateway {
         let bucket = &input.bucket;
         let results = stream::iter(objects)
             .map(|object| async move {
-                let result = self.store.delete_object(bucket, &object.key).await;
-                (object.key, result)
+                let result = match parse::check_version_id(object.version_id.as_deref()) {
+                    Ok(()) => self.store.delete_object(bucket, &object.key).await.or_s3(),
+                    Err(e) => Err(e),
+                };
+                (object, result)
             })
             .buffered(16)
             .collect::<Vec<_>>()
             .await;
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
-        for (key, result) in results {
+        for (object, result) in results {
             match result {
                 Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject { key: Some(key), ..Default::default() }),
-                Err(e) => {
-                    let e = crate::error::to_s3(e);
-                    errors.push(s3s::dto::Error {
-                        key: Some(key),
-                        code: Some(e.code().as_str().to_owned()),
-                        message: e.message().map(str::to_owned),
-                        ..Default::default()
-                    });
-                }
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    version_id: object.version_id,
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(s3s::dto::Error {
+                    key: Some(object.key),
+                    version_id: object.version_id,
+                    code: Some(e.code().as_str().to_owned()),
+                    message: e.message().map(str::to_owned),
+                }),
             }
         }
         let output = DeleteObjectsOutput {
@@ -415,8 +422,10 @@ impl Gateway {
 /// The bucket and key of an `x-amz-copy-source`.
 pub fn copy_source(source: &CopySource) -> S3Result<(&str, &str)> {
     match source {
-        CopySource::Bucket { bucket, key, version_id: None } => Ok((bucket, key)),
-        CopySource::Bucket { .. } => Err(s3_error!(NotImplemented, "Copying a specific version is not supported yet.")),
+        CopySource::Bucket { bucket, key, version_id } => {
+            parse::check_version_id(version_id.as_deref())?;
+            Ok((bucket, key))
+        }
         _ => Err(s3_error!(NotImplemented, "Access point copy sources are not supported.")),
     }
 }

@@ -13,6 +13,7 @@ impl Gateway {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
+        parse::check_version_id(input.version_id.as_deref())?;
         let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
         let tag_set =
             handle.record().tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect();
@@ -31,6 +32,7 @@ impl Gateway {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         parse::check_tags(&tags)?;
+        parse::check_version_id(input.version_id.as_deref())?;
         self.store.set_tags(&input.bucket, &input.key, tags).await.or_s3()?;
         Ok(S3Response::new(PutObjectTaggingOutput::default()))
     }
@@ -40,6 +42,7 @@ impl Gateway {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
+        parse::check_version_id(input.version_id.as_deref())?;
         self.store.set_tags(&input.bucket, &input.key, Vec::new()).await.or_s3()?;
         Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
     }
