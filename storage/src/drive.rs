@@ -107,6 +107,17 @@ pub struct ListQuery {
     pub limit: usize,
 }
 
+impl ListQuery {
+    /// The common prefix that `name` rolls up into: `prefix` and what follows it up to and
+    /// including the first delimiter. `None` for a name outside `prefix` or without a delimiter
+    /// after it, which lists as itself.
+    pub fn common_prefix<'a>(&self, name: &'a str) -> Option<&'a str> {
+        let delimiter = self.delimiter.as_deref().filter(|d| !d.is_empty())?;
+        let rest = name.strip_prefix(self.prefix.as_str())?;
+        rest.find(delimiter).map(|at| &name[..self.prefix.len() + at + delimiter.len()])
+    }
+}
+
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListEntry {

@@ -272,7 +272,9 @@ impl Inner {
         let base = meta::objects_prefix(bucket);
         let mut start = meta::at_key(bucket, &query.prefix);
         if let Some(after) = &query.start_after {
-            let rolled_up = query.delimiter.as_deref().is_some_and(|d| after.ends_with(d));
+            // A marker that is itself a common prefix skips every key under it; any other marker
+            // (a key, possibly one that ends with the delimiter) skips just that key.
+            let rolled_up = query.common_prefix(after) == Some(after.as_str());
             let past = if rolled_up { meta::after_prefix(bucket, after) } else { meta::after_key(bucket, after) };
             start = start.max(past);
         }
@@ -289,10 +291,7 @@ impl Inner {
             if !key.starts_with(&query.prefix) {
                 break;
             }
-            let common = query.delimiter.as_deref().filter(|d| !d.is_empty()).and_then(|d| {
-                key[query.prefix.len()..].find(d).map(|at| key[..query.prefix.len() + at + d.len()].to_owned())
-            });
-            match common {
+            match query.common_prefix(key).map(str::to_owned) {
                 Some(prefix) => {
                     let next = meta::after_prefix(bucket, &prefix);
                     if query.start_after.as_deref().is_none_or(|after| prefix.as_str() > after) {

@@ -272,6 +272,32 @@ async fn listing_pages_through_several_sets() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_ending_in_the_delimiter_pages_like_any_key() {
+    let fixture = Fixture::new(4);
+    let store = fixture.open().await;
+    store.create_bucket("b").await.unwrap();
+    for key in ["d/", "d/e", "d/f/g", "d0"] {
+        put(&store, key, &Bytes::from_static(b"x")).await;
+    }
+    // Under prefix `d/`, the folder marker `d/` is a key, not a common prefix: a page that ends
+    // on it must not skip `d/e` and `d/f/`. At the top level `d/` is a common prefix, which
+    // skips all of them.
+    for (prefix, expected) in [("d/", vec!["d/", "d/e", "d/f/"]), ("", vec!["d/", "d0"])] {
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.list_objects("b", prefix, Some("/"), after.as_deref(), 1).await.unwrap();
+            seen.extend(page.entries.iter().map(|e| e.name().to_owned()));
+            if !page.truncated {
+                break;
+            }
+            after = page.entries.last().map(|e| e.name().to_owned());
+        }
+        assert_eq!(seen, expected, "prefix {prefix:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buckets_are_created_listed_and_deleted_only_when_empty() {
     let fixture = Fixture::new(1);
     let store = fixture.open().await;

@@ -824,6 +824,64 @@ async fn abort_multipart_upload() {
 }
 
 #[tokio::test]
+async fn multipart_uploads_are_listed_page_by_page() {
+    let (_server, s3) = server_with_bucket(4).await;
+    // Several uploads of one key list in initiation order, whatever their ids.
+    let mut expected = Vec::new();
+    for key in ["dir/", "dir/a", "dir/sub/b", "same", "same", "same", "zeta"] {
+        let id = create_multipart_upload(&s3, BUCKET, key).await;
+        expected.push((key.to_owned(), id));
+    }
+    let mut listed = Vec::new();
+    let (mut key_marker, mut id_marker) = (None, None);
+    loop {
+        let page = s3
+            .list_multipart_uploads()
+            .bucket(BUCKET)
+            .max_uploads(2)
+            .set_key_marker(key_marker)
+            .set_upload_id_marker(id_marker)
+            .send()
+            .await
+            .expect("list multipart uploads");
+        assert!(page.uploads().len() <= 2);
+        listed.extend(page.uploads().iter().map(|u| (u.key().unwrap().to_owned(), u.upload_id().unwrap().to_owned())));
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+    }
+    assert_eq!(listed, expected);
+
+    // With a delimiter, a page ending on a common prefix resumes after everything under it;
+    // under the prefix `dir/`, the key `dir/` is an upload of its own.
+    let mut entries = Vec::new();
+    let mut key_marker = None;
+    for prefix in ["", "dir/"] {
+        loop {
+            let page = s3
+                .list_multipart_uploads()
+                .bucket(BUCKET)
+                .prefix(prefix)
+                .delimiter("/")
+                .max_uploads(1)
+                .set_key_marker(key_marker.take())
+                .send()
+                .await
+                .expect("list multipart uploads with a delimiter");
+            entries.extend(page.uploads().iter().filter_map(|u| u.key().map(str::to_owned)));
+            entries.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(str::to_owned)));
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+        }
+    }
+    assert_eq!(entries, ["dir/", "same", "zeta", "dir/", "dir/a", "dir/sub/"]);
+}
+
+#[tokio::test]
 async fn complete_multipart_upload_validates_parts() {
     let (_server, s3) = server_with_bucket(4).await;
     let id = create_multipart_upload(&s3, BUCKET, "k").await;

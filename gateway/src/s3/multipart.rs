@@ -3,6 +3,7 @@
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage::drive::ListQuery;
 use storage::meta::{ObjectTemplate, StoredChecksum, UploadRecord};
 use storage::multipart::{ChosenPart, PART_NUMBERS};
 use uuid::Uuid;
@@ -297,19 +298,12 @@ impl Gateway {
         let max = page_size(input.max_uploads)?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let uploads = self.store.list_uploads(&input.bucket, &prefix).await.or_s3()?;
+        let query = ListQuery { prefix, delimiter: input.delimiter.clone(), ..Default::default() };
         let key_marker = input.key_marker.clone().unwrap_or_default();
-        let id_marker = input.upload_id_marker.clone();
-        let after_marker = |u: &UploadRecord| match &id_marker {
-            Some(id) if u.key == key_marker => u.upload_id.to_string().as_str() > id.as_str(),
-            _ => u.key > key_marker,
-        };
-        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let markers = Markers::new(&uploads, &query, &key_marker, input.upload_id_marker.as_deref());
         let mut entries: Vec<Result<UploadRecord, String>> = Vec::new();
-        for upload in uploads.into_iter().filter(after_marker) {
-            let rolled = delimiter.as_deref().and_then(|d| {
-                upload.key[prefix.len()..].find(d).map(|at| upload.key[..prefix.len() + at + d.len()].to_owned())
-            });
-            match rolled {
+        for upload in uploads.into_iter().filter(|u| markers.follow(u)) {
+            match query.common_prefix(&upload.key).map(str::to_owned) {
                 Some(common) if entries.last().is_some_and(|e| e.as_ref().err() == Some(&common)) => {}
                 Some(common) => entries.push(Err(common)),
                 None => entries.push(Ok(upload)),
@@ -359,5 +353,39 @@ impl Gateway {
             ..Default::default()
         };
         Ok(S3Response::new(output))
+    }
+}
+
+/// Which uploads (listed in key, then initiation order) come after the markers. A key marker
+/// that is a common prefix skips every key under it. With an upload-id marker, the uploads of the
+/// marker key initiated after the marker upload follow it (those with a greater id when that
+/// upload is gone).
+struct Markers<'a> {
+    key: &'a str,
+    rolled_up: bool,
+    upload: Option<(&'a str, Option<i64>)>,
+}
+
+impl<'a> Markers<'a> {
+    fn new(uploads: &[UploadRecord], query: &ListQuery, key: &'a str, upload_id: Option<&'a str>) -> Self {
+        let initiated =
+            |id: &str| uploads.iter().find(|u| u.key == key && u.upload_id.to_string() == id).map(|u| u.initiated_ns);
+        Self {
+            key,
+            rolled_up: query.common_prefix(key) == Some(key),
+            upload: upload_id.filter(|id| !id.is_empty()).map(|id| (id, initiated(id))),
+        }
+    }
+
+    /// True when `upload` is listed after the markers.
+    fn follow(&self, upload: &UploadRecord) -> bool {
+        if upload.key != self.key {
+            return upload.key.as_str() > self.key && !(self.rolled_up && upload.key.starts_with(self.key));
+        }
+        match self.upload {
+            Some((_, Some(initiated))) => upload.initiated_ns > initiated,
+            Some((id, None)) => upload.upload_id.to_string().as_str() > id,
+            None => false,
+        }
     }
 }
