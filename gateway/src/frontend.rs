@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::HeaderExtractor;
@@ -20,6 +20,8 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::RequestContext;
+use crate::error_body;
+use crate::request_checks;
 use crate::telemetry::audit::{AuditEntry, AuditLog};
 use crate::telemetry::logging;
 use crate::telemetry::metrics::{self, METRICS};
@@ -30,6 +32,8 @@ pub const LIVE_PATH: &str = "/health/live";
 pub const READY_PATH: &str = "/health/ready";
 /// Prometheus scrape endpoint.
 pub const METRICS_PATH: &str = "/metrics";
+/// The `Server` header of S3 responses.
+const SERVER_NAME: &str = "sovereign-s3";
 
 /// Shared state of the front end.
 #[derive(Debug)]
@@ -42,6 +46,8 @@ pub struct FrontendState {
     pub audit: Option<AuditLog>,
     /// Bearer token required on /metrics, when set.
     pub metrics_token: Option<String>,
+    /// Names this server process in `x-amz-id-2` and error bodies.
+    pub host_id: String,
 }
 
 /// The front end as seen by one connection.
@@ -97,10 +103,14 @@ fn declared_length(headers: &hyper::HeaderMap) -> u64 {
 
 /// The `<Code>` of an S3 error body.
 fn error_code(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<Code>")? + "<Code>".len();
-    let end = text[start..].find("</Code>")? + start;
-    Some(text[start..end].to_owned())
+    error_body::element(std::str::from_utf8(body).ok()?, "Code").map(str::to_owned)
+}
+
+/// Sets a header whose value is known to be valid (ids and fixed strings).
+fn set_header(headers: &mut hyper::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
 }
 
 impl Frontend {
@@ -160,16 +170,37 @@ impl Frontend {
         if let Some(m) = metrics {
             m.in_flight.inc();
         }
-        let result = self.state.s3.call(req.map(Body::from)).instrument(span.clone()).await;
+        let mut req = req.map(Body::from);
+        request_checks::normalise(req.headers_mut());
+        let result = async {
+            match request_checks::check(&mut req).await {
+                Ok(()) => self.state.s3.call(req).await,
+                Err(e) => e.to_http_response().map_err(|e| HttpError::new(Box::new(e))),
+            }
+        }
+        .instrument(span.clone())
+        .await;
         if let Some(m) = metrics {
             m.in_flight.dec();
         }
         let mut response = result?;
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-amz-request-id", value);
+        let headers = response.headers_mut();
+        set_header(headers, "x-amz-request-id", &request_id);
+        set_header(headers, "x-amz-id-2", &self.state.host_id);
+        set_header(headers, "server", SERVER_NAME);
+        // s3s answers a ranged HEAD with 200; its Content-Range makes it a 206, as for GET.
+        if response.status() == StatusCode::OK && response.headers().contains_key(CONTENT_RANGE) {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         }
         let status = response.status().as_u16();
-        let code = if status >= 300 { response.body().bytes().and_then(|b| error_code(&b)) } else { None };
+        let mut code = None;
+        if let Some(body) = response.body().bytes().filter(|_| status >= 300) {
+            code = error_code(&body);
+            if let Some(completed) = error_body::complete(&body, &request_id, &self.state.host_id) {
+                set_header(response.headers_mut(), "content-length", &completed.len().to_string());
+                *response.body_mut() = Body::from(completed);
+            }
+        }
         let bytes_out = declared_length(response.headers());
         let facts = context.facts();
         let api = facts.api.clone().unwrap_or_else(|| "Unknown".to_owned());

@@ -35,9 +35,35 @@ pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
         if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
             return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is invalid"));
         }
+        if key.starts_with("aws:") {
+            return Err(s3_error!(InvalidTag, "Your TagKey cannot be prefixed with aws:"));
+        }
         if tags[..index].iter().any(|(k, _)| k == key) {
             return Err(s3_error!(InvalidTag, "Cannot provide multiple Tags with the same key"));
         }
+    }
+    Ok(())
+}
+
+/// Reads a COPY/REPLACE directive (`x-amz-metadata-directive`, `x-amz-tagging-directive`):
+/// true for REPLACE, false for COPY or none, an error for anything else.
+pub fn replaces(directive: Option<&str>, header: &str) -> S3Result<bool> {
+    match directive {
+        None | Some("COPY") => Ok(false),
+        Some("REPLACE") => Ok(true),
+        Some(other) => Err(s3_error!(InvalidArgument, "Unknown {header} value: {other}")),
+    }
+}
+
+/// Rejects bucket names that s3s lets through but S3 refuses: a dash next to a dot, and the
+/// prefixes and suffixes S3 reserves.
+pub fn check_bucket_name(name: &str) -> S3Result<()> {
+    const RESERVED_PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
+    const RESERVED_SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    let reserved =
+        RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) || RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s));
+    if reserved || name.contains("-.") || name.contains(".-") || name.contains("..") {
+        return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
     }
     Ok(())
 }

@@ -55,6 +55,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         store,
         audit,
         metrics_token: args.metrics_token.clone(),
+        host_id: uuid::Uuid::new_v4().simple().to_string(),
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),

@@ -125,14 +125,20 @@ pub fn assemble(chosen: &[ChosenPart], stored: &[PartRecord]) -> Result<(Vec<Dat
     if chosen.windows(2).any(|pair| pair[1].number <= pair[0].number) {
         return Err(StorageError::InvalidPartOrder);
     }
+    // Every named part must exist with its ETag before sizes are judged, as S3 reports them.
+    let found = chosen
+        .iter()
+        .map(|wanted| {
+            let etag = wanted.etag.trim_matches('"');
+            stored
+                .iter()
+                .find(|p| p.part.number == wanted.number && p.part.etag == etag)
+                .ok_or(StorageError::InvalidPart(wanted.number))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut pieces = Vec::with_capacity(chosen.len());
     let mut md5s = Md5::new();
-    for (index, wanted) in chosen.iter().enumerate() {
-        let etag = wanted.etag.trim_matches('"');
-        let part = stored
-            .iter()
-            .find(|p| p.part.number == wanted.number && p.part.etag == etag)
-            .ok_or(StorageError::InvalidPart(wanted.number))?;
+    for (index, (wanted, part)) in chosen.iter().zip(found).enumerate() {
         let last = index + 1 == chosen.len();
         if !last && part.part.size < MIN_PART_SIZE {
             return Err(StorageError::EntityTooSmall { part: wanted.number, size: part.part.size });

@@ -37,6 +37,10 @@ async fn invalid_bucket_names_are_rejected() {
         "trailing-dash-",
         "double..dot",
         "xn--punycode-prefix",
+        "dash-.dot",
+        "dot.-dash",
+        "sthree-reserved",
+        "name--ol-s3",
         "192.168.5.4",
         too_long.as_str(),
     ] {

@@ -508,6 +508,7 @@ async fn list_objects_v1() {
     loop {
         let page = s3.list_objects().bucket(BUCKET).max_keys(3).set_marker(marker).send().await.expect("list page");
         assert!(page.contents().len() <= 3);
+        assert_eq!(page.next_marker(), None, "S3 sends NextMarker only with a delimiter");
         keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
         if page.is_truncated() != Some(true) {
             break;

@@ -6,6 +6,7 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::{convert, Gateway};
 use crate::error::OrS3;
+use crate::parse;
 
 impl Gateway {
     pub(super) async fn create_bucket_impl(
@@ -13,8 +14,13 @@ impl Gateway {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
+        parse::check_bucket_name(&input.bucket)?;
         let requested =
             input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|l| l.as_str().to_owned());
+        // us-east-1 is the region without a constraint: naming it is an error.
+        if requested.as_deref() == Some("us-east-1") {
+            return Err(s3_error!(InvalidLocationConstraint, "The specified location-constraint is not valid"));
+        }
         if let Some(location) = requested.filter(|l| !l.is_empty() && *l != self.region) {
             return Err(s3_error!(
                 IllegalLocationConstraintException,

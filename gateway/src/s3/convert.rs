@@ -25,6 +25,8 @@ pub struct StandardHeaders {
 }
 
 const CONTENT_TYPE: &str = "content-type";
+/// The Content-Type S3 serves for an object stored without one.
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 const CONTENT_ENCODING: &str = "content-encoding";
 const CONTENT_DISPOSITION: &str = "content-disposition";
 const CONTENT_LANGUAGE: &str = "content-language";
@@ -37,7 +39,7 @@ impl StandardHeaders {
         let mut map = BTreeMap::new();
         let pairs = [
             (CONTENT_TYPE, self.content_type),
-            (CONTENT_ENCODING, self.content_encoding),
+            (CONTENT_ENCODING, self.content_encoding.and_then(|e| without_aws_chunked(&e))),
             (CONTENT_DISPOSITION, self.content_disposition),
             (CONTENT_LANGUAGE, self.content_language),
             (CACHE_CONTROL, self.cache_control),
@@ -53,11 +55,11 @@ impl StandardHeaders {
         Ok(map)
     }
 
-    /// Read back from a record.
+    /// As served for a record: without a stored Content-Type, S3's default.
     pub fn of(record: &VersionRecord) -> Self {
         let get = |name: &str| record.headers.get(name).cloned();
         Self {
-            content_type: get(CONTENT_TYPE),
+            content_type: get(CONTENT_TYPE).or_else(|| Some(DEFAULT_CONTENT_TYPE.to_owned())),
             content_encoding: get(CONTENT_ENCODING),
             content_disposition: get(CONTENT_DISPOSITION),
             content_language: get(CONTENT_LANGUAGE),
@@ -67,7 +69,19 @@ impl StandardHeaders {
     }
 }
 
-fn format_http_date(t: &Timestamp) -> S3Result<String> {
+/// A Content-Encoding without `aws-chunked`, which names how the request body was framed, not
+/// how the object is encoded (S3 does not store it); `None` when nothing else remains.
+fn without_aws_chunked(encoding: &str) -> Option<String> {
+    let kept: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
+}
+
+/// An HTTP date (`Last-Modified`, `Expires`).
+pub fn format_http_date(t: &Timestamp) -> S3Result<String> {
     let mut out = Vec::new();
     t.format(TimestampFormat::HttpDate, &mut out).map_err(|_| s3_error!(InvalidArgument, "invalid Expires date"))?;
     String::from_utf8(out).map_err(|_| s3_error!(InvalidArgument, "invalid Expires date"))
@@ -96,6 +110,22 @@ pub fn etag(record: &VersionRecord) -> ETag {
     ETag::Strong(record.etag.clone())
 }
 
+/// The `ETag` and `Last-Modified` headers of a record, for responses without a body (304).
+pub fn validator_headers(record: &VersionRecord) -> hyper::HeaderMap {
+    let mut headers = hyper::HeaderMap::new();
+    let etag = format!("\"{}\"", record.etag);
+    let pairs = [
+        (hyper::header::ETAG, Some(etag)),
+        (hyper::header::LAST_MODIFIED, format_http_date(&last_modified(record)).ok()),
+    ];
+    for (name, value) in pairs {
+        if let Some(value) = value.and_then(|v| hyper::header::HeaderValue::from_str(&v).ok()) {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
 /// Last-Modified of a record, at the second granularity HTTP dates carry.
 pub fn last_modified(record: &VersionRecord) -> Timestamp {
     let seconds = record.mod_time_ns.div_euclid(1_000_000_000);
@@ -109,4 +139,17 @@ pub fn last_modified(record: &VersionRecord) -> Timestamp {
 pub fn timestamp_ns(ns: i64) -> Timestamp {
     let time = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Timestamp::from(time)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_chunked_is_not_stored_as_a_content_encoding() {
+        assert_eq!(without_aws_chunked("aws-chunked"), None);
+        assert_eq!(without_aws_chunked("gzip, aws-chunked").as_deref(), Some("gzip"));
+        assert_eq!(without_aws_chunked("aws-chunked,gzip,br").as_deref(), Some("gzip, br"));
+        assert_eq!(without_aws_chunked("identity").as_deref(), Some("identity"));
+    }
 }

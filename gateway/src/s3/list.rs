@@ -18,10 +18,10 @@ const DEFAULT_MAX_KEYS: i32 = 1000;
 const KEY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 /// Applies `encoding-type=url` to a name when asked.
-struct Encoder(bool);
+pub(super) struct Encoder(bool);
 
 impl Encoder {
-    fn new(encoding: Option<&EncodingType>) -> S3Result<Self> {
+    pub(super) fn new(encoding: Option<&EncodingType>) -> S3Result<Self> {
         match encoding.map(EncodingType::as_str) {
             None => Ok(Self(false)),
             Some(e) if e.eq_ignore_ascii_case(EncodingType::URL) => Ok(Self(true)),
@@ -29,7 +29,7 @@ impl Encoder {
         }
     }
 
-    fn apply(&self, name: String) -> String {
+    pub(super) fn apply(&self, name: String) -> String {
         if self.0 {
             utf8_percent_encode(&name, KEY_ESCAPES).to_string()
         } else {
@@ -151,8 +151,11 @@ impl Gateway {
         let page = self
             .list_page(&input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), input.marker.as_deref(), max)
             .await?;
-        let next_marker =
-            page.truncated.then(|| page.entries.last().map(|e| encoder.apply(e.name().to_owned()))).flatten();
+        // S3 sends NextMarker only with a delimiter; without one, the last key is the marker.
+        let delimited = input.delimiter.as_deref().is_some_and(|d| !d.is_empty());
+        let next_marker = (page.truncated && delimited)
+            .then(|| page.entries.last().map(|e| encoder.apply(e.name().to_owned())))
+            .flatten();
         let (contents, prefixes) = split(&page, &encoder, Some(&self.owner()));
         let output = ListObjectsOutput {
             name: Some(input.bucket),

@@ -9,6 +9,7 @@ use storage::multipart::{ChosenPart, PART_NUMBERS};
 use uuid::Uuid;
 
 use super::convert::{self, StandardHeaders};
+use super::list::Encoder;
 use super::object::{copy_source, Conditions};
 use super::Gateway;
 use crate::checksum::{self, Algorithm, BodyCheck};
@@ -276,7 +277,7 @@ impl Gateway {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(input.upload_id),
-            part_number_marker: input.part_number_marker,
+            part_number_marker: Some(input.part_number_marker.unwrap_or(0)),
             next_part_number_marker: if truncated { page.last().map(|p| p.part.number) } else { None },
             max_parts: Some(max as i32),
             is_truncated: Some(truncated),
@@ -296,6 +297,7 @@ impl Gateway {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
         let max = page_size(input.max_uploads)?;
+        let encoder = Encoder::new(input.encoding_type.as_ref())?;
         let prefix = input.prefix.clone().unwrap_or_default();
         let uploads = self.store.list_uploads(&input.bucket, &prefix).await.or_s3()?;
         let query = ListQuery { prefix, delimiter: input.delimiter.clone(), ..Default::default() };
@@ -319,7 +321,7 @@ impl Gateway {
                     next_key = Some(upload.key.clone());
                     next_id = Some(upload.upload_id.to_string());
                     listed.push(MultipartUpload {
-                        key: Some(upload.key),
+                        key: Some(encoder.apply(upload.key)),
                         upload_id: Some(upload.upload_id.to_string()),
                         initiated: Some(convert::timestamp_ns(upload.initiated_ns)),
                         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
@@ -334,19 +336,20 @@ impl Gateway {
                 }
                 Err(common) => {
                     next_key = Some(common.clone());
-                    prefixes.push(CommonPrefix { prefix: Some(common) });
+                    prefixes.push(CommonPrefix { prefix: Some(encoder.apply(common)) });
                 }
             }
         }
         let output = ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
-            prefix: input.prefix,
-            delimiter: input.delimiter,
-            key_marker: input.key_marker,
+            prefix: input.prefix.map(|p| encoder.apply(p)),
+            delimiter: input.delimiter.map(|d| encoder.apply(d)),
+            key_marker: input.key_marker.map(|k| encoder.apply(k)),
             upload_id_marker: input.upload_id_marker,
+            encoding_type: input.encoding_type,
             max_uploads: Some(max as i32),
             is_truncated: Some(truncated),
-            next_key_marker: if truncated { next_key } else { None },
+            next_key_marker: next_key.filter(|_| truncated).map(|k| encoder.apply(k)),
             next_upload_id_marker: if truncated { next_id } else { None },
             uploads: (!listed.is_empty()).then_some(listed),
             common_prefixes: (!prefixes.is_empty()).then_some(prefixes),

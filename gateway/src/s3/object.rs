@@ -55,7 +55,9 @@ impl Conditions {
             if for_copy {
                 failed()
             } else {
-                s3_error!(NotModified)
+                let mut e = s3_error!(NotModified);
+                e.set_headers(convert::validator_headers(record));
+                e
             }
         };
         if let Some(cond) = &self.if_none_match {
@@ -92,6 +94,9 @@ fn resolve_range(
 ) -> S3Result<Option<std::ops::Range<u64>>> {
     let size = record.size;
     if let Some(number) = part_number {
+        if !(1..=10_000).contains(&number) {
+            return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
+        }
         if range.is_some() {
             return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
         }
@@ -112,9 +117,19 @@ fn resolve_range(
     }
     match range {
         None => Ok(None),
-        Some(range) => {
-            range.check(size).map(Some).map_err(|_| s3_error!(InvalidRange, "The requested range is not satisfiable"))
-        }
+        Some(range) => match range.check(size) {
+            Ok(bytes) if !bytes.is_empty() => Ok(Some(bytes)),
+            _ => {
+                let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
+                let mut headers = hyper::HeaderMap::new();
+                headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/xml"));
+                if let Ok(value) = hyper::header::HeaderValue::from_str(&format!("bytes */{size}")) {
+                    headers.insert(hyper::header::CONTENT_RANGE, value);
+                }
+                e.set_headers(headers);
+                Err(e)
+            }
+        },
     }
 }
 
@@ -373,8 +388,10 @@ impl Gateway {
             if_unmodified_since: input.copy_source_if_unmodified_since,
         };
         conditions.check(&record, true)?;
-        let replace = input.metadata_directive.as_ref().is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let replace_tags = input.tagging_directive.as_ref().is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let replace =
+            parse::replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "x-amz-metadata-directive")?;
+        let replace_tags =
+            parse::replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "x-amz-tagging-directive")?;
         if src_bucket == input.bucket && src_key == input.key && !replace && !replace_tags {
             return Err(s3_error!(
                 InvalidRequest,
