@@ -215,6 +215,13 @@ impl Frontend {
         if let Some(key) = &facts.key {
             span.record("s3.key", key.as_str());
         }
+        let failure = code.as_deref().unwrap_or_default();
+        // 501 answers an operation this release does not offer: the client's concern, not a fault.
+        if status >= 500 && status != 501 {
+            tracing::error!(parent: &span, status, code = failure, "request failed");
+        } else if status >= 400 {
+            tracing::debug!(parent: &span, status, code = failure, "request refused");
+        }
         if let Some(m) = metrics {
             m.observe_request(&api, status, seconds, code.as_deref());
             m.received_bytes.inc_by(bytes_in);
