@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -616,24 +616,20 @@ type OpenedDrives = (Vec<Arc<dyn Drive>>, Vec<Arc<LocalDrive>>);
 /// deployment are marked for healing; a drive whose metadata store does not open (corrupt,
 /// unreadable, locked) stays offline until the next start, its set serving from the others.
 fn open_drives(roots: &[PathBuf], set_drives: usize, parity: usize, durable: bool) -> Result<OpenedDrives> {
-    let found: Vec<Option<DriveFormat>> = roots.iter().map(|root| format::read(root)).collect::<Result<_>>()?;
-    let deployment_id = format::reconcile(&found, set_drives, parity)?;
-    let existing = found.iter().any(Option::is_some);
+    let found: Vec<Result<Option<DriveFormat>>> = roots.iter().map(|root| format::read(root)).collect();
+    let readable: Vec<Option<DriveFormat>> = found.iter().map(|f| f.as_ref().ok().cloned().flatten()).collect();
+    let deployment_id = format::reconcile(&readable, set_drives, parity)?;
+    let existing = readable.iter().any(Option::is_some);
     let mut drives: Vec<Arc<dyn Drive>> = Vec::with_capacity(roots.len());
     let mut local = Vec::with_capacity(roots.len());
-    for (index, (root, format)) in roots.iter().zip(&found).enumerate() {
-        if format.is_none() {
-            if existing {
-                std::fs::create_dir_all(root).map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
-                let marker = root.join(HEALING_MARKER);
-                std::fs::write(&marker, b"").map_err(|e| StorageError::io(format!("write {}", marker.display()), e))?;
-                tracing::warn!(drive = %root.display(), "blank drive joins the set; it will be healed");
-            }
-            let format =
-                DriveFormat { version: 1, deployment_id, set: index / set_drives, drive: index % set_drives, parity };
-            format::write(root, &format)?;
-        }
-        match LocalDrive::open(root, durable) {
+    for (index, (root, format)) in roots.iter().zip(found).enumerate() {
+        let blank =
+            || DriveFormat { version: 1, deployment_id, set: index / set_drives, drive: index % set_drives, parity };
+        let opened = format.and_then(|format| match format {
+            Some(_) => Ok(()),
+            None => format_blank(root, &blank(), existing),
+        });
+        match opened.and_then(|()| LocalDrive::open(root, durable)) {
             Ok(drive) => {
                 drive.set_healing(root.join(HEALING_MARKER).exists());
                 let drive = Arc::new(drive);
@@ -649,4 +645,15 @@ fn open_drives(roots: &[PathBuf], set_drives: usize, parity: usize, durable: boo
         }
     }
     Ok((drives, local))
+}
+
+/// Formats a blank drive; one joining an existing deployment is marked for healing.
+fn format_blank(root: &Path, format: &DriveFormat, existing: bool) -> Result<()> {
+    if existing {
+        std::fs::create_dir_all(root).map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
+        let marker = root.join(HEALING_MARKER);
+        std::fs::write(&marker, b"").map_err(|e| StorageError::io(format!("write {}", marker.display()), e))?;
+        tracing::warn!(drive = %root.display(), "blank drive joins the set; it will be healed");
+    }
+    format::write(root, format)
 }

@@ -262,11 +262,27 @@ async fn single_drive_round_trip() {
 
 #[tokio::test]
 async fn a_drive_whose_metadata_is_corrupt_stays_offline_and_the_set_serves() {
+    // RocksDB's CURRENT file names the manifest; garbage there makes the store unopenable.
+    serves_with_one_drive_corrupt(|drive| {
+        fs::write(drive.join("meta").join("CURRENT"), b"not a manifest name\n").expect("corrupt CURRENT")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_drive_whose_format_is_corrupt_stays_offline_and_the_set_serves() {
+    serves_with_one_drive_corrupt(|drive| {
+        fs::write(drive.join("format.json"), b"{\"version\": 1, garb").expect("corrupt format")
+    })
+    .await;
+}
+
+/// Corrupts drive 1 of a stopped 2+2 server with `corrupt`, restarts it, and checks that the
+/// drive is reported offline while every object reads back and new writes succeed.
+async fn serves_with_one_drive_corrupt(corrupt: impl FnOnce(&Path)) {
     let (mut server, objects) = server_with_samples(4).await;
     server.kill();
-    // RocksDB's CURRENT file names the manifest; garbage there makes the store unopenable.
-    let meta = server.dirs()[1].join("meta");
-    fs::write(meta.join("CURRENT"), b"not a manifest name\n").expect("corrupt CURRENT");
+    corrupt(&server.dirs()[1]);
     server.restart();
 
     let s3 = server.client();
