@@ -1,7 +1,33 @@
 //! The one place where object-layer errors become S3 errors.
 
-use s3s::{s3_error, S3Error};
+use s3s::{s3_error, S3Error, S3ErrorCode};
 use storage::StorageError;
+
+/// How s3s names a body whose SHA-256 differs from the signed `x-amz-content-sha256`.
+const PAYLOAD_HASH_MISMATCH: &str = "UploadStreamError: Sha256Mismatch";
+/// How s3s names an `aws-chunked` chunk whose signature is wrong.
+const CHUNK_SIGNATURE_MISMATCH: &str = "AwsChunkedStreamError: SignatureMismatch";
+
+/// The S3 error for a request body that failed while streaming. s3s verifies signed payloads
+/// as they stream and fails the body with errors whose types are private to it; their text is
+/// what tells them apart.
+fn body_error(message: &str) -> S3Error {
+    if message.contains(PAYLOAD_HASH_MISMATCH) {
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        e.set_status_code(hyper::StatusCode::BAD_REQUEST);
+        return e;
+    }
+    if message.contains(CHUNK_SIGNATURE_MISMATCH) {
+        return s3_error!(
+            SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        );
+    }
+    s3_error!(IncompleteBody, "The request body could not be read: {message}")
+}
 
 /// Maps an object-layer error to the S3 error AWS would send.
 pub fn to_s3(e: StorageError) -> S3Error {
@@ -29,7 +55,7 @@ pub fn to_s3(e: StorageError) -> S3Error {
         StorageError::IncompleteBody { .. } => {
             s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
         }
-        StorageError::Body(message) => s3_error!(IncompleteBody, "The request body could not be read: {message}"),
+        StorageError::Body(message) => body_error(&message),
         e @ StorageError::QuorumLost { .. } => {
             tracing::warn!(error = %e, "quorum lost");
             s3_error!(e, ServiceUnavailable, "Not enough drives are online to serve the request; reduce your request rate or retry.")
@@ -50,5 +76,18 @@ pub trait OrS3<T> {
 impl<T> OrS3<T> for Result<T, StorageError> {
     fn or_s3(self) -> Result<T, S3Error> {
         self.map_err(to_s3)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_failures_map_to_the_errors_aws_sends() {
+        let code = |message: &str| body_error(message).code().as_str().to_owned();
+        assert_eq!(code("UploadStreamError: Sha256Mismatch"), "XAmzContentSHA256Mismatch");
+        assert_eq!(code("AwsChunkedStreamError: SignatureMismatch"), "SignatureDoesNotMatch");
+        assert_eq!(code("connection reset"), "IncompleteBody");
     }
 }

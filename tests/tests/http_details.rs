@@ -145,3 +145,27 @@ async fn invalid_directives_tags_and_constraints_are_rejected() {
     let listed = list_keys(&s3, BUCKET).await;
     assert_eq!(listed, ["src"]);
 }
+
+#[tokio::test]
+async fn a_body_that_does_not_match_its_signed_hash_is_refused() {
+    let (server, s3) = server_with_bucket(4).await;
+    let file = tempfile::NamedTempFile::new().expect("body file");
+    std::fs::write(file.path(), b"the body sent").expect("write body file");
+    let path = file.path().to_string_lossy().into_owned();
+    // The SHA-256 of the empty body.
+    let other_hash = "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let user = format!("{ROOT_USER}:{ROOT_PASSWORD}");
+    let reply = curl(&[
+        "--aws-sigv4",
+        &format!("aws:amz:{REGION}:s3"),
+        "--user",
+        &user,
+        "-H",
+        other_hash,
+        "--upload-file",
+        &path,
+        &object_url(&server, "tampered"),
+    ]);
+    reply.assert_error(400, "XAmzContentSHA256Mismatch");
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("tampered").send().await, 404, &[]);
+}
