@@ -157,8 +157,26 @@ impl BodyCheck {
         self.algorithm
     }
 
+    /// Computes `algorithm` over a body without checking it against anything (a copy's new
+    /// checksum).
+    pub fn compute(algorithm: Algorithm) -> Self {
+        Self { algorithm, expected: Expected::Nothing, hasher: Arc::new(Mutex::new(Some(algorithm.hasher()))) }
+    }
+
     /// Wraps a request body so that the checksum is computed as it streams.
     pub fn wrap(&self, body: StreamingBlob) -> BodyStream {
+        self.observe(body, |e| StorageError::Body(e.to_string()))
+    }
+
+    /// Wraps an object read (a copy source) so that the checksum is computed as it streams.
+    pub fn wrap_read(&self, body: BodyStream) -> BodyStream {
+        self.observe(body, |e| e)
+    }
+
+    fn observe<S, E: 'static>(&self, body: S, error: fn(E) -> StorageError) -> BodyStream
+    where
+        S: futures::Stream<Item = Result<bytes::Bytes, E>> + Send + Sync + 'static,
+    {
         let hasher = Arc::clone(&self.hasher);
         Box::pin(body.map(move |chunk| match chunk {
             Ok(bytes) => {
@@ -169,7 +187,7 @@ impl BodyCheck {
                 }
                 Ok(bytes)
             }
-            Err(e) => Err(StorageError::Body(e.to_string())),
+            Err(e) => Err(error(e)),
         }))
     }
 

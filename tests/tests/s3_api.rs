@@ -992,6 +992,45 @@ async fn checksums_are_stored_and_returned() {
 }
 
 #[tokio::test]
+async fn copies_keep_or_recompute_checksums() {
+    let (_server, s3) = server_with_bucket(4).await;
+    let data = random_bytes(200 * 1024);
+    let put = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("src")
+        .checksum_algorithm(ChecksumAlgorithm::Sha1)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .expect("put source");
+    let source_sha1 = put.checksum_sha1().expect("source SHA1").to_owned();
+    let copy = |key: &'static str, algorithm: Option<ChecksumAlgorithm>| {
+        s3.copy_object()
+            .bucket(BUCKET)
+            .key(key)
+            .copy_source(format!("{BUCKET}/src"))
+            .set_checksum_algorithm(algorithm)
+            .send()
+    };
+    let kept = copy("kept", None).await.expect("copy");
+    assert_eq!(kept.copy_object_result().and_then(|r| r.checksum_sha1()), Some(source_sha1.as_str()));
+    let recomputed = copy("recomputed", Some(ChecksumAlgorithm::Sha256)).await.expect("copy with SHA256");
+    let sha256 = recomputed.copy_object_result().and_then(|r| r.checksum_sha256()).expect("SHA256").to_owned();
+    let got = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("recomputed")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .expect("get copy");
+    assert_eq!(got.checksum_sha256(), Some(sha256.as_str()));
+    // The SDK checks the returned checksum against the body while reading it.
+    assert_same_bytes(&collect_body(got.body).await, &data, "recomputed copy");
+}
+
+#[tokio::test]
 async fn mismatched_checksums_are_rejected() {
     let (_server, s3) = server_with_bucket(4).await;
     let data = random_bytes(1000);

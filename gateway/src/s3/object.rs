@@ -10,7 +10,7 @@ use storage::store::ObjectMeta;
 
 use super::convert::{self, StandardHeaders};
 use super::Gateway;
-use crate::checksum::{self, BodyCheck};
+use crate::checksum::{self, Algorithm, BodyCheck};
 use crate::error::OrS3;
 use crate::parse;
 
@@ -413,11 +413,32 @@ impl Gateway {
         };
         let tags =
             if replace_tags { parse::parse_tagging_header(input.tagging.as_deref())? } else { record.tags.clone() };
+        // The source's full-object checksum carries over unless another algorithm is asked for;
+        // otherwise the copy's is computed as it streams (CRC64NVME by default, as AWS does).
+        let requested =
+            match &input.checksum_algorithm {
+                Some(name) => Some(Algorithm::parse(name.as_str()).ok_or_else(|| {
+                    s3_error!(InvalidRequest, "Value for x-amz-checksum-algorithm header is invalid.")
+                })?),
+                None => None,
+            };
+        let kept = record
+            .checksum
+            .clone()
+            .filter(|sum| sum.kind == checksum::FULL_OBJECT && requested.is_none_or(|a| a.name() == sum.algorithm));
+        let check = kept.is_none().then(|| BodyCheck::compute(requested.unwrap_or(Algorithm::Crc64Nvme)));
         let body = source.read(None).await.or_s3()?;
+        let body = match &check {
+            Some(check) => check.wrap_read(body),
+            None => body,
+        };
         let staged = self.store.stage(&input.bucket, &input.key, body, Some(record.size)).await.or_s3()?;
-        let checksum = match &record.checksum {
-            Some(sum) if sum.kind == checksum::FULL_OBJECT => Some(sum.clone()),
-            _ => None,
+        let checksum = match check.map(|c| c.finish(None)).transpose() {
+            Ok(computed) => computed.or(kept),
+            Err(e) => {
+                self.store.discard(&input.bucket, &input.key, staged).await;
+                return Err(e);
+            }
         };
         let meta = ObjectMeta { headers, user_metadata, tags, checksum };
         let copied = self.store.commit_object(&input.bucket, &input.key, staged, meta).await.or_s3()?;
