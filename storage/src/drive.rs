@@ -40,8 +40,10 @@ pub trait Drive: Send + Sync + Debug {
     /// Reads the newest version record of a key.
     async fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<VersionRecord>>;
     /// Makes `record` durable as the newest version of the key. Staged shard files it names are
-    /// promoted; a replaced null version is removed and its shard files reclaimed.
-    async fn commit_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<()>;
+    /// promoted; a replaced null version is removed, but its shard files stay until the caller
+    /// knows the write reached quorum: it then discards them, or else commits the previous
+    /// version back.
+    async fn commit_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<Replaced>;
     /// Heal's variant of [`Drive::commit_version`]: commits `record` unless the drive already
     /// holds a different, newer version of the key (a write that raced the heal). Returns
     /// whether it committed.
@@ -72,6 +74,26 @@ pub trait Drive: Send + Sync + Debug {
     async fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: VersionRecord) -> Result<()>;
     /// Removes an upload and all its parts (idempotent).
     async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()>;
+}
+
+/// What a commit replaced on one drive.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replaced {
+    /// The null version the commit replaced, as this drive held it.
+    pub previous: Option<VersionRecord>,
+    /// Shard files of the replaced version that the new record does not name: unreferenced now,
+    /// still on disk.
+    pub unreferenced: Vec<Uuid>,
+}
+
+impl Replaced {
+    /// What committing `record` in place of the `removed` versions leaves behind.
+    pub fn of(removed: Vec<VersionRecord>, record: &VersionRecord) -> Self {
+        let kept = |id: &Uuid| record.parts.iter().any(|p| p.data_id == *id);
+        let unreferenced =
+            removed.iter().flat_map(|r| r.parts.iter().map(|p| p.data_id)).filter(|id| !kept(id)).collect();
+        Self { previous: removed.into_iter().next(), unreferenced }
+    }
 }
 
 /// Capacity figures of a drive's filesystem.

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use rocksdb::{DBRawIterator, Direction, IteratorMode, Options, ReadOptions, ReadTier, WriteBatch, WriteOptions, DB};
 use uuid::Uuid;
 
-use crate::drive::{Drive, DriveUsage, ListEntry, ListQuery, ShardWriter};
+use crate::drive::{Drive, DriveUsage, ListEntry, ListQuery, Replaced, ShardWriter};
 use crate::error::{Result, StorageError};
 use crate::meta::{self, BucketRecord, PartRecord, UploadRecord, VersionRecord};
 use crate::metrics;
@@ -192,28 +192,29 @@ impl Inner {
         }
     }
 
-    /// Deletes the matching versions of a key in `batch`; returns the shard files to reclaim.
+    /// Deletes the matching versions of a key, and the references to their shard files, in
+    /// `batch`; returns the versions removed.
     fn remove_versions(
         &self,
         batch: &mut WriteBatch,
         bucket: &str,
         key: &str,
         matches: impl Fn(&VersionRecord) -> bool,
-    ) -> Result<Vec<Uuid>> {
-        let mut reclaimed = Vec::new();
+    ) -> Result<Vec<VersionRecord>> {
+        let mut removed = Vec::new();
         for (db_key, record) in self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))? {
             if matches(&record) {
                 batch.delete(db_key);
                 for part in &record.parts {
                     batch.delete(meta::data_ref_key(part.data_id));
-                    reclaimed.push(part.data_id);
                 }
+                removed.push(record);
             }
         }
-        Ok(reclaimed)
+        Ok(removed)
     }
 
-    fn commit_version(&self, bucket: &str, key: &str, record: &VersionRecord) -> Result<()> {
+    fn commit_version(&self, bucket: &str, key: &str, record: &VersionRecord) -> Result<Replaced> {
         let _guard = self.lock_key(bucket, key);
         self.commit_locked(bucket, key, record)
     }
@@ -226,33 +227,34 @@ impl Inner {
         if newer {
             return Ok(false);
         }
-        self.commit_locked(bucket, key, record)?;
+        let replaced = self.commit_locked(bucket, key, record)?;
+        self.remove_shards(&replaced.unreferenced);
         Ok(true)
     }
 
-    /// Commits a version record; the caller holds the key lock.
-    fn commit_locked(&self, bucket: &str, key: &str, record: &VersionRecord) -> Result<()> {
+    /// Commits a version record, replacing the null version when it is one; the caller holds
+    /// the key lock. The replaced version's shard files are left in place for the caller.
+    fn commit_locked(&self, bucket: &str, key: &str, record: &VersionRecord) -> Result<Replaced> {
         let mut batch = WriteBatch::default();
-        let mut reclaimed = if record.null_version {
+        let removed = if record.null_version {
             self.remove_versions(&mut batch, bucket, key, |old| old.null_version)?
         } else {
             Vec::new()
         };
         for part in &record.parts {
             batch.put(meta::data_ref_key(part.data_id), []);
-            reclaimed.retain(|id| *id != part.data_id);
         }
         batch.put(meta::version_key(bucket, key, record), meta::encode(record)?);
         self.db.write_opt(batch, &self.write_options())?;
-        self.remove_shards(&reclaimed);
-        Ok(())
+        Ok(Replaced::of(removed, record))
     }
 
     fn delete_version(&self, bucket: &str, key: &str, version_id: Uuid) -> Result<()> {
         let _guard = self.lock_key(bucket, key);
         let mut batch = WriteBatch::default();
-        let reclaimed = self.remove_versions(&mut batch, bucket, key, |old| old.version_id == version_id)?;
+        let removed = self.remove_versions(&mut batch, bucket, key, |old| old.version_id == version_id)?;
         self.db.write_opt(batch, &self.write_options())?;
+        let reclaimed: Vec<Uuid> = removed.iter().flat_map(|r| r.parts.iter().map(|p| p.data_id)).collect();
         self.remove_shards(&reclaimed);
         Ok(())
     }
@@ -356,7 +358,8 @@ impl Inner {
         let keep: Vec<Uuid> = record.parts.iter().map(|p| p.data_id).collect();
         let mut reclaimed = self.remove_upload(&mut batch, bucket, key, upload_id, &keep)?;
         if record.null_version {
-            reclaimed.extend(self.remove_versions(&mut batch, bucket, key, |old| old.null_version)?);
+            let removed = self.remove_versions(&mut batch, bucket, key, |old| old.null_version)?;
+            reclaimed.extend(removed.iter().flat_map(|r| r.parts.iter().map(|p| p.data_id)));
         }
         reclaimed.retain(|id| !keep.contains(id));
         for data_id in &keep {
@@ -497,7 +500,7 @@ impl Drive for LocalDrive {
         self.blocking(move |inner| inner.latest_version(&bucket, &key)).await
     }
 
-    async fn commit_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<()> {
+    async fn commit_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<Replaced> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.blocking(move |inner| inner.commit_version(&bucket, &key, &record)).await
     }

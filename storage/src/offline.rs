@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::drive::{Drive, DriveUsage, ListEntry, ListQuery, ShardWriter};
+use crate::drive::{Drive, DriveUsage, ListEntry, ListQuery, Replaced, ShardWriter};
 use crate::error::{Result, StorageError};
 use crate::meta::{BucketRecord, PartRecord, UploadRecord, VersionRecord};
 
@@ -70,7 +70,7 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
-    async fn commit_version(&self, _: &str, _: &str, _: VersionRecord) -> Result<()> {
+    async fn commit_version(&self, _: &str, _: &str, _: VersionRecord) -> Result<Replaced> {
         self.offline()
     }
 

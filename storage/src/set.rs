@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 use tracing::Instrument;
 
-use crate::drive::Drive;
+use crate::drive::{Drive, Replaced};
 use crate::erasure::Erasure;
 use crate::error::Result;
 use crate::heal::HealQueue;
@@ -65,7 +65,9 @@ impl ErasureSet {
     }
 
     /// Commits one record per drive (`records[i]` to drive `i`, `None` = skip) and checks the
-    /// write quorum; on failure the drives that did commit are rolled back.
+    /// write quorum. Once it is met, the shard files of the versions replaced are reclaimed in
+    /// the background; otherwise each drive that committed gets its previous version back, so
+    /// a failed overwrite leaves the object as it was.
     pub async fn commit_records(
         &self,
         bucket: &str,
@@ -77,32 +79,42 @@ impl ErasureSet {
         let results = join_all(self.drives.iter().zip(records).map(|(drive, record)| {
             async move {
                 match record {
-                    Some(record) => drive.commit_version(bucket, key, record).await.map(|()| true),
-                    None => Ok(false),
+                    Some(record) => drive.commit_version(bucket, key, record).await.map(Some),
+                    None => Ok(None),
                 }
             }
             .instrument(drive_span(drive))
         }))
         .await;
-        let committed: Vec<bool> = results
-            .iter()
+        let committed: Vec<(Arc<dyn Drive>, Replaced)> = results
+            .into_iter()
             .zip(&self.drives)
-            .map(|(r, drive)| match r {
-                Ok(done) => *done,
+            .filter_map(|(result, drive)| match result {
+                Ok(replaced) => replaced.map(|r| (Arc::clone(drive), r)),
                 Err(e) => {
                     tracing::warn!(drive = drive.label(), error = %e, "commit failed on drive");
-                    false
+                    None
                 }
             })
             .collect();
-        let acknowledged = committed.iter().filter(|c| **c).count();
-        if let Err(e) = self.quorum.check_write(op, acknowledged) {
+        if let Err(e) = self.quorum.check_write(op, committed.len()) {
             if let Some(version_id) = version_id {
-                let drives = self.drives.iter().zip(&committed).filter(|(_, c)| **c).map(|(d, _)| d);
-                join_all(drives.map(|d| d.delete_version(bucket, key, version_id))).await;
+                join_all(
+                    committed.into_iter().map(|(drive, replaced)| restore(drive, bucket, key, version_id, replaced)),
+                )
+                .await;
             }
             return Err(e);
         }
+        tokio::spawn(async move {
+            for (drive, replaced) in committed {
+                for data_id in replaced.unreferenced {
+                    if let Err(e) = drive.discard_shard(data_id).await {
+                        tracing::warn!(drive = drive.label(), %data_id, error = %e, "replaced shard file not reclaimed");
+                    }
+                }
+            }
+        });
         Ok(())
     }
 
@@ -112,7 +124,93 @@ impl ErasureSet {
     }
 }
 
+/// Undoes a commit that missed quorum on one drive: the previous version is committed back
+/// (its shard files were kept), or, when there was none, the new version is deleted.
+async fn restore(drive: Arc<dyn Drive>, bucket: &str, key: &str, version_id: uuid::Uuid, replaced: Replaced) {
+    let restored = match replaced.previous {
+        Some(previous) => drive.commit_version(bucket, key, previous).await.map(drop),
+        None => drive.delete_version(bucket, key, version_id).await,
+    };
+    if let Err(e) = restored {
+        tracing::warn!(drive = drive.label(), error = %e, "rollback of a failed commit failed on drive");
+    }
+}
+
 /// The span of one drive's part in a fan-out.
 fn drive_span(drive: &Arc<dyn Drive>) -> tracing::Span {
     tracing::info_span!("storage.drive", drive = drive.label())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::error::StorageError;
+    use crate::heal::HealQueue;
+    use crate::local::LocalDrive;
+    use crate::meta::{self, DataPart};
+    use crate::offline::OfflineDrive;
+
+    /// A null version whose data is one shard file, written to `drive`.
+    async fn version_with_file(drive: &LocalDrive, mod_time_ns: i64) -> VersionRecord {
+        let data_id = Uuid::new_v4();
+        let mut writer = drive.create_shard(data_id).await.unwrap();
+        writer.write(Bytes::from_static(b"shard frames")).await.unwrap();
+        writer.finish().await.unwrap();
+        let part = DataPart { number: 1, size: 12, data_id, etag: String::new(), checksum: None };
+        VersionRecord { parts: vec![part], ..meta::test_record(mod_time_ns) }
+    }
+
+    fn set_of(drives: Vec<Arc<dyn Drive>>, data: usize, parity: usize) -> ErasureSet {
+        ErasureSet {
+            drives,
+            erasure: Erasure::new(data, parity, 1024).unwrap(),
+            quorum: Quorum::new(data, parity),
+            inline_threshold_bytes: 0,
+            heal: HealQueue::new().0,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_short_of_quorum_leaves_the_previous_version() {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let local: Vec<Arc<LocalDrive>> =
+            dirs.iter().map(|d| Arc::new(LocalDrive::open(d.path(), false).unwrap())).collect();
+        let mut previous = Vec::new();
+        for drive in &local {
+            let record = version_with_file(drive, 1).await;
+            drive.commit_version("b", "k", record.clone()).await.unwrap();
+            previous.push(record);
+        }
+        // 2+2 needs 3 commits; two drives are offline.
+        let offline = || Arc::new(OfflineDrive::new("gone".into(), "test".into())) as Arc<dyn Drive>;
+        let drives = vec![local[0].clone() as Arc<dyn Drive>, local[1].clone(), offline(), offline()];
+        let set = set_of(drives, 2, 2);
+        let newer = meta::test_record(2);
+        let result = set.commit_records("b", "k", vec![Some(newer); 4], "test").await;
+        assert!(matches!(result, Err(StorageError::QuorumLost { .. })), "{result:?}");
+        for (drive, record) in local.iter().zip(&previous) {
+            assert_eq!(drive.latest_version("b", "k").await.unwrap().as_ref(), Some(record));
+            assert!(drive.read_shard(record.parts[0].data_id, 0, 12).await.is_ok(), "shard file kept");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_overwrite_reclaims_the_replaced_shard_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = Arc::new(LocalDrive::open(dir.path(), false).unwrap());
+        let old = version_with_file(&drive, 1).await;
+        drive.commit_version("b", "k", old.clone()).await.unwrap();
+        let set = set_of(vec![drive.clone() as Arc<dyn Drive>], 1, 0);
+        set.commit_records("b", "k", vec![Some(meta::test_record(2))], "test").await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while drive.read_shard(old.parts[0].data_id, 0, 12).await.is_ok() {
+            assert!(Instant::now() < deadline, "replaced shard file still present");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
