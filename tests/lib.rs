@@ -74,6 +74,7 @@ pub struct Server {
     root: TempDir,
     drives: Vec<PathBuf>,
     extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
     process: Option<Child>,
     url: String,
 }
@@ -86,6 +87,12 @@ impl Server {
 
     /// Starts a server over `drive_count` new drives, with extra command-line flags.
     pub fn start_with_args(drive_count: usize, extra_args: &[&str]) -> Server {
+        Server::start_with_env(drive_count, extra_args, &[])
+    }
+
+    /// Starts a server over `drive_count` new drives, with extra command-line flags and
+    /// environment variables.
+    pub fn start_with_env(drive_count: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
         let root =
             tempfile::Builder::new().prefix("sovereign-e2e-").tempdir().expect("temporary directory for the drives");
         let drives: Vec<PathBuf> =
@@ -97,6 +104,7 @@ impl Server {
             root,
             drives,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            extra_env: env.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
             process: None,
             url: String::new(),
         };
@@ -203,6 +211,7 @@ impl Server {
             .args(["--address", "127.0.0.1:0"])
             .args(&self.extra_args)
             .args(&self.drives)
+            .envs(self.extra_env.iter().map(|(name, value)| (name, value)))
             .env("SOVEREIGN_S3_ROOT_USER", ROOT_USER)
             .env("SOVEREIGN_S3_ROOT_PASSWORD", ROOT_PASSWORD)
             .stdin(Stdio::null())

@@ -29,9 +29,10 @@ const EXPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Name of the span of one S3 request (the only span log lines show as their context).
 pub const REQUEST_SPAN: &str = "s3.request";
 
-/// The log filter without `SOVEREIGN_S3_LOG`. s3s logs every client error at ERROR; the front
-/// end logs each failed request itself, at a level that tells client errors from server faults.
-const DEFAULT_FILTER: &str = "info,s3s=off";
+/// s3s's own log events are never written, whatever the filter: at DEBUG they carry whole
+/// requests, `Authorization` header included, and at ERROR every client error. The front end
+/// logs each failed request itself, at a level that tells client errors from server faults.
+const UNLOGGED_TARGET: &str = "s3s";
 
 /// Installs the global subscriber; returns the tracer provider when traces are exported (keep
 /// it alive for the life of the process). Call before starting the async runtime. Logs and
@@ -41,8 +42,11 @@ const DEFAULT_FILTER: &str = "info,s3s=off";
 /// spans cost nothing unless traces are exported; the exporter takes every span at INFO and
 /// above whatever the log level.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Option<SdkTracerProvider>, String> {
-    let levels = EnvFilter::try_from_env("SOVEREIGN_S3_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let logged = levels.and(filter_fn(|meta| meta.is_event() || meta.name() == REQUEST_SPAN));
+    let levels = EnvFilter::try_from_env("SOVEREIGN_S3_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logged = levels.and(filter_fn(|meta| {
+        let ours = !meta.target().starts_with(UNLOGGED_TARGET);
+        (meta.is_event() && ours) || meta.name() == REQUEST_SPAN
+    }));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = match format {
         LogFormat::Text => fmt::layer().with_writer(std::io::stderr).with_ansi(ansi).with_filter(logged).boxed(),
