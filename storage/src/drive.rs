@@ -70,10 +70,9 @@ pub trait Drive: Send + Sync + Debug {
     async fn commit_part(&self, upload_id: Uuid, record: PartRecord) -> Result<()>;
     /// Lists the parts of an upload in part-number order.
     async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>>;
-    /// Commits the completed object and removes the upload, reclaiming parts it did not use.
-    async fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: VersionRecord) -> Result<()>;
-    /// Removes an upload and all its parts (idempotent).
-    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()>;
+    /// Removes an upload and its parts (idempotent), reclaiming the parts' shard files except
+    /// those a version of the key names: after a completion, the parts the object assembled.
+    async fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()>;
 }
 
 /// What a commit replaced on one drive.

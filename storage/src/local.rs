@@ -331,49 +331,22 @@ impl Inner {
         Ok(())
     }
 
-    /// Removes an upload and its parts in `batch`, except parts whose data `keep` names.
-    fn remove_upload(
-        &self,
-        batch: &mut WriteBatch,
-        bucket: &str,
-        key: &str,
-        upload_id: Uuid,
-        keep: &[Uuid],
-    ) -> Result<Vec<Uuid>> {
+    /// Removes an upload and its part records, and reclaims the parts' shard files except those
+    /// a version of the key names (the parts a completed upload assembled).
+    fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
+        let _guard = self.lock_key(bucket, key);
+        let versions = self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))?;
+        let named = |id: &Uuid| versions.iter().any(|(_, v)| v.parts.iter().any(|p| p.data_id == *id));
+        let mut batch = WriteBatch::default();
         batch.delete(meta::upload_key(bucket, key, upload_id));
         let mut reclaimed = Vec::new();
         for (db_key, part) in self.scan::<PartRecord>(&meta::parts_prefix(upload_id))? {
             batch.delete(db_key);
-            if !keep.contains(&part.part.data_id) {
+            if !named(&part.part.data_id) {
                 batch.delete(meta::data_ref_key(part.part.data_id));
                 reclaimed.push(part.part.data_id);
             }
         }
-        Ok(reclaimed)
-    }
-
-    fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: &VersionRecord) -> Result<()> {
-        let _guard = self.lock_key(bucket, key);
-        let mut batch = WriteBatch::default();
-        let keep: Vec<Uuid> = record.parts.iter().map(|p| p.data_id).collect();
-        let mut reclaimed = self.remove_upload(&mut batch, bucket, key, upload_id, &keep)?;
-        if record.null_version {
-            let removed = self.remove_versions(&mut batch, bucket, key, |old| old.null_version)?;
-            reclaimed.extend(removed.iter().flat_map(|r| r.parts.iter().map(|p| p.data_id)));
-        }
-        reclaimed.retain(|id| !keep.contains(id));
-        for data_id in &keep {
-            batch.put(meta::data_ref_key(*data_id), []);
-        }
-        batch.put(meta::version_key(bucket, key, record), meta::encode(record)?);
-        self.db.write_opt(batch, &self.write_options())?;
-        self.remove_shards(&reclaimed);
-        Ok(())
-    }
-
-    fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        let reclaimed = self.remove_upload(&mut batch, bucket, key, upload_id, &[])?;
         self.db.write_opt(batch, &self.write_options())?;
         self.remove_shards(&reclaimed);
         Ok(())
@@ -604,14 +577,9 @@ impl Drive for LocalDrive {
         .await
     }
 
-    async fn complete_upload(&self, bucket: &str, key: &str, upload_id: Uuid, record: VersionRecord) -> Result<()> {
+    async fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.complete_upload(&bucket, &key, upload_id, &record)).await
-    }
-
-    async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
-        let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.abort_upload(&bucket, &key, upload_id)).await
+        self.blocking(move |inner| inner.remove_upload(&bucket, &key, upload_id)).await
     }
 }
 
@@ -704,6 +672,7 @@ fn cache_only() -> ReadOptions {
 mod tests {
     use super::*;
     use crate::drive::Drive;
+    use crate::meta::DataPart;
 
     #[tokio::test]
     async fn lookups_from_disk_and_from_cache_agree() {
@@ -725,6 +694,38 @@ mod tests {
         assert_eq!(drive.inner.latest_version_cached("bkt", "other").unwrap(), Some(None));
         assert!(drive.bucket("bkt").await.unwrap().is_some());
         assert!(drive.bucket("none").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn removing_an_upload_keeps_the_parts_a_version_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path(), false).unwrap();
+        let upload_id = Uuid::new_v4();
+        let mut parts = Vec::new();
+        for number in 1..=2 {
+            let data_id = Uuid::new_v4();
+            let mut writer = drive.create_shard(data_id).await.unwrap();
+            writer.write(Bytes::from_static(b"part frames")).await.unwrap();
+            writer.finish().await.unwrap();
+            let part = DataPart { number, size: 11, data_id, etag: String::new(), checksum: None };
+            let record = PartRecord {
+                part: part.clone(),
+                mod_time_ns: 1,
+                erasure: meta::test_record(1).erasure,
+                shard_index: 0,
+            };
+            drive.commit_part(upload_id, record).await.unwrap();
+            parts.push(part);
+        }
+        // The completed object assembled part 1 only; the upload is removed after the commit
+        // (or aborted late, after a crash between the two): part 2 goes, part 1 stays.
+        let completed = VersionRecord { parts: vec![parts[0].clone()], ..meta::test_record(2) };
+        drive.commit_version("bkt", "key", completed).await.unwrap();
+        drive.remove_upload("bkt", "key", upload_id).await.unwrap();
+        assert!(drive.read_shard(parts[0].data_id, 0, 11).await.is_ok(), "the object's part is kept");
+        assert!(drive.read_shard(parts[1].data_id, 0, 11).await.is_err(), "the unused part is reclaimed");
+        assert!(drive.inner.db.get(meta::data_ref_key(parts[0].data_id)).unwrap().is_some(), "still referenced");
+        assert!(drive.list_parts(upload_id).await.unwrap().is_empty());
     }
 
     #[test]

@@ -151,7 +151,9 @@ pub fn assemble(chosen: &[ChosenPart], stored: &[PartRecord]) -> Result<(Vec<Dat
     Ok((pieces, etag))
 }
 
-/// Commits the completed object on every drive and removes the upload.
+/// Commits the completed object like any write (rolled back when short of quorum, which leaves
+/// the upload in place for a retry), then removes the upload; the parts the object assembled
+/// stay, as its version names them.
 pub async fn complete(
     set: &ErasureSet,
     bucket: &str,
@@ -161,18 +163,22 @@ pub async fn complete(
     hash: u64,
 ) -> Result<()> {
     let total = set.drives.len();
-    let results = join_all(set.drives.iter().enumerate().map(|(index, drive)| {
-        let mut copy = record.clone();
-        copy.shard_index = shard_of_drive(hash, index, total);
-        drive.complete_upload(bucket, key, upload_id, copy)
-    }))
-    .await;
-    set.quorum.check_write("complete multipart upload", ErasureSet::count_ok(&results))
+    let records = (0..total)
+        .map(|index| Some(VersionRecord { shard_index: shard_of_drive(hash, index, total), ..record.clone() }))
+        .collect();
+    set.commit_records(bucket, key, records, "complete multipart upload").await?;
+    let results = set.on_all(|drive| drive.remove_upload(bucket, key, upload_id)).await;
+    for (result, drive) in results.iter().zip(&set.drives) {
+        if let Err(e) = result {
+            tracing::warn!(drive = drive.label(), error = %e, "completed upload not removed from drive");
+        }
+    }
+    Ok(())
 }
 
 /// Removes an upload and its parts from every drive.
 pub async fn abort(set: &ErasureSet, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
-    let results = set.on_all(|drive| drive.abort_upload(bucket, key, upload_id)).await;
+    let results = set.on_all(|drive| drive.remove_upload(bucket, key, upload_id)).await;
     set.quorum.check_write("abort multipart upload", ErasureSet::count_ok(&results))
 }
 

@@ -118,11 +118,7 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
-    async fn complete_upload(&self, _: &str, _: &str, _: Uuid, _: VersionRecord) -> Result<()> {
-        self.offline()
-    }
-
-    async fn abort_upload(&self, _: &str, _: &str, _: Uuid) -> Result<()> {
+    async fn remove_upload(&self, _: &str, _: &str, _: Uuid) -> Result<()> {
         self.offline()
     }
 }
