@@ -170,6 +170,7 @@ impl Frontend {
         if let Some(m) = metrics {
             m.in_flight.inc();
         }
+        let head = req.method() == Method::HEAD;
         let mut req = req.map(Body::from);
         request_checks::normalise(req.headers_mut());
         let result = async {
@@ -194,9 +195,12 @@ impl Frontend {
         }
         let status = response.status().as_u16();
         let mut code = None;
+        // Error bodies are completed, except where none goes out (a 304, or any reply to HEAD).
+        let has_body = status != 304 && !head;
         if let Some(body) = response.body().bytes().filter(|_| status >= 300) {
             code = error_code(&body);
-            if let Some(completed) = error_body::complete(&body, &request_id, &self.state.host_id) {
+            if let Some(completed) = error_body::complete(&body, &request_id, &self.state.host_id).filter(|_| has_body)
+            {
                 set_header(response.headers_mut(), "content-length", &completed.len().to_string());
                 *response.body_mut() = Body::from(completed);
             }

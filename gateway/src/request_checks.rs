@@ -3,10 +3,13 @@
 //! of batch and tagging requests. (Signed headers cannot be rewritten here: the signature covers
 //! them.)
 
-use hyper::header::AUTHORIZATION;
-use hyper::{HeaderMap, Method, Request};
+use std::sync::LazyLock;
+
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 use md5::{Digest, Md5};
-use s3s::{s3_error, Body, S3Result};
+use s3s::{s3_error, Body, S3Error, S3ErrorCode, S3Result};
+use tokio::sync::Semaphore;
 
 use crate::checksum;
 
@@ -16,6 +19,10 @@ const MAX_PRESIGNED_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 /// The largest XML body whose Content-MD5 is checked before the operation sees it (a
 /// DeleteObjects request naming 1000 keys of 1024 bytes each fits).
 const MAX_CHECKED_BODY: usize = 2 << 20;
+
+/// Bodies buffered for that check at once, so that requests (checked before their signature
+/// is) cannot make the server hold more than this many times `MAX_CHECKED_BODY`.
+static CHECKED_BODIES: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(32));
 
 const CONTENT_MD5: &str = "content-md5";
 
@@ -32,22 +39,35 @@ pub async fn check(req: &mut Request<Body>) -> S3Result<()> {
     let query = req.uri().query().unwrap_or_default();
     let expires = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Expires="));
     if expires.and_then(|e| e.parse::<u64>().ok()).is_some_and(|e| e > MAX_PRESIGNED_EXPIRY_SECS) {
-        return Err(s3_error!(AccessDenied, "X-Amz-Expires must be less than a week (in seconds) that is 604800"));
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("AuthorizationQueryParametersError".into()),
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
+        );
+        e.set_status_code(StatusCode::BAD_REQUEST);
+        return Err(e);
     }
     let Some(sent) = req.headers().get(CONTENT_MD5) else { return Ok(()) };
     let sent = sent.to_str().map_err(|_| invalid_digest())?.trim().to_owned();
     if sent.is_empty() {
         return Err(invalid_digest());
     }
-    if carries_xml_body(req.method(), query) {
-        let body = req
-            .body_mut()
-            .store_all_limited(MAX_CHECKED_BODY)
-            .await
-            .map_err(|_| s3_error!(MaxMessageLengthExceeded, "Your request was too big."))?;
-        checksum::check_content_md5(Some(&sent), &Md5::digest(&body).into())?;
+    // An aws-chunked body's MD5 is that of the decoded payload, which s3s checks on the way.
+    let streaming = req.headers().get("x-amz-content-sha256").is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
+    if !carries_xml_body(req.method(), query) || streaming {
+        return Ok(());
     }
-    Ok(())
+    let declared =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_CHECKED_BODY) {
+        return Err(s3_error!(MaxMessageLengthExceeded, "Your request was too big."));
+    }
+    let _permit = CHECKED_BODIES.acquire().await.map_err(|e| s3_error!(e, InternalError, "body check unavailable"))?;
+    let body = req
+        .body_mut()
+        .store_all_limited(MAX_CHECKED_BODY)
+        .await
+        .map_err(|e| s3_error!(IncompleteBody, "The request body could not be read: {e}"))?;
+    checksum::check_content_md5(Some(&sent), &Md5::digest(&body).into())
 }
 
 /// Requests whose body is an XML document the operation parses (DeleteObjects,

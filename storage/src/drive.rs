@@ -50,6 +50,19 @@ pub trait Drive: Send + Sync + Debug {
     async fn repair_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<bool>;
     /// Removes one version and reclaims its shard files (idempotent).
     async fn delete_version(&self, bucket: &str, key: &str, version_id: Uuid) -> Result<()>;
+    /// Undoes a commit of the null version `failed` that missed quorum: if it is still the
+    /// current null version, it is replaced by `previous` (or removed when there was none);
+    /// if a newer write has replaced it since, nothing changes. With `release_data`, shard
+    /// files only the failed version named are unreferenced and removed; without, they stay
+    /// referenced (the parts of an upload that a retry may complete).
+    async fn restore_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        failed: Uuid,
+        previous: Option<VersionRecord>,
+        release_data: bool,
+    ) -> Result<()>;
     /// Lists the newest version of each key, or common prefixes, in key order.
     async fn list_latest(&self, bucket: &str, query: &ListQuery) -> Result<Vec<ListEntry>>;
 
@@ -71,8 +84,8 @@ pub trait Drive: Send + Sync + Debug {
     /// Lists the parts of an upload in part-number order.
     async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>>;
     /// Removes an upload and its parts (idempotent), reclaiming the parts' shard files except
-    /// those a version of the key names: after a completion, the parts the object assembled.
-    async fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()>;
+    /// those in `keep` (the parts a completion assembled) and those a version of the key names.
+    async fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid, keep: Vec<Uuid>) -> Result<()>;
 }
 
 /// What a commit replaced on one drive.

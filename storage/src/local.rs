@@ -259,6 +259,39 @@ impl Inner {
         Ok(())
     }
 
+    fn restore_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        failed: Uuid,
+        previous: Option<&VersionRecord>,
+        release_data: bool,
+    ) -> Result<()> {
+        let _guard = self.lock_key(bucket, key);
+        let current = self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))?;
+        let Some((db_key, current)) = current.into_iter().find(|(_, v)| v.null_version && v.version_id == failed)
+        else {
+            return Ok(());
+        };
+        let kept = |id: &Uuid| previous.is_some_and(|p| p.parts.iter().any(|part| part.data_id == *id));
+        let released: Vec<Uuid> =
+            current.parts.iter().map(|p| p.data_id).filter(|id| release_data && !kept(id)).collect();
+        let mut batch = WriteBatch::default();
+        batch.delete(db_key);
+        for data_id in &released {
+            batch.delete(meta::data_ref_key(*data_id));
+        }
+        if let Some(previous) = previous {
+            for part in &previous.parts {
+                batch.put(meta::data_ref_key(part.data_id), []);
+            }
+            batch.put(meta::version_key(bucket, key, previous), meta::encode(previous)?);
+        }
+        self.db.write_opt(batch, &self.write_options())?;
+        self.remove_shards(&released);
+        Ok(())
+    }
+
     fn remove_shards(&self, data_ids: &[Uuid]) {
         for data_id in data_ids {
             let path = self.shard_path(*data_id);
@@ -332,11 +365,12 @@ impl Inner {
     }
 
     /// Removes an upload and its part records, and reclaims the parts' shard files except those
-    /// a version of the key names (the parts a completed upload assembled).
-    fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
+    /// in `keep` and those a version of the key names (the parts a completed upload assembled).
+    fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid, keep: &[Uuid]) -> Result<()> {
         let _guard = self.lock_key(bucket, key);
         let versions = self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))?;
-        let named = |id: &Uuid| versions.iter().any(|(_, v)| v.parts.iter().any(|p| p.data_id == *id));
+        let named =
+            |id: &Uuid| keep.contains(id) || versions.iter().any(|(_, v)| v.parts.iter().any(|p| p.data_id == *id));
         let mut batch = WriteBatch::default();
         batch.delete(meta::upload_key(bucket, key, upload_id));
         let mut reclaimed = Vec::new();
@@ -488,6 +522,18 @@ impl Drive for LocalDrive {
         self.blocking(move |inner| inner.delete_version(&bucket, &key, version_id)).await
     }
 
+    async fn restore_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        failed: Uuid,
+        previous: Option<VersionRecord>,
+        release_data: bool,
+    ) -> Result<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.restore_version(&bucket, &key, failed, previous.as_ref(), release_data)).await
+    }
+
     async fn list_latest(&self, bucket: &str, query: &ListQuery) -> Result<Vec<ListEntry>> {
         let (bucket, query) = (bucket.to_owned(), query.clone());
         self.blocking(move |inner| inner.list_latest(&bucket, &query)).await
@@ -577,9 +623,9 @@ impl Drive for LocalDrive {
         .await
     }
 
-    async fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
+    async fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid, keep: Vec<Uuid>) -> Result<()> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.remove_upload(&bucket, &key, upload_id)).await
+        self.blocking(move |inner| inner.remove_upload(&bucket, &key, upload_id, &keep)).await
     }
 }
 
@@ -721,11 +767,56 @@ mod tests {
         // (or aborted late, after a crash between the two): part 2 goes, part 1 stays.
         let completed = VersionRecord { parts: vec![parts[0].clone()], ..meta::test_record(2) };
         drive.commit_version("bkt", "key", completed).await.unwrap();
-        drive.remove_upload("bkt", "key", upload_id).await.unwrap();
+        drive.remove_upload("bkt", "key", upload_id, Vec::new()).await.unwrap();
         assert!(drive.read_shard(parts[0].data_id, 0, 11).await.is_ok(), "the object's part is kept");
         assert!(drive.read_shard(parts[1].data_id, 0, 11).await.is_err(), "the unused part is reclaimed");
         assert!(drive.inner.db.get(meta::data_ref_key(parts[0].data_id)).unwrap().is_some(), "still referenced");
         assert!(drive.list_parts(upload_id).await.unwrap().is_empty());
+    }
+
+    /// A null version whose data is one shard file on `drive`.
+    async fn version_with_file(drive: &LocalDrive, mod_time_ns: i64) -> VersionRecord {
+        let data_id = Uuid::new_v4();
+        let mut writer = drive.create_shard(data_id).await.unwrap();
+        writer.write(Bytes::from_static(b"frames")).await.unwrap();
+        writer.finish().await.unwrap();
+        let part = DataPart { number: 1, size: 6, data_id, etag: String::new(), checksum: None };
+        VersionRecord { parts: vec![part], ..meta::test_record(mod_time_ns) }
+    }
+
+    #[tokio::test]
+    async fn a_rollback_restores_the_previous_version_only_while_the_failed_one_is_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let drive = LocalDrive::open(dir.path(), false).unwrap();
+        let original = version_with_file(&drive, 1).await;
+        drive.commit_version("bkt", "key", original.clone()).await.unwrap();
+
+        // A write that then misses quorum is undone: the original is back, its file intact,
+        // and the failed write's file is released.
+        let failed = version_with_file(&drive, 2).await;
+        let replaced = drive.commit_version("bkt", "key", failed.clone()).await.unwrap();
+        assert_eq!(replaced.previous.as_ref(), Some(&original));
+        drive.restore_version("bkt", "key", failed.version_id, replaced.previous, true).await.unwrap();
+        assert_eq!(drive.latest_version("bkt", "key").await.unwrap().as_ref(), Some(&original));
+        assert!(drive.read_shard(original.parts[0].data_id, 0, 6).await.is_ok());
+        assert!(drive.read_shard(failed.parts[0].data_id, 0, 6).await.is_err());
+
+        // Once a newer write has replaced the failed one, the rollback changes nothing.
+        let failed = version_with_file(&drive, 3).await;
+        let replaced = drive.commit_version("bkt", "key", failed.clone()).await.unwrap();
+        let newer = version_with_file(&drive, 4).await;
+        drive.commit_version("bkt", "key", newer.clone()).await.unwrap();
+        drive.restore_version("bkt", "key", failed.version_id, replaced.previous, true).await.unwrap();
+        assert_eq!(drive.latest_version("bkt", "key").await.unwrap().as_ref(), Some(&newer));
+
+        // Undoing a completion keeps the data referenced: it belongs to the upload's parts.
+        let completed = version_with_file(&drive, 5).await;
+        drive.commit_version("bkt", "parts", completed.clone()).await.unwrap();
+        drive.restore_version("bkt", "parts", completed.version_id, None, false).await.unwrap();
+        assert_eq!(drive.latest_version("bkt", "parts").await.unwrap(), None);
+        let data_id = completed.parts[0].data_id;
+        assert!(drive.read_shard(data_id, 0, 6).await.is_ok());
+        assert!(drive.inner.db.get(meta::data_ref_key(data_id)).unwrap().is_some(), "still referenced");
     }
 
     #[test]

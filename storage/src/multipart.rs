@@ -12,7 +12,7 @@ use crate::meta::{DataPart, PartRecord, StoredChecksum, UploadRecord, VersionRec
 use crate::placement::shard_of_drive;
 use crate::put::{discard_files, Staged, StagedContent};
 use crate::quorum::Answer;
-use crate::set::ErasureSet;
+use crate::set::{ErasureSet, OnRollback};
 
 /// Smallest size of every part but the last, as S3 requires.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -166,8 +166,9 @@ pub async fn complete(
     let records = (0..total)
         .map(|index| Some(VersionRecord { shard_index: shard_of_drive(hash, index, total), ..record.clone() }))
         .collect();
-    set.commit_records(bucket, key, records, "complete multipart upload").await?;
-    let results = set.on_all(|drive| drive.remove_upload(bucket, key, upload_id)).await;
+    set.commit_records(bucket, key, records, "complete multipart upload", OnRollback::KeepData).await?;
+    let assembled: Vec<Uuid> = record.parts.iter().map(|p| p.data_id).collect();
+    let results = set.on_all(|drive| drive.remove_upload(bucket, key, upload_id, assembled.clone())).await;
     for (result, drive) in results.iter().zip(&set.drives) {
         if let Err(e) = result {
             tracing::warn!(drive = drive.label(), error = %e, "completed upload not removed from drive");
@@ -178,7 +179,7 @@ pub async fn complete(
 
 /// Removes an upload and its parts from every drive.
 pub async fn abort(set: &ErasureSet, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
-    let results = set.on_all(|drive| drive.remove_upload(bucket, key, upload_id)).await;
+    let results = set.on_all(|drive| drive.remove_upload(bucket, key, upload_id, Vec::new())).await;
     set.quorum.check_write("abort multipart upload", ErasureSet::count_ok(&results))
 }
 
@@ -197,7 +198,7 @@ pub async fn list_uploads(set: &ErasureSet, bucket: &str, prefix: &str) -> Resul
         .filter(|(_, holders)| set.quorum.may_be_committed(*holders, unknown))
         .map(|(record, _)| record)
         .collect();
-    uploads.sort_by(|a, b| (&a.key, a.initiated_ns).cmp(&(&b.key, b.initiated_ns)));
+    uploads.sort_by(|a, b| (&a.key, a.initiated_ns, a.upload_id).cmp(&(&b.key, b.initiated_ns, b.upload_id)));
     Ok(uploads)
 }
 

@@ -82,6 +82,10 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
+    async fn restore_version(&self, _: &str, _: &str, _: Uuid, _: Option<VersionRecord>, _: bool) -> Result<()> {
+        self.offline()
+    }
+
     async fn list_latest(&self, _: &str, _: &ListQuery) -> Result<Vec<ListEntry>> {
         self.offline()
     }
@@ -118,7 +122,7 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
-    async fn remove_upload(&self, _: &str, _: &str, _: Uuid) -> Result<()> {
+    async fn remove_upload(&self, _: &str, _: &str, _: Uuid, _: Vec<Uuid>) -> Result<()> {
         self.offline()
     }
 }

@@ -66,14 +66,16 @@ impl ErasureSet {
 
     /// Commits one record per drive (`records[i]` to drive `i`, `None` = skip) and checks the
     /// write quorum. Once it is met, the shard files of the versions replaced are reclaimed in
-    /// the background; otherwise each drive that committed gets its previous version back, so
-    /// a failed overwrite leaves the object as it was.
+    /// the background; otherwise each drive that committed gets its previous version back
+    /// (unless a newer write replaced the failed one meanwhile), so a failed overwrite leaves
+    /// the object as it was.
     pub async fn commit_records(
         &self,
         bucket: &str,
         key: &str,
         records: Vec<Option<VersionRecord>>,
         op: &'static str,
+        on_rollback: OnRollback,
     ) -> Result<()> {
         let version_id = records.iter().flatten().next().map(|r| r.version_id);
         let results = join_all(self.drives.iter().zip(records).map(|(drive, record)| {
@@ -99,9 +101,13 @@ impl ErasureSet {
             .collect();
         if let Err(e) = self.quorum.check_write(op, committed.len()) {
             if let Some(version_id) = version_id {
-                join_all(
-                    committed.into_iter().map(|(drive, replaced)| restore(drive, bucket, key, version_id, replaced)),
-                )
+                let release = on_rollback == OnRollback::ReleaseData;
+                join_all(committed.into_iter().map(|(drive, replaced)| async move {
+                    let restored = drive.restore_version(bucket, key, version_id, replaced.previous, release).await;
+                    if let Err(e) = restored {
+                        tracing::warn!(drive = drive.label(), error = %e, "rollback of a failed commit failed on drive");
+                    }
+                }))
                 .await;
             }
             return Err(e);
@@ -124,16 +130,13 @@ impl ErasureSet {
     }
 }
 
-/// Undoes a commit that missed quorum on one drive: the previous version is committed back
-/// (its shard files were kept), or, when there was none, the new version is deleted.
-async fn restore(drive: Arc<dyn Drive>, bucket: &str, key: &str, version_id: uuid::Uuid, replaced: Replaced) {
-    let restored = match replaced.previous {
-        Some(previous) => drive.commit_version(bucket, key, previous).await.map(drop),
-        None => drive.delete_version(bucket, key, version_id).await,
-    };
-    if let Err(e) = restored {
-        tracing::warn!(drive = drive.label(), error = %e, "rollback of a failed commit failed on drive");
-    }
+/// What undoing a commit does with the shard files the new version names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRollback {
+    /// Unreference and remove them: they were written for this commit.
+    ReleaseData,
+    /// Leave them referenced: they are the parts of an upload that a retry may complete.
+    KeepData,
 }
 
 /// The span of one drive's part in a fan-out.
@@ -191,7 +194,7 @@ mod tests {
         let drives = vec![local[0].clone() as Arc<dyn Drive>, local[1].clone(), offline(), offline()];
         let set = set_of(drives, 2, 2);
         let newer = meta::test_record(2);
-        let result = set.commit_records("b", "k", vec![Some(newer); 4], "test").await;
+        let result = set.commit_records("b", "k", vec![Some(newer); 4], "test", OnRollback::ReleaseData).await;
         assert!(matches!(result, Err(StorageError::QuorumLost { .. })), "{result:?}");
         for (drive, record) in local.iter().zip(&previous) {
             assert_eq!(drive.latest_version("b", "k").await.unwrap().as_ref(), Some(record));
@@ -206,7 +209,7 @@ mod tests {
         let old = version_with_file(&drive, 1).await;
         drive.commit_version("b", "k", old.clone()).await.unwrap();
         let set = set_of(vec![drive.clone() as Arc<dyn Drive>], 1, 0);
-        set.commit_records("b", "k", vec![Some(meta::test_record(2))], "test").await.unwrap();
+        set.commit_records("b", "k", vec![Some(meta::test_record(2))], "test", OnRollback::ReleaseData).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while drive.read_shard(old.parts[0].data_id, 0, 12).await.is_ok() {
             assert!(Instant::now() < deadline, "replaced shard file still present");

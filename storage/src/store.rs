@@ -25,7 +25,7 @@ use crate::offline::OfflineDrive;
 use crate::placement::{self, object_hash, set_index};
 use crate::put::{self, BodyStream, Staged, StagedContent};
 use crate::quorum::{Agreed, Answer, Quorum};
-use crate::set::ErasureSet;
+use crate::set::{ErasureSet, OnRollback};
 
 /// Present in a drive's root while it is being healed into its set; survives restarts.
 const HEALING_MARKER: &str = "healing";
@@ -422,7 +422,7 @@ impl ObjectStore {
             })
             .collect();
         let committed = records.iter().flatten().next().cloned();
-        if let Err(e) = set.commit_records(bucket, key, records, "put object").await {
+        if let Err(e) = set.commit_records(bucket, key, records, "put object", OnRollback::ReleaseData).await {
             self.discard(bucket, key, staged).await;
             return Err(e);
         }
@@ -599,7 +599,7 @@ impl ObjectStore {
         let lists = join_all(self.sets.iter().map(|set| multipart::list_uploads(set, bucket, prefix))).await;
         let mut uploads: Vec<UploadRecord> =
             lists.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
-        uploads.sort_by(|a, b| (&a.key, a.initiated_ns).cmp(&(&b.key, b.initiated_ns)));
+        uploads.sort_by(|a, b| (&a.key, a.initiated_ns, a.upload_id).cmp(&(&b.key, b.initiated_ns, b.upload_id)));
         Ok(uploads)
     }
 }

@@ -104,7 +104,7 @@ async fn presigned_urls_cannot_outlive_a_week() {
     let too_long = presigned.uri().replace("X-Amz-Expires=3600", "X-Amz-Expires=604801");
     assert_ne!(too_long, presigned.uri());
     let reply = curl(&[&too_long]);
-    reply.assert_error(403, "AccessDenied");
+    reply.assert_error(400, "AuthorizationQueryParametersError");
     assert!(reply.text().contains("604800"), "{}", reply.text());
 }
 

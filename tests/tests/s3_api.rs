@@ -876,6 +876,9 @@ async fn multipart_uploads_are_listed_page_by_page() {
             if page.is_truncated() != Some(true) {
                 break;
             }
+            if page.uploads().is_empty() {
+                assert_eq!(page.next_upload_id_marker(), None, "a page ending on a common prefix: {page:?}");
+            }
             key_marker = page.next_key_marker().map(str::to_owned);
         }
     }

@@ -336,6 +336,7 @@ impl Gateway {
                 }
                 Err(common) => {
                     next_key = Some(common.clone());
+                    next_id = None;
                     prefixes.push(CommonPrefix { prefix: Some(encoder.apply(common)) });
                 }
             }
@@ -361,32 +362,39 @@ impl Gateway {
 
 /// Which uploads (listed in key, then initiation order) come after the markers. A key marker
 /// that is a common prefix skips every key under it. With an upload-id marker, the uploads of the
-/// marker key initiated after the marker upload follow it (those with a greater id when that
-/// upload is gone).
+/// marker key initiated after the marker upload (ties broken by id) follow it (those with a
+/// greater id when that upload is gone).
 struct Markers<'a> {
     key: &'a str,
     rolled_up: bool,
-    upload: Option<(&'a str, Option<i64>)>,
+    upload: Option<(&'a str, Option<(i64, Uuid)>)>,
 }
 
 impl<'a> Markers<'a> {
     fn new(uploads: &[UploadRecord], query: &ListQuery, key: &'a str, upload_id: Option<&'a str>) -> Self {
-        let initiated =
-            |id: &str| uploads.iter().find(|u| u.key == key && u.upload_id.to_string() == id).map(|u| u.initiated_ns);
+        let position = |id: &str| {
+            uploads
+                .iter()
+                .find(|u| u.key == key && u.upload_id.to_string() == id)
+                .map(|u| (u.initiated_ns, u.upload_id))
+        };
         Self {
             key,
             rolled_up: query.common_prefix(key) == Some(key),
-            upload: upload_id.filter(|id| !id.is_empty()).map(|id| (id, initiated(id))),
+            upload: upload_id.filter(|id| !id.is_empty()).map(|id| (id, position(id))),
         }
     }
 
     /// True when `upload` is listed after the markers.
     fn follow(&self, upload: &UploadRecord) -> bool {
+        if self.rolled_up && upload.key.starts_with(self.key) {
+            return false;
+        }
         if upload.key != self.key {
-            return upload.key.as_str() > self.key && !(self.rolled_up && upload.key.starts_with(self.key));
+            return upload.key.as_str() > self.key;
         }
         match self.upload {
-            Some((_, Some(initiated))) => upload.initiated_ns > initiated,
+            Some((_, Some(marker))) => (upload.initiated_ns, upload.upload_id) > marker,
             Some((id, None)) => upload.upload_id.to_string().as_str() > id,
             None => false,
         }
