@@ -164,7 +164,7 @@ impl Frontend {
         );
         let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
         if let Err(e) = span.set_parent(parent) {
-            tracing::debug!(error = %e, "trace context not applied");
+            tracing::trace!(error = %e, "trace context not applied");
         }
         let metrics = METRICS.as_ref();
         if let Some(m) = metrics {
