@@ -21,8 +21,12 @@ const MAX_PRESIGNED_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 const MAX_CHECKED_BODY: usize = 2 << 20;
 
 /// Bodies buffered for that check at once, so that requests (checked before their signature
-/// is) cannot make the server hold more than this many times `MAX_CHECKED_BODY`.
+/// is) cannot make the server hold more than this many times `MAX_CHECKED_BODY`; beyond it,
+/// `SlowDown`.
 static CHECKED_BODIES: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(32));
+
+/// How long such a body may take to arrive.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 const CONTENT_MD5: &str = "content-md5";
 
@@ -61,11 +65,15 @@ pub async fn check(req: &mut Request<Body>) -> S3Result<()> {
     if declared.is_some_and(|len| len > MAX_CHECKED_BODY) {
         return Err(s3_error!(MaxMessageLengthExceeded, "Your request was too big."));
     }
-    let _permit = CHECKED_BODIES.acquire().await.map_err(|e| s3_error!(e, InternalError, "body check unavailable"))?;
-    let body = req
-        .body_mut()
-        .store_all_limited(MAX_CHECKED_BODY)
-        .await
+    let _permit = CHECKED_BODIES.try_acquire().map_err(|_| s3_error!(SlowDown, "Please reduce your request rate."))?;
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, req.body_mut().store_all_limited(MAX_CHECKED_BODY)).await;
+    let body = read
+        .map_err(|_| {
+            s3_error!(
+                RequestTimeout,
+                "Your socket connection to the server was not read from or written to within the timeout period."
+            )
+        })?
         .map_err(|e| s3_error!(IncompleteBody, "The request body could not be read: {e}"))?;
     checksum::check_content_md5(Some(&sent), &Md5::digest(&body).into())
 }

@@ -27,6 +27,35 @@ pub struct ErasureSet {
     pub inline_threshold_bytes: usize,
     /// Where damaged objects are reported for repair.
     pub heal: HealQueue,
+    /// Serialises the writers of each key: commits, their rollbacks, deletes, tagging,
+    /// multipart completion and abort, and heal.
+    pub writers: KeyLocks,
+}
+
+/// Stripes of the per-key write lock.
+const KEY_LOCK_STRIPES: usize = 256;
+
+/// Per-key write locks (striped) of one process. Writers of a key that run one at a time
+/// reach every drive in the same order, so the drives agree on which version is current, and
+/// a rollback never races another write of the key. Gateways on several machines will need a
+/// distributed lock in its place.
+#[derive(Debug)]
+pub struct KeyLocks(Vec<tokio::sync::Mutex<()>>);
+
+impl Default for KeyLocks {
+    fn default() -> Self {
+        Self((0..KEY_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+}
+
+impl KeyLocks {
+    /// Waits for the write lock of `bucket/key`.
+    pub async fn lock(&self, bucket: &str, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (bucket, key).hash(&mut hasher);
+        self.0[hasher.finish() as usize % KEY_LOCK_STRIPES].lock().await
+    }
 }
 
 impl ErasureSet {
@@ -65,7 +94,7 @@ impl ErasureSet {
     }
 
     /// Commits one record per drive (`records[i]` to drive `i`, `None` = skip) and checks the
-    /// write quorum. Once it is met, the shard files of the versions replaced are reclaimed in
+    /// write quorum; the caller holds the key's write lock. Once it is met, the shard files of the versions replaced are reclaimed in
     /// the background; otherwise each drive that committed gets its previous version back
     /// (unless a newer write replaced the failed one meanwhile), so a failed overwrite leaves
     /// the object as it was.
@@ -175,6 +204,7 @@ mod tests {
             quorum: Quorum::new(data, parity),
             inline_threshold_bytes: 0,
             heal: HealQueue::new().0,
+            writers: KeyLocks::default(),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::offline::OfflineDrive;
 use crate::placement::{self, object_hash, set_index};
 use crate::put::{self, BodyStream, Staged, StagedContent};
 use crate::quorum::{Agreed, Answer, Quorum};
-use crate::set::{ErasureSet, OnRollback};
+use crate::set::{ErasureSet, KeyLocks, OnRollback};
 
 /// Present in a drive's root while it is being healed into its set; survives restarts.
 const HEALING_MARKER: &str = "healing";
@@ -164,6 +164,7 @@ impl ObjectStore {
                 quorum: Quorum::new(erasure.data, erasure.parity),
                 inline_threshold_bytes: config.inline_threshold_bytes,
                 heal: queue,
+                writers: KeyLocks::default(),
             });
             heal::spawn_healer(Arc::downgrade(&set), rx);
             sets.push(set);
@@ -384,6 +385,8 @@ impl ObjectStore {
         meta: ObjectMeta,
     ) -> Result<VersionRecord> {
         let (set, hash) = self.set_for(bucket, key);
+        // Taken before the modification time is read, so times follow the order of commits.
+        let _writing = set.writers.lock(bucket, key).await;
         let total = set.drives.len();
         let record = VersionRecord {
             version_id: Uuid::new_v4(),
@@ -460,6 +463,7 @@ impl ObjectStore {
     /// Removes the current version of an object; absent objects are not an error.
     #[tracing::instrument(name = "storage.delete_object", skip_all, fields(bucket = %bucket))]
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+        let _writing = self.set_for(bucket, key).0.writers.lock(bucket, key).await;
         let handle = match self.get_object(bucket, key).await {
             Ok(handle) => handle,
             Err(StorageError::NoSuchKey { .. }) => return Ok(()),
@@ -472,6 +476,7 @@ impl ObjectStore {
 
     /// Replaces the tags of the current version in place.
     pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<VersionRecord> {
+        let _writing = self.set_for(bucket, key).0.writers.lock(bucket, key).await;
         let handle = self.get_object(bucket, key).await?;
         let total = handle.set.drives.len();
         let mut records: Vec<Option<VersionRecord>> = vec![None; total];
@@ -537,6 +542,9 @@ impl ObjectStore {
         checksum: Option<StoredChecksum>,
     ) -> Result<DataPart> {
         let set = self.set_for(bucket, key).0;
+        // Held from the upload check to the commit, so a part never lands in an upload that a
+        // completion or abort is removing.
+        let _writing = set.writers.lock(bucket, key).await;
         if let Err(e) = multipart::find(set, bucket, key, upload_id).await {
             self.discard(bucket, key, staged).await;
             return Err(e);
@@ -561,8 +569,9 @@ impl ObjectStore {
         chosen: &[ChosenPart],
         checksum: impl FnOnce(&UploadRecord, &[DataPart]) -> Result<Option<StoredChecksum>>,
     ) -> Result<VersionRecord> {
-        let upload = self.upload(bucket, key, upload_id).await?;
         let (set, hash) = self.set_for(bucket, key);
+        let _writing = set.writers.lock(bucket, key).await;
+        let upload = self.upload(bucket, key, upload_id).await?;
         let stored = multipart::list_parts(set, upload_id).await?;
         let (parts, etag) = multipart::assemble(chosen, &stored)?;
         let checksum = checksum(&upload, &parts)?;
@@ -589,8 +598,10 @@ impl ObjectStore {
 
     /// Aborts an upload and reclaims its parts.
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
+        let set = self.set_for(bucket, key).0;
+        let _writing = set.writers.lock(bucket, key).await;
         self.upload(bucket, key, upload_id).await?;
-        multipart::abort(self.set_for(bucket, key).0, bucket, key, upload_id).await
+        multipart::abort(set, bucket, key, upload_id).await
     }
 
     /// In-progress uploads of a bucket whose keys start with `prefix`, in key order.

@@ -188,6 +188,26 @@ async fn overwrite_and_delete_reclaim_shard_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_overwrites_of_one_key_leave_one_readable_winner() {
+    let fixture = Fixture::new(4);
+    let store = fixture.open().await;
+    store.create_bucket("b").await.unwrap();
+    for round in 0..4u8 {
+        let bodies: Vec<Bytes> = (0..8u8).map(|i| data(300 << 10, round * 8 + i)).collect();
+        let writes = bodies.iter().map(|body| put(&store, "hot", body));
+        futures::future::join_all(writes).await;
+        let read = read(&store, "hot", None).await.expect("the key reads after concurrent overwrites");
+        assert!(bodies.contains(&read), "round {round}: the object is one of the bodies written");
+    }
+    // Every replaced version's files are reclaimed; the winner's remain, one per drive.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while (0..4).any(|drive| fixture.shard_files(drive).len() != 1) {
+        assert!(std::time::Instant::now() < deadline, "replaced shard files still present");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_writes_are_invisible_and_reclaimed_at_start() {
     let fixture = Fixture::new(4);
     {
