@@ -2,7 +2,6 @@
 //! `data/`. Every call runs on the blocking pool so the async runtime never waits on disk.
 
 use std::fs::{self, File};
-use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +17,7 @@ use crate::drive::{Drive, DriveUsage, ListEntry, ListQuery, Replaced, ShardWrite
 use crate::error::{Result, StorageError};
 use crate::meta::{self, BucketRecord, PartRecord, UploadRecord, VersionRecord};
 use crate::metrics;
+use crate::placement;
 
 const META_DIR: &str = "meta";
 const DATA_DIR: &str = "data";
@@ -114,9 +114,7 @@ impl Inner {
     }
 
     fn lock_key(&self, bucket: &str, key: &str) -> std::sync::MutexGuard<'_, ()> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (bucket, key).hash(&mut hasher);
-        let stripe = &self.key_locks[hasher.finish() as usize % KEY_LOCK_STRIPES];
+        let stripe = &self.key_locks[placement::object_hash(bucket, key) as usize % KEY_LOCK_STRIPES];
         stripe.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -714,11 +712,30 @@ fn cache_only() -> ReadOptions {
     options
 }
 
+/// The bytes of every shard file tests write.
+#[cfg(test)]
+pub(crate) const TEST_FRAMES: &[u8] = b"frames";
+
+/// Writes [`TEST_FRAMES`] as the shard file of a new data piece on `drive`, for tests.
+#[cfg(test)]
+pub(crate) async fn test_data_part(drive: &LocalDrive, number: i32) -> crate::meta::DataPart {
+    let data_id = Uuid::new_v4();
+    let mut writer = drive.create_shard(data_id).await.expect("create test shard");
+    writer.write(Bytes::from_static(TEST_FRAMES)).await.expect("write test shard");
+    writer.finish().await.expect("finish test shard");
+    crate::meta::DataPart { number, size: TEST_FRAMES.len() as u64, data_id, etag: String::new(), checksum: None }
+}
+
+/// A null version whose data is one shard file on `drive`, for tests.
+#[cfg(test)]
+pub(crate) async fn test_version_with_file(drive: &LocalDrive, mod_time_ns: i64) -> VersionRecord {
+    VersionRecord { parts: vec![test_data_part(drive, 1).await], ..meta::test_record(mod_time_ns) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::drive::Drive;
-    use crate::meta::DataPart;
 
     #[tokio::test]
     async fn lookups_from_disk_and_from_cache_agree() {
@@ -749,11 +766,7 @@ mod tests {
         let upload_id = Uuid::new_v4();
         let mut parts = Vec::new();
         for number in 1..=2 {
-            let data_id = Uuid::new_v4();
-            let mut writer = drive.create_shard(data_id).await.unwrap();
-            writer.write(Bytes::from_static(b"part frames")).await.unwrap();
-            writer.finish().await.unwrap();
-            let part = DataPart { number, size: 11, data_id, etag: String::new(), checksum: None };
+            let part = test_data_part(&drive, number).await;
             let record = PartRecord {
                 part: part.clone(),
                 mod_time_ns: 1,
@@ -768,54 +781,47 @@ mod tests {
         let completed = VersionRecord { parts: vec![parts[0].clone()], ..meta::test_record(2) };
         drive.commit_version("bkt", "key", completed).await.unwrap();
         drive.remove_upload("bkt", "key", upload_id, Vec::new()).await.unwrap();
-        assert!(drive.read_shard(parts[0].data_id, 0, 11).await.is_ok(), "the object's part is kept");
-        assert!(drive.read_shard(parts[1].data_id, 0, 11).await.is_err(), "the unused part is reclaimed");
+        assert!(drive.read_shard(parts[0].data_id, 0, TEST_FRAMES.len()).await.is_ok(), "the object's part is kept");
+        assert!(
+            drive.read_shard(parts[1].data_id, 0, TEST_FRAMES.len()).await.is_err(),
+            "the unused part is reclaimed"
+        );
         assert!(drive.inner.db.get(meta::data_ref_key(parts[0].data_id)).unwrap().is_some(), "still referenced");
         assert!(drive.list_parts(upload_id).await.unwrap().is_empty());
-    }
-
-    /// A null version whose data is one shard file on `drive`.
-    async fn version_with_file(drive: &LocalDrive, mod_time_ns: i64) -> VersionRecord {
-        let data_id = Uuid::new_v4();
-        let mut writer = drive.create_shard(data_id).await.unwrap();
-        writer.write(Bytes::from_static(b"frames")).await.unwrap();
-        writer.finish().await.unwrap();
-        let part = DataPart { number: 1, size: 6, data_id, etag: String::new(), checksum: None };
-        VersionRecord { parts: vec![part], ..meta::test_record(mod_time_ns) }
     }
 
     #[tokio::test]
     async fn a_rollback_restores_the_previous_version_only_while_the_failed_one_is_current() {
         let dir = tempfile::tempdir().unwrap();
         let drive = LocalDrive::open(dir.path(), false).unwrap();
-        let original = version_with_file(&drive, 1).await;
+        let original = test_version_with_file(&drive, 1).await;
         drive.commit_version("bkt", "key", original.clone()).await.unwrap();
 
         // A write that then misses quorum is undone: the original is back, its file intact,
         // and the failed write's file is released.
-        let failed = version_with_file(&drive, 2).await;
+        let failed = test_version_with_file(&drive, 2).await;
         let replaced = drive.commit_version("bkt", "key", failed.clone()).await.unwrap();
         assert_eq!(replaced.previous.as_ref(), Some(&original));
         drive.restore_version("bkt", "key", failed.version_id, replaced.previous, true).await.unwrap();
         assert_eq!(drive.latest_version("bkt", "key").await.unwrap().as_ref(), Some(&original));
-        assert!(drive.read_shard(original.parts[0].data_id, 0, 6).await.is_ok());
-        assert!(drive.read_shard(failed.parts[0].data_id, 0, 6).await.is_err());
+        assert!(drive.read_shard(original.parts[0].data_id, 0, TEST_FRAMES.len()).await.is_ok());
+        assert!(drive.read_shard(failed.parts[0].data_id, 0, TEST_FRAMES.len()).await.is_err());
 
         // Once a newer write has replaced the failed one, the rollback changes nothing.
-        let failed = version_with_file(&drive, 3).await;
+        let failed = test_version_with_file(&drive, 3).await;
         let replaced = drive.commit_version("bkt", "key", failed.clone()).await.unwrap();
-        let newer = version_with_file(&drive, 4).await;
+        let newer = test_version_with_file(&drive, 4).await;
         drive.commit_version("bkt", "key", newer.clone()).await.unwrap();
         drive.restore_version("bkt", "key", failed.version_id, replaced.previous, true).await.unwrap();
         assert_eq!(drive.latest_version("bkt", "key").await.unwrap().as_ref(), Some(&newer));
 
         // Undoing a completion keeps the data referenced: it belongs to the upload's parts.
-        let completed = version_with_file(&drive, 5).await;
+        let completed = test_version_with_file(&drive, 5).await;
         drive.commit_version("bkt", "parts", completed.clone()).await.unwrap();
         drive.restore_version("bkt", "parts", completed.version_id, None, false).await.unwrap();
         assert_eq!(drive.latest_version("bkt", "parts").await.unwrap(), None);
         let data_id = completed.parts[0].data_id;
-        assert!(drive.read_shard(data_id, 0, 6).await.is_ok());
+        assert!(drive.read_shard(data_id, 0, TEST_FRAMES.len()).await.is_ok());
         assert!(drive.inner.db.get(meta::data_ref_key(data_id)).unwrap().is_some(), "still referenced");
     }
 

@@ -183,7 +183,8 @@ pub async fn abort(set: &ErasureSet, bucket: &str, key: &str, upload_id: Uuid) -
     set.quorum.check_write("abort multipart upload", ErasureSet::count_ok(&results))
 }
 
-/// The uploads of a bucket whose keys start with `prefix`, in key then initiation order.
+/// The uploads of one set for a bucket whose keys start with `prefix`, in no particular order
+/// (the store orders the uploads of all sets once).
 pub async fn list_uploads(set: &ErasureSet, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
     let results = set.on_all(|drive| drive.list_uploads(bucket, prefix)).await;
     let answered = ErasureSet::count_ok(&results);
@@ -193,13 +194,11 @@ pub async fn list_uploads(set: &ErasureSet, bucket: &str, prefix: &str) -> Resul
     for record in results.into_iter().flatten().flatten() {
         seen.entry(record.upload_id).or_insert_with(|| (record, 0)).1 += 1;
     }
-    let mut uploads: Vec<UploadRecord> = seen
+    Ok(seen
         .into_values()
         .filter(|(_, holders)| set.quorum.may_be_committed(*holders, unknown))
         .map(|(record, _)| record)
-        .collect();
-    uploads.sort_by(|a, b| (&a.key, a.initiated_ns, a.upload_id).cmp(&(&b.key, b.initiated_ns, b.upload_id)));
-    Ok(uploads)
+        .collect())
 }
 
 #[cfg(test)]

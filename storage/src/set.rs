@@ -12,6 +12,7 @@ use crate::erasure::Erasure;
 use crate::error::Result;
 use crate::heal::HealQueue;
 use crate::meta::VersionRecord;
+use crate::placement;
 use crate::quorum::{self, Agreed, Answer, Quorum};
 
 /// The drives of one erasure set and how new objects are laid out on them.
@@ -51,10 +52,7 @@ impl Default for KeyLocks {
 impl KeyLocks {
     /// Waits for the write lock of `bucket/key`.
     pub async fn lock(&self, bucket: &str, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (bucket, key).hash(&mut hasher);
-        self.0[hasher.finish() as usize % KEY_LOCK_STRIPES].lock().await
+        self.0[placement::object_hash(bucket, key) as usize % KEY_LOCK_STRIPES].lock().await
     }
 }
 
@@ -141,6 +139,9 @@ impl ErasureSet {
             }
             return Err(e);
         }
+        if committed.iter().all(|(_, replaced)| replaced.unreferenced.is_empty()) {
+            return Ok(());
+        }
         tokio::spawn(async move {
             for (drive, replaced) in committed {
                 for data_id in replaced.unreferenced {
@@ -177,25 +178,12 @@ fn drive_span(drive: &Arc<dyn Drive>) -> tracing::Span {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use bytes::Bytes;
-    use uuid::Uuid;
-
     use super::*;
     use crate::error::StorageError;
     use crate::heal::HealQueue;
-    use crate::local::LocalDrive;
-    use crate::meta::{self, DataPart};
+    use crate::local::{test_version_with_file, LocalDrive, TEST_FRAMES};
+    use crate::meta;
     use crate::offline::OfflineDrive;
-
-    /// A null version whose data is one shard file, written to `drive`.
-    async fn version_with_file(drive: &LocalDrive, mod_time_ns: i64) -> VersionRecord {
-        let data_id = Uuid::new_v4();
-        let mut writer = drive.create_shard(data_id).await.unwrap();
-        writer.write(Bytes::from_static(b"shard frames")).await.unwrap();
-        writer.finish().await.unwrap();
-        let part = DataPart { number: 1, size: 12, data_id, etag: String::new(), checksum: None };
-        VersionRecord { parts: vec![part], ..meta::test_record(mod_time_ns) }
-    }
 
     fn set_of(drives: Vec<Arc<dyn Drive>>, data: usize, parity: usize) -> ErasureSet {
         ErasureSet {
@@ -215,7 +203,7 @@ mod tests {
             dirs.iter().map(|d| Arc::new(LocalDrive::open(d.path(), false).unwrap())).collect();
         let mut previous = Vec::new();
         for drive in &local {
-            let record = version_with_file(drive, 1).await;
+            let record = test_version_with_file(drive, 1).await;
             drive.commit_version("b", "k", record.clone()).await.unwrap();
             previous.push(record);
         }
@@ -228,7 +216,7 @@ mod tests {
         assert!(matches!(result, Err(StorageError::QuorumLost { .. })), "{result:?}");
         for (drive, record) in local.iter().zip(&previous) {
             assert_eq!(drive.latest_version("b", "k").await.unwrap().as_ref(), Some(record));
-            assert!(drive.read_shard(record.parts[0].data_id, 0, 12).await.is_ok(), "shard file kept");
+            assert!(drive.read_shard(record.parts[0].data_id, 0, TEST_FRAMES.len()).await.is_ok(), "shard file kept");
         }
     }
 
@@ -236,12 +224,12 @@ mod tests {
     async fn an_acknowledged_overwrite_reclaims_the_replaced_shard_files() {
         let dir = tempfile::tempdir().unwrap();
         let drive = Arc::new(LocalDrive::open(dir.path(), false).unwrap());
-        let old = version_with_file(&drive, 1).await;
+        let old = test_version_with_file(&drive, 1).await;
         drive.commit_version("b", "k", old.clone()).await.unwrap();
         let set = set_of(vec![drive.clone() as Arc<dyn Drive>], 1, 0);
         set.commit_records("b", "k", vec![Some(meta::test_record(2))], "test", OnRollback::ReleaseData).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while drive.read_shard(old.parts[0].data_id, 0, 12).await.is_ok() {
+        while drive.read_shard(old.parts[0].data_id, 0, TEST_FRAMES.len()).await.is_ok() {
             assert!(Instant::now() < deadline, "replaced shard file still present");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -604,7 +604,8 @@ impl ObjectStore {
         multipart::abort(set, bucket, key, upload_id).await
     }
 
-    /// In-progress uploads of a bucket whose keys start with `prefix`, in key order.
+    /// In-progress uploads of a bucket whose keys start with `prefix`, in key, then initiation
+    /// (then id) order.
     pub async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
         self.bucket(bucket).await?;
         let lists = join_all(self.sets.iter().map(|set| multipart::list_uploads(set, bucket, prefix))).await;
