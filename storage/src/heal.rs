@@ -89,12 +89,12 @@ pub fn spawn_healer(set: Weak<ErasureSet>, mut rx: mpsc::Receiver<HealRequest>) 
 /// Checks every shard of the newest version of `bucket/key` and rewrites what is missing or
 /// corrupt. Returns the number of drives repaired.
 pub async fn heal_object(set: &ErasureSet, bucket: &str, key: &str) -> Result<usize> {
-    let _writing = set.writers.lock(bucket, key).await;
+    let hash = object_hash(bucket, key);
+    let _writing = set.writers.lock(hash).await;
     let Some(agreed) = set.latest(bucket, key, "heal").await? else {
         return Ok(0);
     };
     let record = agreed.record().clone();
-    let hash = object_hash(bucket, key);
     let total = set.drives.len();
     let mut targets: BTreeSet<usize> =
         (0..total).filter(|drive| !agreed.holders.iter().any(|(holder, _)| holder == drive)).collect();

@@ -12,7 +12,6 @@ use crate::erasure::Erasure;
 use crate::error::Result;
 use crate::heal::HealQueue;
 use crate::meta::VersionRecord;
-use crate::placement;
 use crate::quorum::{self, Agreed, Answer, Quorum};
 
 /// The drives of one erasure set and how new objects are laid out on them.
@@ -50,9 +49,9 @@ impl Default for KeyLocks {
 }
 
 impl KeyLocks {
-    /// Waits for the write lock of `bucket/key`.
-    pub async fn lock(&self, bucket: &str, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        self.0[placement::object_hash(bucket, key) as usize % KEY_LOCK_STRIPES].lock().await
+    /// Waits for the write lock of the object whose [`crate::placement::object_hash`] is `hash`.
+    pub async fn lock(&self, hash: u64) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0[hash as usize % KEY_LOCK_STRIPES].lock().await
     }
 }
 

@@ -386,7 +386,7 @@ impl ObjectStore {
     ) -> Result<VersionRecord> {
         let (set, hash) = self.set_for(bucket, key);
         // Taken before the modification time is read, so times follow the order of commits.
-        let _writing = set.writers.lock(bucket, key).await;
+        let _writing = set.writers.lock(hash).await;
         let total = set.drives.len();
         let record = VersionRecord {
             version_id: Uuid::new_v4(),
@@ -463,7 +463,8 @@ impl ObjectStore {
     /// Removes the current version of an object; absent objects are not an error.
     #[tracing::instrument(name = "storage.delete_object", skip_all, fields(bucket = %bucket))]
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        let _writing = self.set_for(bucket, key).0.writers.lock(bucket, key).await;
+        let (set, hash) = self.set_for(bucket, key);
+        let _writing = set.writers.lock(hash).await;
         let handle = match self.get_object(bucket, key).await {
             Ok(handle) => handle,
             Err(StorageError::NoSuchKey { .. }) => return Ok(()),
@@ -476,7 +477,8 @@ impl ObjectStore {
 
     /// Replaces the tags of the current version in place.
     pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<VersionRecord> {
-        let _writing = self.set_for(bucket, key).0.writers.lock(bucket, key).await;
+        let (set, hash) = self.set_for(bucket, key);
+        let _writing = set.writers.lock(hash).await;
         let handle = self.get_object(bucket, key).await?;
         let total = handle.set.drives.len();
         let mut records: Vec<Option<VersionRecord>> = vec![None; total];
@@ -541,10 +543,10 @@ impl ObjectStore {
         staged: Staged,
         checksum: Option<StoredChecksum>,
     ) -> Result<DataPart> {
-        let set = self.set_for(bucket, key).0;
+        let (set, hash) = self.set_for(bucket, key);
         // Held from the upload check to the commit, so a part never lands in an upload that a
         // completion or abort is removing.
-        let _writing = set.writers.lock(bucket, key).await;
+        let _writing = set.writers.lock(hash).await;
         if let Err(e) = multipart::find(set, bucket, key, upload_id).await {
             self.discard(bucket, key, staged).await;
             return Err(e);
@@ -570,7 +572,7 @@ impl ObjectStore {
         checksum: impl FnOnce(&UploadRecord, &[DataPart]) -> Result<Option<StoredChecksum>>,
     ) -> Result<VersionRecord> {
         let (set, hash) = self.set_for(bucket, key);
-        let _writing = set.writers.lock(bucket, key).await;
+        let _writing = set.writers.lock(hash).await;
         let upload = self.upload(bucket, key, upload_id).await?;
         let stored = multipart::list_parts(set, upload_id).await?;
         let (parts, etag) = multipart::assemble(chosen, &stored)?;
@@ -598,8 +600,8 @@ impl ObjectStore {
 
     /// Aborts an upload and reclaims its parts.
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
-        let set = self.set_for(bucket, key).0;
-        let _writing = set.writers.lock(bucket, key).await;
+        let (set, hash) = self.set_for(bucket, key);
+        let _writing = set.writers.lock(hash).await;
         self.upload(bucket, key, upload_id).await?;
         multipart::abort(set, bucket, key, upload_id).await
     }
@@ -625,8 +627,8 @@ pub fn now_ns() -> i64 {
 type OpenedDrives = (Vec<Arc<dyn Drive>>, Vec<Arc<LocalDrive>>);
 
 /// Reads or writes each drive's format and opens it. Blank drives joining an existing
-/// deployment are marked for healing; a drive whose metadata store does not open (corrupt,
-/// unreadable, locked) stays offline until the next start, its set serving from the others.
+/// deployment are marked for healing; a drive whose format file or metadata store does not open
+/// (corrupt, unreadable, locked) stays offline until the next start, its set serving from the others.
 fn open_drives(roots: &[PathBuf], set_drives: usize, parity: usize, durable: bool) -> Result<OpenedDrives> {
     let found: Vec<Result<Option<DriveFormat>>> = roots.iter().map(|root| format::read(root)).collect();
     let readable: Vec<Option<DriveFormat>> = found.iter().map(|f| f.as_ref().ok().cloned().flatten()).collect();
