@@ -27,6 +27,10 @@ pub enum Command {
     Server(ServerArgs),
 }
 
+/// Largest inline threshold: every record of an inline object holds its share of the bytes, and
+/// RocksDB keeps records whole in memory (ADR 0005).
+pub const MAX_INLINE_THRESHOLD_BYTES: u64 = 1024 * 1024;
+
 /// Settings of `sovereign-s3 server`.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
@@ -92,9 +96,14 @@ pub struct ServerArgs {
     #[arg(long, env = "SOVEREIGN_S3_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
-    /// Objects up to this many bytes are stored inside their metadata records.
-    #[arg(long, env = "SOVEREIGN_S3_INLINE_THRESHOLD", default_value_t = 128 * 1024)]
-    pub inline_threshold: usize,
+    /// Objects up to this many bytes (at most 1 MiB) are stored inside their metadata records.
+    #[arg(
+        long,
+        env = "SOVEREIGN_S3_INLINE_THRESHOLD",
+        default_value_t = 128 * 1024,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_INLINE_THRESHOLD_BYTES)
+    )]
+    pub inline_threshold: u64,
 }
 
 /// Expands drive arguments: `dir{1...4}` becomes `dir1` to `dir4`; other arguments stay.

@@ -56,6 +56,18 @@ pub fn to_s3(e: StorageError) -> S3Error {
             s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
         }
         StorageError::Body(message) => body_error(&message),
+        StorageError::InvalidKey(_) => s3_error!(InvalidArgument, "Object key contains a character that is not allowed (NUL)."),
+        StorageError::PreconditionFailed => {
+            s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")
+        }
+        StorageError::ConditionalConflict => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("ConditionalRequestConflict".into()),
+                "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+            );
+            e.set_status_code(hyper::StatusCode::CONFLICT);
+            e
+        }
         e @ StorageError::QuorumLost { .. } => {
             tracing::warn!(error = %e, "quorum lost");
             s3_error!(e, ServiceUnavailable, "Not enough drives are online to serve the request; reduce your request rate or retry.")

@@ -30,7 +30,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     let store_config = StoreConfig {
         drives: drives.clone(),
         parity: args.parity,
-        inline_threshold_bytes: args.inline_threshold,
+        inline_threshold_bytes: usize::try_from(args.inline_threshold).unwrap_or(usize::MAX),
         durable: args.fsync,
         ..StoreConfig::default()
     };

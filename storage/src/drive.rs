@@ -3,13 +3,15 @@
 //! over the network, so calls are coarse-grained and carry whole records.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
 use crate::error::Result;
-use crate::meta::{BucketRecord, PartRecord, UploadRecord, VersionRecord};
+use crate::meta::{BucketRecord, ChangeRecord, PartRecord, UploadRecord, VersionRecord};
+use crate::stamp::Stamp;
 
 /// One drive of an erasure set.
 #[async_trait]
@@ -32,80 +34,164 @@ pub trait Drive: Send + Sync + Debug {
     async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
     /// Lists all bucket records in name order.
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
-    /// Removes a bucket record (idempotent).
-    async fn delete_bucket(&self, name: &str) -> Result<()>;
-    /// True when the bucket has neither objects nor uploads on this drive.
-    async fn bucket_is_empty(&self, name: &str) -> Result<bool>;
+    /// Removes a bucket record if the bucket holds neither objects nor uploads on this drive;
+    /// returns whether it did. Commits to the bucket on this drive wait while this runs, and
+    /// commits after it find no bucket, so no object lands in a removed bucket.
+    async fn delete_bucket_if_empty(&self, name: &str) -> Result<bool>;
 
-    /// Reads the newest version record of a key.
-    async fn latest_version(&self, bucket: &str, key: &str) -> Result<Option<VersionRecord>>;
-    /// Makes `record` durable as the newest version of the key. Staged shard files it names are
-    /// promoted; a replaced null version is removed, but its shard files stay until the caller
-    /// knows the write reached quorum: it then discards them, or else commits the previous
-    /// version back.
-    async fn commit_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<Replaced>;
-    /// Heal's variant of [`Drive::commit_version`]: commits `record` unless the drive already
-    /// holds a different, newer version of the key (a write that raced the heal). Returns
-    /// whether it committed.
-    async fn repair_version(&self, bucket: &str, key: &str, record: VersionRecord) -> Result<bool>;
-    /// Removes one version and reclaims its shard files (idempotent).
-    async fn delete_version(&self, bucket: &str, key: &str, version_id: Uuid) -> Result<()>;
-    /// Undoes a commit of the null version `failed` that missed quorum: if it is still the
-    /// current null version, it is replaced by `previous` (or removed when there was none);
-    /// if a newer write has replaced it since, nothing changes. With `release_data`, shard
-    /// files only the failed version named are unreferenced and removed; without, they stay
-    /// referenced (the parts of an upload that a retry may complete).
-    async fn restore_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        failed: Uuid,
-        previous: Option<VersionRecord>,
-        release_data: bool,
-    ) -> Result<()>;
-    /// Lists the newest version of each key, or common prefixes, in key order.
+    /// The newest versions of a key, newest first: at most `limit` of them.
+    async fn versions(&self, bucket: &str, key: &str, limit: usize) -> Result<DriveVersions>;
+    /// Applies one mutation atomically, with its change-log entry in the same durable batch.
+    /// This is the drive's only write path for objects, parts and uploads.
+    async fn commit(&self, bucket: &str, key: &str, op: DriveOp) -> Result<Outcome>;
+    /// Lists the newest versions of each key, or common prefixes, in key order.
     async fn list_latest(&self, bucket: &str, query: &ListQuery) -> Result<Vec<ListEntry>>;
+
+    /// Change-log entries after `after`, in order, at most `limit`; only entries below every
+    /// write still in flight are returned, so a reader that resumes from the last `seq` it saw
+    /// misses nothing.
+    async fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<ChangeRecord>>;
+    /// Removes change-log entries up to and including `through`.
+    async fn trim_changes(&self, through: u64) -> Result<()>;
 
     /// Opens a staged shard file for `data_id`; it becomes visible only on commit.
     async fn create_shard(&self, data_id: Uuid) -> Result<Box<dyn ShardWriter>>;
-    /// Reads `len` bytes at `offset` of a committed shard file.
-    async fn read_shard(&self, data_id: Uuid, offset: u64, len: usize) -> Result<Bytes>;
-    /// Removes a staged or unreferenced shard file (idempotent).
+    /// Opens a committed shard file for reading. The handle keeps reading the file it opened
+    /// even if a newer version supersedes it and its file is reclaimed meanwhile.
+    async fn open_shard(&self, data_id: Uuid) -> Result<Arc<dyn ShardReader>>;
+    /// Removes a staged shard file that no record references (idempotent).
     async fn discard_shard(&self, data_id: Uuid) -> Result<()>;
 
-    /// Stores an upload record.
-    async fn put_upload(&self, bucket: &str, record: UploadRecord) -> Result<()>;
     /// Reads an upload record.
     async fn upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<Option<UploadRecord>>;
-    /// Lists the uploads of a bucket whose keys start with `prefix`, in key then id order.
-    async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>>;
-    /// Makes a part durable, promoting its staged shard and reclaiming a replaced part.
-    async fn commit_part(&self, upload_id: Uuid, record: PartRecord) -> Result<()>;
-    /// Lists the parts of an upload in part-number order.
+    /// Lists the open uploads of a bucket whose keys start with `prefix`, strictly after
+    /// `after` (key, upload id), in key then id order, at most `limit`.
+    async fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(String, Uuid)>,
+        limit: usize,
+    ) -> Result<Vec<UploadRecord>>;
+    /// Lists the part records of an upload in part-number order, newest first within a number.
     async fn list_parts(&self, upload_id: Uuid) -> Result<Vec<PartRecord>>;
-    /// Removes an upload and its parts (idempotent), reclaiming the parts' shard files except
-    /// those in `keep` (the parts a completion assembled) and those a version of the key names.
-    async fn remove_upload(&self, bucket: &str, key: &str, upload_id: Uuid, keep: Vec<Uuid>) -> Result<()>;
 }
 
-/// What a commit replaced on one drive.
+/// A key's newest versions on one drive.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Replaced {
-    /// The null version the commit replaced, as this drive held it.
-    pub previous: Option<VersionRecord>,
-    /// Shard files of the replaced version that the new record does not name: unreferenced now,
-    /// still on disk.
-    pub unreferenced: Vec<Uuid>,
+pub struct DriveVersions {
+    /// Newest first.
+    pub versions: Vec<VersionRecord>,
+    /// False when the drive holds older versions than those listed.
+    pub complete: bool,
 }
 
-impl Replaced {
-    /// What committing `record` in place of the `removed` versions leaves behind.
-    pub fn of(removed: Vec<VersionRecord>, record: &VersionRecord) -> Self {
-        let kept = |id: &Uuid| record.parts.iter().any(|p| p.data_id == *id);
-        let unreferenced =
-            removed.iter().flat_map(|r| r.parts.iter().map(|p| p.data_id)).filter(|id| !kept(id)).collect();
-        Self { previous: removed.into_iter().next(), unreferenced }
-    }
+/// What a write asks of the key's current version, checked on each drive in the same step as
+/// the write (compare-and-set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Always write.
+    None,
+    /// If-None-Match `*`: only when the key has no current version (or it is a delete marker).
+    Absent,
+    /// If-Match: only when the current version's ETag is this.
+    ETag(String),
+}
+
+/// One mutation of one drive. Every object, part and upload write goes through
+/// [`Drive::commit`] with one of these, so each lands in one atomic batch with its change-log
+/// entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriveOp {
+    /// Adds a version (PUT, copy, completed upload, delete marker) when `condition` holds on
+    /// this drive. Nothing is removed: the version it supersedes stays until
+    /// [`DriveOp::Supersede`] once the write is acknowledged.
+    AddVersion {
+        /// The version as this drive holds it.
+        record: VersionRecord,
+        /// Checked against this drive's newest version in the same step.
+        condition: Condition,
+    },
+    /// Writes a version this drive lacks or holds damaged (heal, read repair); idempotent.
+    RepairVersion {
+        /// The version as this drive should hold it.
+        record: VersionRecord,
+    },
+    /// Replaces the tags of one version.
+    SetTags {
+        /// The version.
+        version_id: Uuid,
+        /// The new tags.
+        tags: Vec<(String, String)>,
+    },
+    /// Once the version `version_id` (stamp `through`) is acknowledged on a write quorum:
+    /// removes the null versions older than it, and the version itself when it is a null
+    /// delete marker. Idempotent, so a crash can repeat it.
+    Supersede {
+        /// The acknowledged version.
+        version_id: Uuid,
+        /// Its stamp.
+        through: Stamp,
+    },
+    /// Removes one version that was never acknowledged (a failed or conflicting write).
+    RemoveVersion {
+        /// The version.
+        version_id: Uuid,
+    },
+    /// Stores a new upload record.
+    CreateUpload {
+        /// The upload.
+        record: UploadRecord,
+    },
+    /// Adds a part record when its upload exists (a re-upload adds a newer one beside the old).
+    AddPart {
+        /// The upload.
+        upload_id: Uuid,
+        /// The part as this drive holds it.
+        record: PartRecord,
+    },
+    /// Once a part is acknowledged: removes older uploads of the same part number.
+    SupersedeParts {
+        /// The upload.
+        upload_id: Uuid,
+        /// Part number.
+        number: i32,
+        /// Stamp of the acknowledged part.
+        through: Stamp,
+    },
+    /// Removes a part record that was never acknowledged.
+    RemovePart {
+        /// The upload.
+        upload_id: Uuid,
+        /// Part number.
+        number: i32,
+        /// Stamp of the failed part.
+        stamp: Stamp,
+    },
+    /// Removes an upload and its part records (abort, or once a completion is acknowledged).
+    /// Shard files a version still names stay.
+    RemoveUpload {
+        /// The upload.
+        upload_id: Uuid,
+    },
+}
+
+/// What a drive did with a [`DriveOp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied and durable.
+    Applied,
+    /// Not applied: the condition did not hold on this drive.
+    Refused,
+    /// Not applied: the bucket (or the upload a part or completion needs) is not there.
+    Missing,
+}
+
+/// Reads a committed shard file opened by [`Drive::open_shard`].
+#[async_trait]
+pub trait ShardReader: Send + Sync + Debug {
+    /// Reads up to `len` bytes at `offset` (fewer at the end of the file).
+    async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes>;
 }
 
 /// Capacity figures of a drive's filesystem.
@@ -155,12 +241,13 @@ impl ListQuery {
 /// One entry of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListEntry {
-    /// The newest version of a key (without inline data).
+    /// A key's newest versions (without inline data).
     Object {
         /// Object key.
         key: String,
-        /// Its newest version record.
-        record: Box<VersionRecord>,
+        /// As a drive lists them: its newest versions, newest first. After resolution under
+        /// quorum: the current version alone.
+        versions: DriveVersions,
     },
     /// A common prefix that rolls up keys.
     Prefix(String),

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use bytes::{BufMut, Bytes, BytesMut};
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
-use crate::bitrot::{self, HASH_BYTES};
+use crate::bitrot::{self, FramePlace, HASH_BYTES};
 use crate::error::{Result, StorageError};
 
 /// Shard lengths are rounded up to this many bytes (reed-solomon-simd works on 64-byte chunks).
@@ -40,6 +40,8 @@ pub struct DecodedStripe {
     pub chunks: Vec<Bytes>,
     /// Indices of shards that had to be reconstructed.
     pub damaged: Vec<usize>,
+    /// Frames that were read but failed their bitrot check.
+    pub corrupt: usize,
 }
 
 impl DecodedStripe {
@@ -133,8 +135,8 @@ impl Erasure {
         full * self.frame_len(self.block_size) as u64 + tail
     }
 
-    /// Encodes one stripe into `total()` sealed frames, data shards first.
-    pub fn encode_stripe(&self, stripe: &[u8]) -> Result<Vec<Bytes>> {
+    /// Encodes one stripe into `total()` frames, data shards first, each sealed for its place.
+    pub fn encode_stripe(&self, stripe: &[u8], place: FramePlace) -> Result<Vec<Bytes>> {
         let shard_len = self.shard_len(stripe.len());
         let frame_len = HASH_BYTES + shard_len;
         // Frames are appended, not zeroed and then overwritten: only the hash slots and the
@@ -150,8 +152,8 @@ impl Erasure {
         if self.parity > 0 {
             self.append_parity(&mut frames, shard_len)?;
         }
-        for frame in frames.chunks_mut(frame_len) {
-            bitrot::seal_in_place(frame);
+        for (shard, frame) in frames.chunks_mut(frame_len).enumerate() {
+            bitrot::seal_in_place(frame, place.seed(shard));
         }
         let mut frames = frames.freeze();
         Ok((0..self.total()).map(|_| frames.split_to(frame_len)).collect())
@@ -185,14 +187,24 @@ impl Erasure {
     /// Decodes a stripe of `stripe_len` object bytes from its frames (`None` = not read).
     ///
     /// Frames that fail their bitrot check count as missing. Needs `data` intact frames.
-    pub fn decode_stripe(&self, frames: &[Option<Bytes>], stripe_len: usize) -> Result<DecodedStripe> {
+    pub fn decode_stripe(
+        &self,
+        frames: &[Option<Bytes>],
+        stripe_len: usize,
+        place: FramePlace,
+    ) -> Result<DecodedStripe> {
         let shard_len = self.shard_len(stripe_len);
         let mut intact: Vec<Option<&[u8]>> = vec![None; self.total()];
         let mut damaged = Vec::new();
+        let mut corrupt = 0;
         for (index, frame) in frames.iter().enumerate().take(self.total()) {
-            match frame.as_deref().and_then(bitrot::open) {
-                Some(block) if block.len() == shard_len => intact[index] = Some(block),
-                _ => damaged.push(index),
+            match frame.as_deref().map(|f| bitrot::open(f, place.seed(index))) {
+                Some(Some(block)) if block.len() == shard_len => intact[index] = Some(block),
+                Some(_) => {
+                    corrupt += 1;
+                    damaged.push(index);
+                }
+                None => damaged.push(index),
             }
         }
         if intact[..self.data].iter().all(Option::is_some) {
@@ -205,12 +217,12 @@ impl Erasure {
                 }
                 remaining -= take;
             }
-            return Ok(DecodedStripe { chunks, damaged });
+            return Ok(DecodedStripe { chunks, damaged, corrupt });
         }
         let mut data = BytesMut::with_capacity(shard_len * self.data);
         self.reconstruct(&intact, shard_len, &mut data)?;
         data.truncate(stripe_len);
-        Ok(DecodedStripe { chunks: vec![data.freeze()], damaged })
+        Ok(DecodedStripe { chunks: vec![data.freeze()], damaged, corrupt })
     }
 
     /// Whether decoding these frames needs Reed-Solomon reconstruction (some data shard is
@@ -266,16 +278,18 @@ fn rs_error(e: reed_solomon_simd::Error) -> StorageError {
 mod tests {
     use super::*;
 
+    const PLACE: FramePlace = FramePlace { data_id: uuid::Uuid::nil(), stripe: 0 };
+
     fn sample(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 31 % 251) as u8).collect()
     }
 
     fn roundtrip(erasure: Erasure, len: usize, lose: &[usize]) -> DecodedStripe {
         let stripe = sample(len);
-        let frames = erasure.encode_stripe(&stripe).unwrap();
+        let frames = erasure.encode_stripe(&stripe, PLACE).unwrap();
         let frames: Vec<Option<Bytes>> =
             frames.into_iter().enumerate().map(|(i, f)| (!lose.contains(&i)).then_some(f)).collect();
-        let decoded = erasure.decode_stripe(&frames, len).unwrap();
+        let decoded = erasure.decode_stripe(&frames, len, PLACE).unwrap();
         assert_eq!(decoded.to_bytes(), stripe);
         decoded
     }
@@ -303,22 +317,44 @@ mod tests {
     #[test]
     fn beyond_parity_is_an_error_not_garbage() {
         let erasure = Erasure::new(2, 2, 1 << 20).unwrap();
-        let frames = erasure.encode_stripe(&sample(5000)).unwrap();
+        let frames = erasure.encode_stripe(&sample(5000), PLACE).unwrap();
         let frames = vec![Some(frames[0].clone()), None, None, None];
-        assert!(erasure.decode_stripe(&frames, 5000).is_err());
+        assert!(erasure.decode_stripe(&frames, 5000, PLACE).is_err());
     }
 
     #[test]
     fn corrupt_frame_counts_as_missing() {
         let erasure = Erasure::new(4, 2, 1 << 20).unwrap();
         let stripe = sample(70_000);
-        let mut frames: Vec<Option<Bytes>> = erasure.encode_stripe(&stripe).unwrap().into_iter().map(Some).collect();
+        let mut frames: Vec<Option<Bytes>> =
+            erasure.encode_stripe(&stripe, PLACE).unwrap().into_iter().map(Some).collect();
         let mut bad = frames[2].as_ref().unwrap().to_vec();
         bad[100] ^= 1;
         frames[2] = Some(Bytes::from(bad));
-        let decoded = erasure.decode_stripe(&frames, stripe.len()).unwrap();
+        let decoded = erasure.decode_stripe(&frames, stripe.len(), PLACE).unwrap();
         assert_eq!(decoded.to_bytes(), stripe);
         assert_eq!(decoded.damaged, vec![2]);
+        assert_eq!(decoded.corrupt, 1);
+    }
+
+    #[test]
+    fn swapped_or_misplaced_frames_are_detected_not_decoded() {
+        let erasure = Erasure::new(2, 2, 1 << 20).unwrap();
+        let (a, b) = (sample(4000), sample(4000).into_iter().rev().collect::<Vec<_>>());
+        let frames_a: Vec<Option<Bytes>> = erasure.encode_stripe(&a, PLACE).unwrap().into_iter().map(Some).collect();
+        let other = FramePlace { data_id: uuid::Uuid::new_v4(), stripe: 0 };
+        let frames_b: Vec<Option<Bytes>> = erasure.encode_stripe(&b, other).unwrap().into_iter().map(Some).collect();
+        // Shards 0 and 1 swapped between drives: both fail, parity rebuilds the right bytes.
+        let swapped = vec![frames_a[1].clone(), frames_a[0].clone(), frames_a[2].clone(), frames_a[3].clone()];
+        let decoded = erasure.decode_stripe(&swapped, a.len(), PLACE).unwrap();
+        assert_eq!(decoded.to_bytes(), a);
+        assert_eq!(decoded.corrupt, 2);
+        // Another object's valid frame in place of shard 0: refused, not decoded into the reply.
+        let mixed = vec![frames_b[0].clone(), frames_a[1].clone(), frames_a[2].clone(), frames_a[3].clone()];
+        assert_eq!(erasure.decode_stripe(&mixed, a.len(), PLACE).unwrap().to_bytes(), a);
+        // The same frames read as another stripe fail every check.
+        let elsewhere = FramePlace { stripe: 1, ..PLACE };
+        assert!(erasure.decode_stripe(&frames_a, a.len(), elsewhere).is_err());
     }
 
     #[test]

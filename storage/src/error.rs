@@ -89,6 +89,15 @@ pub enum StorageError {
     /// The configuration given at start-up is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An object key the store cannot hold (it contains NUL).
+    #[error("invalid object key {0:?}")]
+    InvalidKey(String),
+    /// A conditional write's condition did not hold (If-Match, If-None-Match).
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A conditional write raced another write of the key and neither could be ordered first.
+    #[error("conditional write conflicts with a concurrent write")]
+    ConditionalConflict,
 }
 
 impl StorageError {

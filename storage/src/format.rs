@@ -11,6 +11,9 @@ use crate::error::{Result, StorageError};
 
 /// Name of the format file in a drive's root.
 pub const FORMAT_FILE: &str = "format.json";
+/// Format of drives this release writes and reads: 2 keeps every version under its own key,
+/// ordered by stamp (1, release 0.1, kept the null version under one key).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The identity written to the root of every drive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +62,13 @@ pub fn reconcile(found: &[Option<DriveFormat>], set_size: usize, parity: usize) 
     let mut deployment = None;
     for (index, format) in found.iter().enumerate() {
         let Some(format) = format else { continue };
+        if format.version != FORMAT_VERSION {
+            return Err(StorageError::Config(format!(
+                "drive {index} has format {}, this release reads format {FORMAT_VERSION}: copy the objects \
+                 into a deployment formatted by this release (docs/adr/0007-commit-protocol.md)",
+                format.version
+            )));
+        }
         if format.parity != parity {
             return Err(StorageError::Config(format!(
                 "drive {index} was formatted with parity {}; start with --parity {}",

@@ -2,17 +2,22 @@
 //! bitrot hashes and, when a shard is missing or corrupt, rebuilt from parity. Damage found on
 //! the way is reported to the healer; the reader still gets correct bytes.
 
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use futures::{stream, StreamExt};
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
+use crate::bitrot::FramePlace;
+use crate::drive::ShardReader;
 use crate::erasure::{DecodedStripe, Erasure};
 use crate::error::{Result, StorageError};
 use crate::meta::{DataPart, VersionRecord};
+use crate::metrics;
 use crate::put::BodyStream;
 use crate::quorum::Agreed;
 use crate::set::ErasureSet;
@@ -23,16 +28,35 @@ const STRIPES_PER_BATCH: u64 = 4;
 /// Decoded batches buffered ahead of the client.
 const BATCHES_IN_FLIGHT: usize = 2;
 
-/// Where each shard of an object lives: `(drive index, shard index)` for every holder.
+/// Where each shard of an object lives: `(drive index, shard index)` for every holder, and the
+/// shard files opened so far. A file stays open for the rest of the read, so a read keeps the
+/// version it started on even when a newer version's cleanup reclaims the file.
 #[derive(Debug, Clone)]
 pub struct ShardMap {
     holders: Vec<(usize, usize)>,
+    open: Arc<Mutex<HashMap<(usize, Uuid), Arc<dyn ShardReader>>>>,
 }
 
 impl ShardMap {
     /// The shard map of an agreed version.
     pub fn of(agreed: &Agreed) -> Self {
-        Self { holders: agreed.holders.iter().map(|(drive, record)| (*drive, record.shard_index)).collect() }
+        Self {
+            holders: agreed.holders.iter().map(|(drive, record)| (*drive, record.shard_index)).collect(),
+            open: Arc::default(),
+        }
+    }
+
+    /// The open shard file of `data_id` on `drive`, opening it on first use.
+    async fn reader(&self, set: &ErasureSet, drive: usize, data_id: Uuid) -> Result<Arc<dyn ShardReader>> {
+        let cached = self.open.lock().map(|open| open.get(&(drive, data_id)).cloned()).unwrap_or(None);
+        if let Some(reader) = cached {
+            return Ok(reader);
+        }
+        let reader = set.drives[drive].open_shard(data_id).await?;
+        if let Ok(mut open) = self.open.lock() {
+            open.insert((drive, data_id), Arc::clone(&reader));
+        }
+        Ok(reader)
     }
 
     fn data_holders(&self, erasure: &Erasure) -> Vec<(usize, usize)> {
@@ -63,13 +87,13 @@ pub async fn read_batch(
     all_shards: bool,
 ) -> Result<Batch> {
     let first = if all_shards { map.holders.clone() } else { map.data_holders(&erasure) };
-    let mut frames = read_frames(set, erasure, part, &stripes, &first).await;
+    let mut frames = read_frames(set, map, erasure, part, &stripes, &first).await;
     let mut attempted: Vec<usize> = first.iter().map(|(_, shard)| *shard).collect();
-    let decoded = match decode_all(erasure, part.size, &stripes, frames.clone()).await {
+    let decoded = match decode_all(erasure, part, &stripes, frames.clone()).await {
         Ok(decoded) => decoded,
         Err(_) if !all_shards => {
             let rest = map.other_holders(&erasure);
-            let more = read_frames(set, erasure, part, &stripes, &rest).await;
+            let more = read_frames(set, map, erasure, part, &stripes, &rest).await;
             for (stripe, extra) in frames.iter_mut().zip(more) {
                 for (slot, frame) in stripe.iter_mut().zip(extra) {
                     if frame.is_some() {
@@ -78,10 +102,11 @@ pub async fn read_batch(
                 }
             }
             attempted.extend(rest.iter().map(|(_, shard)| *shard));
-            decode_all(erasure, part.size, &stripes, frames).await?
+            decode_all(erasure, part, &stripes, frames).await?
         }
         Err(e) => return Err(e),
     };
+    metrics::bitrot_failures(decoded.iter().map(|d| d.corrupt).sum());
     let mut damaged: Vec<usize> = decoded.iter().flat_map(|d| d.damaged.iter().copied()).collect();
     damaged.sort_unstable();
     damaged.dedup();
@@ -93,6 +118,7 @@ pub async fn read_batch(
 /// then shard, `None` where a drive failed or returned too little.
 async fn read_frames(
     set: &ErasureSet,
+    map: &ShardMap,
     erasure: Erasure,
     part: &DataPart,
     stripes: &Range<u64>,
@@ -102,7 +128,10 @@ async fn read_frames(
     let lens: Vec<usize> = stripes.clone().map(|i| erasure.frame_len(erasure.stripe_len(part.size, i))).collect();
     let total: usize = lens.iter().sum();
     let reads =
-        join_all(sources.iter().map(|(drive, _)| set.drives[*drive].read_shard(part.data_id, offset, total))).await;
+        join_all(sources.iter().map(|(drive, _)| async move {
+            map.reader(set, *drive, part.data_id).await?.read_at(offset, total).await
+        }))
+        .await;
     let mut out = vec![vec![None; erasure.total()]; lens.len()];
     for ((drive, shard), read) in sources.iter().zip(reads) {
         match read {
@@ -132,16 +161,19 @@ async fn read_frames(
 /// runtime, rebuilding from parity runs on the blocking pool.
 async fn decode_all(
     erasure: Erasure,
-    part_size: u64,
+    part: &DataPart,
     stripes: &Range<u64>,
     frames: Vec<Vec<Option<Bytes>>>,
 ) -> Result<Vec<DecodedStripe>> {
-    let first = stripes.start;
+    let (first, part_size, data_id) = (stripes.start, part.size, part.data_id);
     let decode = move |frames: &[Vec<Option<Bytes>>]| -> Result<Vec<DecodedStripe>> {
         frames
             .iter()
             .enumerate()
-            .map(|(i, frames)| erasure.decode_stripe(frames, erasure.stripe_len(part_size, first + i as u64)))
+            .map(|(i, frames)| {
+                let stripe = first + i as u64;
+                erasure.decode_stripe(frames, erasure.stripe_len(part_size, stripe), FramePlace { data_id, stripe })
+            })
             .collect()
     };
     if frames.iter().any(|f| erasure.needs_reconstruction(f)) {
@@ -173,7 +205,8 @@ pub fn decode_inline(agreed: &Agreed) -> Result<(Bytes, Vec<usize>)> {
             .iter()
             .map(|s| s.as_ref().filter(|s| s.len() >= at + frame_len).map(|s| s.slice(at..at + frame_len)))
             .collect();
-        let decoded = erasure.decode_stripe(&frames, len)?;
+        let decoded = erasure.decode_stripe(&frames, len, FramePlace::inline(stripe))?;
+        metrics::bitrot_failures(decoded.corrupt);
         for chunk in &decoded.chunks {
             data.extend_from_slice(chunk);
         }

@@ -6,9 +6,10 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use futures::future::join_all;
 use tokio::sync::mpsc;
 
+use crate::bitrot::FramePlace;
+use crate::commit;
 use crate::drive::ShardWriter;
 use crate::erasure::Erasure;
 use crate::error::{Result, StorageError};
@@ -90,7 +91,6 @@ pub fn spawn_healer(set: Weak<ErasureSet>, mut rx: mpsc::Receiver<HealRequest>) 
 /// corrupt. Returns the number of drives repaired.
 pub async fn heal_object(set: &ErasureSet, bucket: &str, key: &str) -> Result<usize> {
     let hash = object_hash(bucket, key);
-    let _writing = set.writers.lock(hash).await;
     let Some(agreed) = set.latest(bucket, key, "heal").await? else {
         return Ok(0);
     };
@@ -124,23 +124,17 @@ pub async fn heal_object(set: &ErasureSet, bucket: &str, key: &str) -> Result<us
             rebuild_part(set, &map, part, record.erasure, hash, &targets).await?;
         }
     }
-    let repaired = join_all(targets.iter().map(|&drive| {
-        let mut copy = record.clone();
-        copy.shard_index = shard_of_drive(hash, drive, total);
-        copy.inline = inline_shards.as_ref().map(|shards| shards[copy.shard_index].clone());
-        set.drives[drive].repair_version(bucket, key, copy)
-    }))
-    .await;
-    let mut count = 0;
-    for (drive, result) in targets.iter().zip(repaired) {
-        match result {
-            Ok(_) => count += 1,
-            Err(e) => {
-                tracing::warn!(drive = set.drives[*drive].label(), error = %e, "could not repair record")
-            }
-        }
-    }
-    Ok(count)
+    let records = (0..total)
+        .map(|drive| {
+            targets.contains(&drive).then(|| {
+                let mut copy = record.clone();
+                copy.shard_index = shard_of_drive(hash, drive, total);
+                copy.inline = inline_shards.as_ref().map(|shards| shards[copy.shard_index].clone());
+                copy
+            })
+        })
+        .collect();
+    Ok(commit::repair_version(set, bucket, key, records).await)
 }
 
 /// Reads every shard of `part` and returns the shard indices that are missing or corrupt.
@@ -178,8 +172,12 @@ async fn rebuild_part(
         let end = (stripe + HEAL_STRIPES_PER_BATCH).min(stripes);
         let batch = get::read_batch(set, map, erasure, part, stripe..end, false).await?;
         let data: Vec<_> = batch.stripes.iter().map(|s| s.to_bytes()).collect();
+        let (data_id, first) = (part.data_id, stripe);
         let encoded = tokio::task::spawn_blocking(move || -> Result<Vec<Vec<bytes::Bytes>>> {
-            data.iter().map(|d| erasure.encode_stripe(d)).collect()
+            data.iter()
+                .enumerate()
+                .map(|(i, d)| erasure.encode_stripe(d, FramePlace { data_id, stripe: first + i as u64 }))
+                .collect()
         })
         .await??;
         for (shard, writer) in writers.iter_mut() {

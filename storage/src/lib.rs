@@ -6,6 +6,8 @@
 //! drives are reached through the [`drive::Drive`] trait so that remote drives can join later.
 
 pub mod bitrot;
+pub mod buckets;
+pub mod commit;
 pub mod drive;
 pub mod erasure;
 pub mod error;
@@ -22,6 +24,8 @@ pub mod placement;
 pub mod put;
 pub mod quorum;
 pub mod set;
+pub mod stamp;
+mod startup;
 pub mod store;
 
 pub use error::{Result, StorageError};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use futures::future::join_all;
 
-use crate::drive::{ListEntry, ListQuery};
+use crate::drive::{DriveVersions, ListEntry, ListQuery};
 use crate::error::Result;
 use crate::meta::VersionRecord;
 use crate::quorum::{self, Answer, Quorum};
@@ -24,7 +24,7 @@ pub struct ListPage {
 /// What the drives said about one name.
 enum Seen {
     Prefix(usize),
-    Object(Vec<Option<VersionRecord>>),
+    Object(Vec<Option<DriveVersions>>),
 }
 
 /// Lists up to `max` entries of `bucket` in one set, strictly after `start_after`.
@@ -49,7 +49,22 @@ pub async fn list_set(
         let results = set.on_all(|drive| drive.list_latest(bucket, &query)).await;
         let healing: Vec<bool> = set.drives.iter().map(|d| d.is_healing()).collect();
         let step = merge_drives(results, &healing, &set.quorum, want)?;
-        entries.extend(step.entries);
+        for entry in step.entries {
+            match entry {
+                Merged::Entry(entry) => entries.push(entry),
+                // Rare: the drives' newest versions did not settle the key (debris of several
+                // interrupted writes); ask for every version of it.
+                Merged::Undecided(key) => {
+                    if let Some(agreed) = set.latest(bucket, &key, "list").await? {
+                        let mut record = agreed.record().clone();
+                        if !record.delete_marker {
+                            record.inline = None;
+                            entries.push(current(key, record));
+                        }
+                    }
+                }
+            }
+        }
         match step.boundary {
             Some(boundary) if entries.len() <= max => cursor = Some(boundary),
             Some(_) => break,
@@ -67,8 +82,21 @@ pub async fn list_set(
 /// The entries resolved from one round of drive listings, and where the next round starts
 /// (`None` when every drive listed to the end).
 struct Step {
-    entries: Vec<ListEntry>,
+    entries: Vec<Merged>,
     boundary: Option<String>,
+}
+
+/// One name of a round.
+enum Merged {
+    /// Resolved.
+    Entry(ListEntry),
+    /// A key whose current version needs a lookup of all its versions.
+    Undecided(String),
+}
+
+/// The listing entry of a key's current version.
+fn current(key: String, record: VersionRecord) -> ListEntry {
+    ListEntry::Object { key, versions: DriveVersions { versions: vec![record], complete: true } }
 }
 
 fn merge_drives(results: Vec<Result<Vec<ListEntry>>>, healing: &[bool], quorum: &Quorum, want: usize) -> Result<Step> {
@@ -98,9 +126,9 @@ fn merge_drives(results: Vec<Result<Vec<ListEntry>>>, healing: &[bool], quorum: 
                         *count += 1;
                     }
                 }
-                ListEntry::Object { key, record } => {
-                    if let Seen::Object(records) = seen.entry(key).or_insert_with(|| Seen::Object(vec![None; drives])) {
-                        records[drive] = Some(*record);
+                ListEntry::Object { key, versions } => {
+                    if let Seen::Object(lists) = seen.entry(key).or_insert_with(|| Seen::Object(vec![None; drives])) {
+                        lists[drive] = Some(versions);
                     }
                 }
             }
@@ -113,23 +141,26 @@ fn merge_drives(results: Vec<Result<Vec<ListEntry>>>, healing: &[bool], quorum: 
             Seen::Prefix(count) => {
                 let unknown = unknown_base + healing.iter().filter(|h| **h).count();
                 if quorum.may_be_committed(count, unknown) {
-                    entries.push(ListEntry::Prefix(name));
+                    entries.push(Merged::Entry(ListEntry::Prefix(name)));
                 }
             }
-            Seen::Object(records) => {
-                let answers = records
+            Seen::Object(lists) => {
+                let answers = lists
                     .into_iter()
                     .enumerate()
-                    .map(|(drive, record)| match record {
-                        Some(record) => Answer::Found(record),
+                    .map(|(drive, list)| match list {
+                        Some(list) => Answer::Found(list),
                         None if failed[drive] || healing[drive] => Answer::Unknown,
                         None => Answer::Missing,
                     })
                     .collect();
-                if let Some(agreed) = quorum::resolve_latest(answers, quorum, "list")? {
+                let resolved = quorum::resolve_versions(answers, quorum, "list")?;
+                if resolved.incomplete {
+                    entries.push(Merged::Undecided(name));
+                } else if let Some(agreed) = resolved.agreed {
                     let record = agreed.holders.into_iter().next().map(|(_, r)| r);
                     if let Some(record) = record.filter(|r| !r.delete_marker) {
-                        entries.push(ListEntry::Object { key: name, record: Box::new(record) });
+                        entries.push(Merged::Entry(current(name, record)));
                     }
                 }
             }
@@ -167,31 +198,21 @@ pub async fn list_sets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::erasure::Erasure;
     use uuid::Uuid;
 
     fn object(key: &str, version: Uuid) -> ListEntry {
-        let record = VersionRecord {
-            version_id: version,
-            null_version: true,
-            mod_time_ns: 1,
-            delete_marker: false,
-            size: 1,
-            etag: String::new(),
-            headers: Default::default(),
-            user_metadata: Default::default(),
-            tags: Vec::new(),
-            checksum: None,
-            erasure: Erasure::new(2, 2, 1024).unwrap(),
-            shard_index: 0,
-            parts: Vec::new(),
-            inline: None,
-        };
-        ListEntry::Object { key: key.into(), record: Box::new(record) }
+        let record = VersionRecord { version_id: version, ..crate::meta::test_record(1) };
+        current(key.into(), record)
     }
 
-    fn names(entries: &[ListEntry]) -> Vec<&str> {
-        entries.iter().map(ListEntry::name).collect()
+    fn names(entries: &[Merged]) -> Vec<&str> {
+        entries
+            .iter()
+            .map(|e| match e {
+                Merged::Entry(entry) => entry.name(),
+                Merged::Undecided(key) => key,
+            })
+            .collect()
     }
 
     #[test]
@@ -233,10 +254,10 @@ mod tests {
             ListPage { entries: vec![object("a", Uuid::new_v4()), ListEntry::Prefix("d/".into())], truncated: false },
         ];
         let merged = merge_sets(pages.clone(), 10);
-        assert_eq!(names(&merged.entries), ["a", "d/", "x"]);
+        assert_eq!(merged.entries.iter().map(ListEntry::name).collect::<Vec<_>>(), ["a", "d/", "x"]);
         assert!(!merged.truncated);
         let merged = merge_sets(pages, 2);
-        assert_eq!(names(&merged.entries), ["a", "d/"]);
+        assert_eq!(merged.entries.iter().map(ListEntry::name).collect::<Vec<_>>(), ["a", "d/"]);
         assert!(merged.truncated);
     }
 }

@@ -1,8 +1,12 @@
 //! Records kept in each drive's metadata store, and the keys they are stored under.
 //!
 //! Keys sort so that a bucket's objects are contiguous and in key order, and the versions of one
-//! key sort newest first: `O bucket 0x00 key 0x00 (u64::MAX - mod_time_ns) version_id`. Bucket
-//! names and object keys never contain NUL, so `0x00` sorts a key before every longer key.
+//! key sort newest first by their ordering stamp:
+//! `O bucket 0x00 key 0x00 !hlc !writer version_id` (`!` = bitwise not, big-endian). Bucket
+//! names and object keys never contain NUL ([`check_key`] refuses them at the object layer's
+//! door), so `0x00` sorts a key before every longer key and no key's versions are a prefix of
+//! another key's. Versions are immutable: a write adds a record under its own key and never
+//! rewrites or removes another in the same step.
 
 use std::collections::BTreeMap;
 
@@ -11,13 +15,19 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::erasure::Erasure;
-use crate::error::Result;
+use crate::error::{Result, StorageError};
+use crate::stamp::Stamp;
 
 const BUCKET_TAG: u8 = b'B';
 const OBJECT_TAG: u8 = b'O';
 const UPLOAD_TAG: u8 = b'U';
 const PART_TAG: u8 = b'P';
 const DATA_REF_TAG: u8 = b'D';
+const CHANGE_TAG: u8 = b'L';
+/// A data reference held by a version record.
+const REF_BY_VERSION: u8 = b'V';
+/// A data reference held by a part record.
+const REF_BY_PART: u8 = b'P';
 const SEPARATOR: u8 = 0x00;
 /// A byte that never occurs in UTF-8: seeking to `prefix ++ 0xFF` skips every key under `prefix`.
 pub const PAST_PREFIX: u8 = 0xFF;
@@ -38,6 +48,8 @@ pub struct BucketRecord {
 pub struct VersionRecord {
     /// Unique id of this version (reported as "null" while `null_version` is set).
     pub version_id: Uuid,
+    /// Orders this version among the key's versions: the newest stamp is current.
+    pub stamp: Stamp,
     /// Whether this is the bucket's "null" version (unversioned writes replace it).
     pub null_version: bool,
     /// Last-modified time, Unix nanoseconds.
@@ -120,11 +132,15 @@ pub struct ObjectTemplate {
     pub checksum_type: Option<String>,
 }
 
-/// One uploaded part of a multipart upload, as stored on each drive of the set.
+/// One uploaded part of a multipart upload, as stored on each drive of the set. Part records
+/// are immutable like versions: a re-upload adds a newer record, and the older one is removed
+/// only once the newer one is acknowledged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartRecord {
     /// The part's data.
     pub part: DataPart,
+    /// Orders uploads of the same part number: the newest committed one counts.
+    pub stamp: Stamp,
     /// Upload time, Unix nanoseconds.
     pub mod_time_ns: i64,
     /// Erasure layout of the part.
@@ -163,19 +179,18 @@ pub fn versions_prefix(bucket: &str, key: &str) -> Vec<u8> {
     tagged(OBJECT_TAG, &[bucket.as_bytes(), &[SEPARATOR], key.as_bytes(), &[SEPARATOR]])
 }
 
-/// Key of one version. Versions with an id sort newest first, by age then id; the null
-/// version (the only one an unversioned bucket has) has one fixed key, first of all, so that an
-/// overwrite replaces it in place instead of leaving a deletion tombstone behind per overwrite.
+/// Key of one version: newest stamp first, the version id last (two versions never share a key).
 pub fn version_key(bucket: &str, key: &str, record: &VersionRecord) -> Vec<u8> {
-    let (age, id) = if record.null_version {
-        (0, Uuid::nil())
-    } else {
-        (u64::MAX - record.mod_time_ns.max(0) as u64, record.version_id)
-    };
     let mut out = versions_prefix(bucket, key);
-    out.extend_from_slice(&age.to_be_bytes());
-    out.extend_from_slice(id.as_bytes());
+    push_stamp(&mut out, record.stamp);
+    out.extend_from_slice(record.version_id.as_bytes());
     out
+}
+
+/// Appends a stamp so that newer stamps sort first.
+fn push_stamp(out: &mut Vec<u8>, stamp: Stamp) {
+    out.extend_from_slice(&(!stamp.hlc).to_be_bytes());
+    out.extend_from_slice(&(!stamp.writer).to_be_bytes());
 }
 
 /// Splits a version key of `bucket` into the object key.
@@ -215,14 +230,98 @@ pub fn parts_prefix(upload_id: Uuid) -> Vec<u8> {
     tagged(PART_TAG, &[upload_id.as_bytes()])
 }
 
-/// Key of one part record.
-pub fn part_key(upload_id: Uuid, number: i32) -> Vec<u8> {
+/// Prefix of every upload of one part number, newest first.
+pub fn part_number_prefix(upload_id: Uuid, number: i32) -> Vec<u8> {
     tagged(PART_TAG, &[upload_id.as_bytes(), &number.to_be_bytes()])
 }
 
-/// Key marking that shard files named `data_id` are referenced by a record.
-pub fn data_ref_key(data_id: Uuid) -> Vec<u8> {
+/// Key of one part record.
+pub fn part_key(upload_id: Uuid, record: &PartRecord) -> Vec<u8> {
+    let mut out = part_number_prefix(upload_id, record.part.number);
+    push_stamp(&mut out, record.stamp);
+    out
+}
+
+/// Prefix of every reference to the shard files named `data_id`: the files may be reclaimed
+/// only when no key with this prefix is left.
+pub fn data_refs_prefix(data_id: Uuid) -> Vec<u8> {
     tagged(DATA_REF_TAG, &[data_id.as_bytes()])
+}
+
+/// The reference a version record holds on the shard files named `data_id`.
+pub fn version_ref_key(data_id: Uuid, version_id: Uuid) -> Vec<u8> {
+    tagged(DATA_REF_TAG, &[data_id.as_bytes(), &[REF_BY_VERSION], version_id.as_bytes()])
+}
+
+/// The reference a part record holds on its shard files.
+pub fn part_ref_key(upload_id: Uuid, record: &PartRecord) -> Vec<u8> {
+    let mut out = tagged(DATA_REF_TAG, &[record.part.data_id.as_bytes(), &[REF_BY_PART], upload_id.as_bytes()]);
+    out.extend_from_slice(&record.part.number.to_be_bytes());
+    push_stamp(&mut out, record.stamp);
+    out
+}
+
+/// Key of one change-log entry.
+pub fn change_key(seq: u64) -> Vec<u8> {
+    tagged(CHANGE_TAG, &[&seq.to_be_bytes()])
+}
+
+/// Prefix of the change log.
+pub fn change_prefix() -> Vec<u8> {
+    vec![CHANGE_TAG]
+}
+
+/// The sequence number of a change-log key.
+pub fn change_seq(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.strip_prefix(&[CHANGE_TAG])?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// Refuses object keys the key layout cannot hold apart: a NUL would make one key's versions a
+/// prefix of another's, so `a\0` would act on `a`.
+pub fn check_key(key: &str) -> Result<()> {
+    if key.contains('\0') {
+        return Err(StorageError::InvalidKey(key.replace('\0', "\\0")));
+    }
+    Ok(())
+}
+
+/// What a change did, as the change log records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeKind {
+    /// A new version (PUT, copy, completed multipart upload).
+    Put,
+    /// A delete marker was added.
+    DeleteMarker,
+    /// A version was removed (an unversioned delete, or a version deleted by id).
+    Delete,
+    /// Tags or other metadata of a version changed.
+    Metadata,
+    /// Heal wrote a version this drive lacked.
+    Repair,
+}
+
+/// One entry of a drive's durable change log, written in the same batch as the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    /// Position in this drive's log (increasing, with gaps where a write failed).
+    pub seq: u64,
+    /// Bucket of the object.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// The version concerned.
+    pub version_id: Uuid,
+    /// Whether that version is the null version.
+    pub null_version: bool,
+    /// What happened.
+    pub kind: ChangeKind,
+    /// Object size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: String,
+    /// The version's ordering stamp.
+    pub stamp: Stamp,
 }
 
 fn tagged(tag: u8, pieces: &[&[u8]]) -> Vec<u8> {
@@ -240,6 +339,7 @@ fn tagged(tag: u8, pieces: &[&[u8]]) -> Vec<u8> {
 pub(crate) fn test_record(mod_time_ns: i64) -> VersionRecord {
     VersionRecord {
         version_id: Uuid::new_v4(),
+        stamp: Stamp { hlc: mod_time_ns.max(0) as u64, writer: 1 },
         null_version: true,
         mod_time_ns,
         delete_marker: false,
@@ -276,18 +376,30 @@ mod tests {
 
     #[test]
     fn newest_version_sorts_first() {
-        let versioned = |mod_time_ns| VersionRecord { null_version: false, ..record(mod_time_ns) };
-        let old = version_key("b", "k", &versioned(100));
-        let new = version_key("b", "k", &versioned(200));
+        let old = version_key("b", "k", &record(100));
+        let new = version_key("b", "k", &record(200));
         assert!(new < old);
         assert!(new.starts_with(&versions_prefix("b", "k")));
-        assert!(version_key("b", "k", &record(50)) < new, "the null version sorts first");
+        let tie = VersionRecord { stamp: Stamp { hlc: 200, writer: 2 }, ..record(200) };
+        assert!(version_key("b", "k", &tie) < new, "the higher writer id wins a tie");
     }
 
     #[test]
-    fn null_versions_share_one_key() {
-        assert_eq!(version_key("b", "k", &record(100)), version_key("b", "k", &record(200)));
+    fn every_version_has_its_own_key() {
+        assert_ne!(version_key("b", "k", &record(100)), version_key("b", "k", &record(100)));
         assert_ne!(version_key("b", "k", &record(100)), version_key("b", "k0", &record(100)));
+    }
+
+    #[test]
+    fn keys_with_nul_are_refused() {
+        assert!(check_key("a\0").is_err());
+        assert!(check_key("a/b c").is_ok());
+    }
+
+    #[test]
+    fn change_keys_roundtrip_in_order() {
+        assert!(change_key(9) < change_key(10));
+        assert_eq!(change_seq(&change_key(77)), Some(77));
     }
 
     #[test]

@@ -2,109 +2,83 @@
 //! completion that turns chosen parts into one object without copying their data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use futures::future::join_all;
 use md5::{Digest, Md5};
 use uuid::Uuid;
 
+use crate::commit;
+use crate::drive::{Condition, DriveOp};
 use crate::error::{Result, StorageError};
 use crate::meta::{DataPart, PartRecord, StoredChecksum, UploadRecord, VersionRecord};
 use crate::placement::shard_of_drive;
-use crate::put::{discard_files, Staged, StagedContent};
-use crate::quorum::Answer;
-use crate::set::{ErasureSet, OnRollback};
+use crate::put::{Staged, StagedContent};
+use crate::set::ErasureSet;
+use crate::stamp::Stamp;
 
 /// Smallest size of every part but the last, as S3 requires.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Part numbers S3 accepts.
 pub const PART_NUMBERS: std::ops::RangeInclusive<i32> = 1..=10_000;
 
-/// Stores a new upload record on every drive of the set.
-pub async fn create(set: &ErasureSet, bucket: &str, record: UploadRecord) -> Result<()> {
-    let results = set.on_all(|drive| drive.put_upload(bucket, record.clone())).await;
-    set.quorum.check_write("create multipart upload", ErasureSet::count_ok(&results))
-}
-
 /// Reads an upload record under quorum.
 pub async fn find(set: &ErasureSet, bucket: &str, key: &str, upload_id: Uuid) -> Result<UploadRecord> {
     let results = set.on_all(|drive| drive.upload(bucket, key, upload_id)).await;
-    let answers = set.answers(results);
-    let unknown = answers.iter().filter(|a| matches!(a, Answer::Unknown)).count();
-    set.quorum.check_read("multipart upload", answers.len() - unknown)?;
-    let mut found = answers.into_iter().filter_map(|a| match a {
-        Answer::Found(record) => Some(record),
-        _ => None,
-    });
-    let first = found.next();
-    let holders = usize::from(first.is_some()) + found.count();
-    match first {
-        Some(record) if set.quorum.may_be_committed(holders, unknown) => Ok(record),
-        _ => Err(StorageError::NoSuchUpload(upload_id.to_string())),
-    }
+    let answers = set.list_answers(results.into_iter().map(|r| r.map(|u| u.into_iter().collect())).collect());
+    let agreed = set.quorum.agreed_items(answers, |u: &UploadRecord| u.upload_id, "multipart upload")?;
+    agreed.into_iter().next().map(|(record, _)| record).ok_or_else(|| StorageError::NoSuchUpload(upload_id.to_string()))
 }
 
 /// Commits a staged part on the drives that hold its shards.
+#[allow(clippy::too_many_arguments)]
 pub async fn commit_part(
-    set: &ErasureSet,
+    set: &Arc<ErasureSet>,
+    bucket: &str,
+    key: &str,
     upload_id: Uuid,
     number: i32,
     staged: &Staged,
     checksum: Option<StoredChecksum>,
-    now_ns: i64,
+    stamp: Stamp,
 ) -> Result<DataPart> {
     let StagedContent::Files(written) = &staged.content else {
         return Err(StorageError::Config("parts are never stored inline".into()));
     };
     let part = DataPart { number, size: staged.size, data_id: staged.data_id, etag: staged.md5_hex(), checksum };
     let total = set.drives.len();
-    let results = join_all(set.drives.iter().enumerate().zip(written).map(|((index, drive), written)| {
-        let record = PartRecord {
-            part: part.clone(),
-            mod_time_ns: now_ns,
-            erasure: staged.erasure,
-            shard_index: shard_of_drive(staged.hash, index, total),
-        };
-        async move {
-            if *written {
-                drive.commit_part(upload_id, record).await.map(|()| true)
-            } else {
-                Ok(false)
-            }
-        }
-    }))
-    .await;
-    let committed = results.iter().filter(|r| matches!(r, Ok(true))).count();
-    if let Err(e) = set.quorum.check_write("upload part", committed) {
-        discard_files(set, staged.data_id).await;
-        return Err(e);
-    }
+    let records = written
+        .iter()
+        .enumerate()
+        .map(|(index, written)| {
+            written.then(|| PartRecord {
+                part: part.clone(),
+                stamp,
+                mod_time_ns: stamp.unix_ns(),
+                erasure: staged.erasure,
+                shard_index: shard_of_drive(staged.hash, index, total),
+            })
+        })
+        .collect();
+    commit::add_part(set, bucket, key, upload_id, records).await?;
     Ok(part)
 }
 
-/// The parts of an upload in part-number order, each as a write quorum committed it.
+/// The parts of an upload in part-number order: for each number, the newest upload of it that a
+/// write quorum may hold.
 pub async fn list_parts(set: &ErasureSet, upload_id: Uuid) -> Result<Vec<PartRecord>> {
-    let results = set.on_all(|drive| drive.list_parts(upload_id)).await;
-    let answered = ErasureSet::count_ok(&results);
-    set.quorum.check_read("list parts", answered)?;
-    let unknown = results.len() - answered;
-    let mut by_number: BTreeMap<i32, Vec<(PartRecord, usize)>> = BTreeMap::new();
-    for record in results.into_iter().flatten().flatten() {
-        let candidates = by_number.entry(record.part.number).or_default();
-        match candidates.iter_mut().find(|(r, _)| r.part.data_id == record.part.data_id) {
-            Some((_, holders)) => *holders += 1,
-            None => candidates.push((record, 1)),
+    let answers = set.list_answers(set.on_all(|drive| drive.list_parts(upload_id)).await);
+    let agreed =
+        set.quorum.agreed_items(answers, |p: &PartRecord| (p.part.number, p.stamp, p.part.data_id), "list parts")?;
+    let mut newest: BTreeMap<i32, PartRecord> = BTreeMap::new();
+    for (record, _) in agreed {
+        match newest.get(&record.part.number) {
+            Some(kept) if kept.stamp >= record.stamp => {}
+            _ => {
+                newest.insert(record.part.number, record);
+            }
         }
     }
-    Ok(by_number
-        .into_values()
-        .filter_map(|candidates| {
-            candidates
-                .into_iter()
-                .filter(|(_, holders)| set.quorum.may_be_committed(*holders, unknown))
-                .max_by_key(|(r, _)| r.mod_time_ns)
-                .map(|(r, _)| r)
-        })
-        .collect())
+    Ok(newest.into_values().collect())
 }
 
 /// A part as CompleteMultipartUpload names it.
@@ -151,54 +125,37 @@ pub fn assemble(chosen: &[ChosenPart], stored: &[PartRecord]) -> Result<(Vec<Dat
     Ok((pieces, etag))
 }
 
-/// Commits the completed object like any write (rolled back when short of quorum, which leaves
-/// the upload in place for a retry), then removes the upload; the parts the object assembled
-/// stay, as its version names them.
+/// Commits the completed object like any write (removed again when short of quorum, which
+/// leaves the upload in place for a retry), then removes the upload; the parts the object
+/// assembled stay, as its version references them.
 pub async fn complete(
-    set: &ErasureSet,
+    set: &Arc<ErasureSet>,
     bucket: &str,
     key: &str,
     upload_id: Uuid,
     record: &VersionRecord,
     hash: u64,
+    condition: Condition,
 ) -> Result<()> {
     let total = set.drives.len();
     let records = (0..total)
         .map(|index| Some(VersionRecord { shard_index: shard_of_drive(hash, index, total), ..record.clone() }))
         .collect();
-    set.commit_records(bucket, key, records, "complete multipart upload", OnRollback::KeepData).await?;
-    let assembled: Vec<Uuid> = record.parts.iter().map(|p| p.data_id).collect();
-    let results = set.on_all(|drive| drive.remove_upload(bucket, key, upload_id, assembled.clone())).await;
-    for (result, drive) in results.iter().zip(&set.drives) {
-        if let Err(e) = result {
-            tracing::warn!(drive = drive.label(), error = %e, "completed upload not removed from drive");
-        }
+    commit::add_version(set, bucket, key, records, condition, "complete multipart upload").await?;
+    let removed =
+        commit::apply(set, bucket, key, vec![Some(DriveOp::RemoveUpload { upload_id }); total], "remove_upload").await;
+    if removed.applied.len() < total {
+        tracing::warn!(%upload_id, removed = removed.applied.len(), "completed upload not removed from every drive");
     }
     Ok(())
 }
 
-/// Removes an upload and its parts from every drive.
-pub async fn abort(set: &ErasureSet, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
-    let results = set.on_all(|drive| drive.remove_upload(bucket, key, upload_id, Vec::new())).await;
-    set.quorum.check_write("abort multipart upload", ErasureSet::count_ok(&results))
-}
-
-/// The uploads of one set for a bucket whose keys start with `prefix`, in no particular order
-/// (the store orders the uploads of all sets once).
+/// The open uploads of one set for a bucket whose keys start with `prefix`, in no particular
+/// order (the store orders the uploads of all sets once).
 pub async fn list_uploads(set: &ErasureSet, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
-    let results = set.on_all(|drive| drive.list_uploads(bucket, prefix)).await;
-    let answered = ErasureSet::count_ok(&results);
-    set.quorum.check_read("list multipart uploads", answered)?;
-    let unknown = results.len() - answered;
-    let mut seen: BTreeMap<Uuid, (UploadRecord, usize)> = BTreeMap::new();
-    for record in results.into_iter().flatten().flatten() {
-        seen.entry(record.upload_id).or_insert_with(|| (record, 0)).1 += 1;
-    }
-    Ok(seen
-        .into_values()
-        .filter(|(_, holders)| set.quorum.may_be_committed(*holders, unknown))
-        .map(|(record, _)| record)
-        .collect())
+    let answers = set.list_answers(set.on_all(|drive| drive.list_uploads(bucket, prefix, None, usize::MAX)).await);
+    let agreed = set.quorum.agreed_items(answers, |u: &UploadRecord| u.upload_id, "list multipart uploads")?;
+    Ok(agreed.into_iter().map(|(record, _)| record).collect())
 }
 
 #[cfg(test)]
@@ -209,6 +166,7 @@ mod tests {
     fn stored(number: i32, size: u64, etag: &str) -> PartRecord {
         PartRecord {
             part: DataPart { number, size, data_id: Uuid::new_v4(), etag: etag.into(), checksum: None },
+            stamp: Stamp::default(),
             mod_time_ns: 1,
             erasure: Erasure::new(2, 2, 1 << 20).unwrap(),
             shard_index: 0,

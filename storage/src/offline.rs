@@ -2,13 +2,16 @@
 //! set keeps its shape: every call fails, which quorum logic counts as "unknown", the way it
 //! counts a drive that stops answering. The drive is opened again at the next start.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use bytes::Bytes;
 use uuid::Uuid;
 
-use crate::drive::{Drive, DriveUsage, ListEntry, ListQuery, Replaced, ShardWriter};
+use crate::drive::{
+    Drive, DriveOp, DriveUsage, DriveVersions, ListEntry, ListQuery, Outcome, ShardReader, ShardWriter,
+};
 use crate::error::{Result, StorageError};
-use crate::meta::{BucketRecord, PartRecord, UploadRecord, VersionRecord};
+use crate::meta::{BucketRecord, ChangeRecord, PartRecord, UploadRecord};
 
 /// A drive that failed to open, with the reason.
 #[derive(Debug)]
@@ -58,31 +61,15 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
-    async fn delete_bucket(&self, _: &str) -> Result<()> {
+    async fn delete_bucket_if_empty(&self, _: &str) -> Result<bool> {
         self.offline()
     }
 
-    async fn bucket_is_empty(&self, _: &str) -> Result<bool> {
+    async fn versions(&self, _: &str, _: &str, _: usize) -> Result<DriveVersions> {
         self.offline()
     }
 
-    async fn latest_version(&self, _: &str, _: &str) -> Result<Option<VersionRecord>> {
-        self.offline()
-    }
-
-    async fn commit_version(&self, _: &str, _: &str, _: VersionRecord) -> Result<Replaced> {
-        self.offline()
-    }
-
-    async fn repair_version(&self, _: &str, _: &str, _: VersionRecord) -> Result<bool> {
-        self.offline()
-    }
-
-    async fn delete_version(&self, _: &str, _: &str, _: Uuid) -> Result<()> {
-        self.offline()
-    }
-
-    async fn restore_version(&self, _: &str, _: &str, _: Uuid, _: Option<VersionRecord>, _: bool) -> Result<()> {
+    async fn commit(&self, _: &str, _: &str, _: DriveOp) -> Result<Outcome> {
         self.offline()
     }
 
@@ -90,11 +77,19 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
+    async fn changes_since(&self, _: u64, _: usize) -> Result<Vec<ChangeRecord>> {
+        self.offline()
+    }
+
+    async fn trim_changes(&self, _: u64) -> Result<()> {
+        self.offline()
+    }
+
     async fn create_shard(&self, _: Uuid) -> Result<Box<dyn ShardWriter>> {
         self.offline()
     }
 
-    async fn read_shard(&self, _: Uuid, _: u64, _: usize) -> Result<Bytes> {
+    async fn open_shard(&self, _: Uuid) -> Result<Arc<dyn ShardReader>> {
         self.offline()
     }
 
@@ -102,27 +97,15 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
-    async fn put_upload(&self, _: &str, _: UploadRecord) -> Result<()> {
-        self.offline()
-    }
-
     async fn upload(&self, _: &str, _: &str, _: Uuid) -> Result<Option<UploadRecord>> {
         self.offline()
     }
 
-    async fn list_uploads(&self, _: &str, _: &str) -> Result<Vec<UploadRecord>> {
-        self.offline()
-    }
-
-    async fn commit_part(&self, _: Uuid, _: PartRecord) -> Result<()> {
+    async fn list_uploads(&self, _: &str, _: &str, _: Option<(String, Uuid)>, _: usize) -> Result<Vec<UploadRecord>> {
         self.offline()
     }
 
     async fn list_parts(&self, _: Uuid) -> Result<Vec<PartRecord>> {
-        self.offline()
-    }
-
-    async fn remove_upload(&self, _: &str, _: &str, _: Uuid, _: Vec<Uuid>) -> Result<()> {
         self.offline()
     }
 }

@@ -1,8 +1,12 @@
-//! The write path: a body streams in, is cut into stripes, erasure coded and written to every
-//! drive of the set in parallel while MD5 (the ETag) is computed on another thread. Nothing is
-//! visible until the version record is committed on a write quorum.
+//! The write path: a body streams in, is cut into stripes, and each stripe is hashed (MD5, the
+//! ETag) and erasure coded in one short blocking task while the drive writers store the frames
+//! of the stripe before it. Nothing is visible until the version record is committed on a
+//! write quorum. A write abandoned part-way (an error, or the client going away and the request
+//! being dropped) removes its staged files: writers complete a file only when told the body
+//! ended, and staged data not committed is discarded when dropped.
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -11,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::bitrot::FramePlace;
 use crate::drive::ShardWriter;
 use crate::erasure::Erasure;
 use crate::error::{Result, StorageError};
@@ -22,8 +27,6 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send + Sync>>;
 
 /// Frames queued per drive writer: bounds memory to a few stripes per request.
 const FRAMES_IN_FLIGHT: usize = 2;
-/// Stripes queued for the MD5 thread.
-const MD5_STRIPES_IN_FLIGHT: usize = 4;
 
 /// Object data that is written but not yet committed.
 #[derive(Debug)]
@@ -40,6 +43,39 @@ pub struct Staged {
     pub hash: u64,
     /// Where the shards are.
     pub content: StagedContent,
+    /// Removes the staged shard files if this is dropped uncommitted.
+    pub guard: DiscardOnDrop,
+}
+
+/// Removes staged shard files when dropped, unless disarmed by a commit: a request dropped
+/// between staging and commit (the client went away) leaves nothing behind.
+#[derive(Debug)]
+pub struct DiscardOnDrop {
+    target: Option<(Arc<ErasureSet>, Uuid)>,
+}
+
+impl DiscardOnDrop {
+    fn files(set: &Arc<ErasureSet>, data_id: Uuid) -> Self {
+        Self { target: Some((Arc::clone(set), data_id)) }
+    }
+
+    fn none() -> Self {
+        Self { target: None }
+    }
+
+    /// The data is now referenced by a committed record (or discarded explicitly).
+    pub fn disarm(&mut self) {
+        self.target = None;
+    }
+}
+
+impl Drop for DiscardOnDrop {
+    fn drop(&mut self) {
+        let Some((set, data_id)) = self.target.take() else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { discard_files(&set, data_id).await });
+        }
+    }
 }
 
 /// Where staged shards live.
@@ -61,7 +97,7 @@ impl Staged {
 /// Streams `body` into the set. With `allow_inline`, a body no larger than the set's inline
 /// threshold is kept in memory for the records instead of being written to shard files.
 pub async fn stage(
-    set: &ErasureSet,
+    set: &Arc<ErasureSet>,
     hash: u64,
     mut body: BodyStream,
     expected_size: Option<u64>,
@@ -80,7 +116,7 @@ pub async fn stage(
             }
         }
     }
-    if ended && buf.len() <= inline_limit {
+    if allow_inline && ended && buf.len() <= inline_limit {
         let size = buf.len() as u64;
         check_size(expected_size, size)?;
         let data = buf.freeze();
@@ -89,31 +125,16 @@ pub async fn stage(
         })
         .await??;
         let content = StagedContent::Inline(frames);
-        return Ok(Staged { data_id: Uuid::new_v4(), size, md5, erasure, hash, content });
+        return Ok(Staged { data_id: Uuid::new_v4(), size, md5, erasure, hash, content, guard: DiscardOnDrop::none() });
     }
     let data_id = Uuid::new_v4();
+    // From here on, every way out (an error, or this future being dropped) removes the files.
+    let guard = DiscardOnDrop::files(set, data_id);
     let mut pipeline = FilePipeline::start(set, data_id, hash).await?;
-    let result = pipeline.run(buf, if ended { None } else { Some(&mut body) }).await;
-    match result {
-        Ok(size) => match pipeline.finish(set).await {
-            Ok((md5, written)) => match check_size(expected_size, size) {
-                Ok(()) => Ok(Staged { data_id, size, md5, erasure, hash, content: StagedContent::Files(written) }),
-                Err(e) => {
-                    discard_files(set, data_id).await;
-                    Err(e)
-                }
-            },
-            Err(e) => {
-                discard_files(set, data_id).await;
-                Err(e)
-            }
-        },
-        Err(e) => {
-            pipeline.abandon().await;
-            discard_files(set, data_id).await;
-            Err(e)
-        }
-    }
+    let size = pipeline.run(buf, if ended { None } else { Some(&mut body) }).await?;
+    let (md5, written) = pipeline.finish(set).await?;
+    check_size(expected_size, size)?;
+    Ok(Staged { data_id, size, md5, erasure, hash, content: StagedContent::Files(written), guard })
 }
 
 /// Removes the shard files of an uncommitted write from every drive.
@@ -128,25 +149,40 @@ fn check_size(expected: Option<u64>, got: u64) -> Result<()> {
     }
 }
 
-/// Encodes all of `data` into per-shard frame sequences (shard index order).
+/// Encodes all of `data` into per-shard frame sequences (shard index order), for storing
+/// inline in version records (frames sealed with the nil data id: they live in their record).
 pub fn encode_all(erasure: &Erasure, data: &[u8]) -> Result<Vec<Bytes>> {
     let mut shards: Vec<BytesMut> = vec![BytesMut::new(); erasure.total()];
-    for stripe in data.chunks(erasure.block_size) {
-        for (shard, frame) in shards.iter_mut().zip(erasure.encode_stripe(stripe)?) {
+    for (index, stripe) in data.chunks(erasure.block_size).enumerate() {
+        let place = FramePlace::inline(index as u64);
+        for (shard, frame) in shards.iter_mut().zip(erasure.encode_stripe(stripe, place)?) {
             shard.extend_from_slice(&frame);
         }
     }
     Ok(shards.into_iter().map(BytesMut::freeze).collect())
 }
 
-/// The streaming state of a file-backed write: one writer task per drive, one MD5 thread.
+/// The streaming state of a file-backed write: one writer task per drive, and the MD5 state
+/// carried from stripe to stripe. Dropping it (an error, or the request being dropped) closes
+/// the writers' channels without the end mark, so they remove their staged files instead of
+/// completing them.
 struct FilePipeline {
     erasure: Erasure,
     hash: u64,
-    senders: Vec<Option<mpsc::Sender<Bytes>>>,
+    data_id: Uuid,
+    /// Number of the next stripe.
+    stripe: u64,
+    senders: Vec<Option<mpsc::Sender<Frame>>>,
     writers: Vec<Option<JoinHandle<Result<()>>>>,
-    md5_tx: Option<mpsc::Sender<Bytes>>,
-    md5_task: JoinHandle<[u8; 16]>,
+    md5: Option<Md5>,
+}
+
+/// What a drive writer receives.
+enum Frame {
+    /// The next frame of the shard file.
+    Data(Bytes),
+    /// The body ended: sync and complete the file.
+    End,
 }
 
 impl FilePipeline {
@@ -168,15 +204,7 @@ impl FilePipeline {
                 }
             }
         }
-        let (md5_tx, mut md5_rx) = mpsc::channel::<Bytes>(MD5_STRIPES_IN_FLIGHT);
-        let md5_task = tokio::task::spawn_blocking(move || {
-            let mut md5 = Md5::new();
-            while let Some(stripe) = md5_rx.blocking_recv() {
-                md5.update(&stripe);
-            }
-            md5.finalize().into()
-        });
-        let pipeline = Self { erasure: set.erasure, hash, senders, writers, md5_tx: Some(md5_tx), md5_task };
+        let pipeline = Self { erasure: set.erasure, hash, data_id, stripe: 0, senders, writers, md5: Some(Md5::new()) };
         set.quorum.check_write("put", pipeline.alive())?;
         Ok(pipeline)
     }
@@ -210,28 +238,39 @@ impl FilePipeline {
         Ok(size)
     }
 
+    /// Hashes and encodes one stripe in a short blocking task (the writers meanwhile store the
+    /// frames of the stripe before), then hands each drive its frame.
     async fn emit(&mut self, stripe: Bytes) -> Result<()> {
-        if let Some(md5) = &self.md5_tx {
-            md5.send(stripe.clone()).await.map_err(|_| StorageError::Body("md5 worker stopped".into()))?;
-        }
         let erasure = self.erasure;
-        let frames = tokio::task::spawn_blocking(move || erasure.encode_stripe(&stripe)).await??;
+        let place = FramePlace { data_id: self.data_id, stripe: self.stripe };
+        self.stripe += 1;
+        let mut md5 = self.md5.take().ok_or_else(|| StorageError::Body("write already failed".into()))?;
+        let (md5, frames) = tokio::task::spawn_blocking(move || {
+            md5.update(&stripe);
+            let frames = erasure.encode_stripe(&stripe, place);
+            (md5, frames)
+        })
+        .await?;
+        self.md5 = Some(md5);
+        let frames = frames?;
         let total = self.senders.len();
         for (drive, slot) in self.senders.iter_mut().enumerate() {
             let Some(sender) = slot else { continue };
             let frame = frames[shard_of_drive(self.hash, drive, total)].clone();
-            if sender.send(frame).await.is_err() {
+            if sender.send(Frame::Data(frame)).await.is_err() {
                 *slot = None;
             }
         }
         Ok(())
     }
 
-    /// Waits for every writer to make its file durable; returns the MD5 and which drives hold
-    /// a complete shard file, failing below the write quorum.
+    /// Tells every writer the body ended and waits for it to make its file durable; returns
+    /// the MD5 and which drives hold a complete shard file, failing below the write quorum.
     async fn finish(&mut self, set: &ErasureSet) -> Result<([u8; 16], Vec<bool>)> {
-        self.senders.clear();
-        self.md5_tx = None;
+        for sender in self.senders.drain(..).flatten() {
+            // A writer that already failed has dropped its end; its join result says so.
+            let _ = sender.send(Frame::End).await;
+        }
         let mut written = Vec::with_capacity(self.writers.len());
         for (writer, drive) in self.writers.iter_mut().zip(&set.drives) {
             let ok = match writer.take() {
@@ -251,24 +290,29 @@ impl FilePipeline {
             written.push(ok);
         }
         set.quorum.check_write("put", written.iter().filter(|w| **w).count())?;
-        let md5 = (&mut self.md5_task).await?;
-        Ok((md5, written))
+        let md5 = self.md5.take().ok_or_else(|| StorageError::Body("write already failed".into()))?;
+        Ok((md5.finalize().into(), written))
     }
+}
 
-    /// Stops every task after a failure, leaving partial files for [`discard_files`].
-    async fn abandon(&mut self) {
+impl Drop for FilePipeline {
+    /// Stops writers still running (an abandoned write): their staged files are removed.
+    fn drop(&mut self) {
         self.senders.clear();
-        self.md5_tx = None;
-        for task in self.writers.iter_mut().filter_map(Option::take) {
+        for task in self.writers.iter().flatten() {
             task.abort();
-            let _ = task.await;
         }
     }
 }
 
-async fn write_frames(mut writer: Box<dyn ShardWriter>, mut frames: mpsc::Receiver<Bytes>) -> Result<()> {
+/// Writes the frames it receives, and completes the file only on [`Frame::End`]; a channel
+/// closed without it drops the writer, which removes the staged file.
+async fn write_frames(mut writer: Box<dyn ShardWriter>, mut frames: mpsc::Receiver<Frame>) -> Result<()> {
     while let Some(frame) = frames.recv().await {
-        writer.write(frame).await?;
+        match frame {
+            Frame::Data(bytes) => writer.write(bytes).await?,
+            Frame::End => return writer.finish().await,
+        }
     }
-    writer.finish().await
+    Err(StorageError::Body("write abandoned".into()))
 }

@@ -1,34 +1,35 @@
-//! The object store: erasure sets over drives, and the operations the gateway calls. Writes are
-//! two-phase (stage the data, then commit the record) so the caller can verify checksums of the
-//! body before anything becomes visible.
+//! The object store: erasure sets over drives, and the object operations the gateway calls.
+//! Writes are two-phase (stage the data, then commit the record) so the caller can verify
+//! checksums of the body before anything becomes visible; every commit goes through
+//! [`crate::commit`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
 use uuid::Uuid;
 
-use crate::drive::Drive;
+use crate::commit;
+use crate::drive::{Condition, Drive, DriveOp};
 use crate::erasure::Erasure;
 use crate::error::{Result, StorageError};
-use crate::format::{self, DriveFormat};
 use crate::get;
 use crate::heal::{self, HealQueue};
 use crate::list::{self, ListPage};
 use crate::local::LocalDrive;
-use crate::meta::{BucketRecord, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord};
+use crate::meta::{
+    self, BucketRecord, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord,
+};
 use crate::multipart::{self, ChosenPart};
-use crate::offline::OfflineDrive;
 use crate::placement::{self, object_hash, set_index};
 use crate::put::{self, BodyStream, Staged, StagedContent};
-use crate::quorum::{Agreed, Answer, Quorum};
-use crate::set::{ErasureSet, KeyLocks, OnRollback};
-
-/// Present in a drive's root while it is being healed into its set; survives restarts.
-const HEALING_MARKER: &str = "healing";
+use crate::quorum::{Agreed, Quorum};
+use crate::set::ErasureSet;
+use crate::stamp::{Clock, Stamp};
+use crate::startup;
 
 /// How to build the store.
 #[derive(Debug, Clone)]
@@ -140,7 +141,10 @@ pub struct HealStats {
 pub struct ObjectStore {
     sets: Vec<Arc<ErasureSet>>,
     local: Vec<Arc<LocalDrive>>,
+    /// Buckets seen to exist. A stale entry costs at most a staged body: drives check the
+    /// bucket again when they commit.
     buckets: RwLock<HashMap<String, BucketRecord>>,
+    clock: Arc<Clock>,
 }
 
 impl ObjectStore {
@@ -152,9 +156,11 @@ impl ObjectStore {
         let parity = config.parity.unwrap_or_else(|| placement::default_parity(set_drives));
         placement::check_parity(set_drives, parity)?;
         let erasure = Erasure::new(set_drives - parity, parity, config.block_size)?;
-        let (drives, local) =
-            tokio::task::spawn_blocking(move || open_drives(&config.drives, set_drives, parity, config.durable))
-                .await??;
+        let (drives, local) = tokio::task::spawn_blocking(move || {
+            startup::open_drives(&config.drives, set_drives, parity, config.durable)
+        })
+        .await??;
+        let clock = Arc::new(Clock::new(rand_writer_id()));
         let mut sets = Vec::new();
         for chunk in drives.chunks(set_drives) {
             let (queue, rx) = HealQueue::new();
@@ -164,12 +170,12 @@ impl ObjectStore {
                 quorum: Quorum::new(erasure.data, erasure.parity),
                 inline_threshold_bytes: config.inline_threshold_bytes,
                 heal: queue,
-                writers: KeyLocks::default(),
+                clock: Arc::clone(&clock),
             });
             heal::spawn_healer(Arc::downgrade(&set), rx);
             sets.push(set);
         }
-        let store = Arc::new(Self { sets, local, buckets: RwLock::default() });
+        let store = Arc::new(Self { sets, local, buckets: RwLock::default(), clock });
         tokio::spawn(Arc::clone(&store).background_startup(started));
         Ok(store)
     }
@@ -215,167 +221,56 @@ impl ObjectStore {
         }
     }
 
-    fn set_for(&self, bucket: &str, key: &str) -> (&Arc<ErasureSet>, u64) {
+    /// The set holding `bucket/key`, and the key's placement hash. Every object operation
+    /// starts here, so a key the layout cannot hold is refused before any drive is asked.
+    fn set_for(&self, bucket: &str, key: &str) -> Result<(&Arc<ErasureSet>, u64)> {
+        meta::check_key(key)?;
         let hash = object_hash(bucket, key);
-        (&self.sets[set_index(hash, self.sets.len())], hash)
+        Ok((&self.sets[set_index(hash, self.sets.len())], hash))
     }
 
-    async fn background_startup(self: Arc<Self>, started: SystemTime) {
-        for drive in &self.local {
-            match drive.reclaim_orphans(started).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(drive = drive.label(), removed, "reclaimed orphaned shard files"),
-                Err(e) => {
-                    tracing::warn!(drive = drive.label(), error = %e, "orphan reclaim failed")
-                }
-            }
-        }
-        if self.local.iter().any(|d| d.is_healing()) {
-            if let Err(e) = self.heal_blank_drives().await {
-                tracing::warn!(error = %e, "healing blank drives failed; will retry at next start");
-            }
-        }
+    pub(crate) fn sets(&self) -> &[Arc<ErasureSet>] {
+        &self.sets
     }
 
-    /// Copies bucket records and every object to drives that joined blank, then marks them
-    /// healed.
-    async fn heal_blank_drives(&self) -> Result<()> {
-        let buckets = self.list_buckets().await?;
-        for drive in self.local.iter().filter(|d| d.is_healing()) {
-            for bucket in &buckets {
-                drive.put_bucket(bucket.clone()).await?;
-            }
-        }
-        let mut healed = 0;
-        for set in &self.sets {
-            for bucket in &buckets {
-                healed += heal::heal_bucket(set, &bucket.name).await?;
-            }
-        }
-        for drive in self.local.iter().filter(|d| d.is_healing()) {
-            drive.set_healing(false);
-            let marker = drive.root().join(HEALING_MARKER);
-            std::fs::remove_file(&marker).map_err(|e| StorageError::io(format!("remove {}", marker.display()), e))?;
-        }
-        tracing::info!(healed, "blank drives healed");
-        Ok(())
+    pub(crate) fn local_drives(&self) -> &[Arc<LocalDrive>] {
+        &self.local
+    }
+
+    pub(crate) fn bucket_cache(&self) -> &RwLock<HashMap<String, BucketRecord>> {
+        &self.buckets
     }
 
     fn all_drives(&self) -> impl Iterator<Item = &Arc<dyn Drive>> {
         self.sets.iter().flat_map(|s| s.drives.iter())
     }
 
-    /// Bucket records are kept on every drive; a bucket exists when some set agrees it does.
-    async fn lookup_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
-        let cached = self.buckets.read().map(|b| b.get(name).cloned()).unwrap_or(None);
-        if cached.is_some() {
-            return Ok(cached);
-        }
-        let mut found = None;
-        for set in &self.sets {
-            let answers = set.answers(set.on_all(|drive| drive.bucket(name)).await);
-            let unknown = answers.iter().filter(|a| matches!(a, Answer::Unknown)).count();
-            set.quorum.check_read("head bucket", answers.len() - unknown)?;
-            let holders: Vec<BucketRecord> = answers
-                .into_iter()
-                .filter_map(|a| match a {
-                    Answer::Found(record) => Some(record),
-                    _ => None,
-                })
-                .collect();
-            if !holders.is_empty() && set.quorum.may_be_committed(holders.len(), unknown) {
-                found = holders.into_iter().next();
-                break;
-            }
-        }
-        if let (Some(record), Ok(mut cache)) = (&found, self.buckets.write()) {
-            cache.insert(name.to_owned(), record.clone());
-        }
-        Ok(found)
-    }
-
-    /// The bucket's record, or [`StorageError::NoSuchBucket`].
-    pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
-        self.lookup_bucket(name).await?.ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))
-    }
-
-    /// Creates a bucket on every drive.
-    pub async fn create_bucket(&self, name: &str) -> Result<BucketRecord> {
-        if self.lookup_bucket(name).await?.is_some() {
-            return Err(StorageError::BucketExists(name.to_owned()));
-        }
-        let record = BucketRecord { name: name.to_owned(), created_ns: now_ns() };
-        for set in &self.sets {
-            let results = set.on_all(|drive| drive.put_bucket(record.clone())).await;
-            set.quorum.check_write("create bucket", ErasureSet::count_ok(&results))?;
-        }
-        if let Ok(mut cache) = self.buckets.write() {
-            cache.insert(name.to_owned(), record.clone());
-        }
-        Ok(record)
-    }
-
-    /// All buckets in name order.
-    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
-        let mut listed: BTreeMap<String, BucketRecord> = BTreeMap::new();
-        for set in &self.sets {
-            let results = set.on_all(|drive| drive.list_buckets()).await;
-            set.quorum.check_read("list buckets", ErasureSet::count_ok(&results))?;
-            let unknown = results.iter().zip(&set.drives).filter(|(r, d)| r.is_err() || d.is_healing()).count();
-            let mut seen: BTreeMap<String, (BucketRecord, usize)> = BTreeMap::new();
-            for record in results.into_iter().flatten().flatten() {
-                seen.entry(record.name.clone()).or_insert_with(|| (record, 0)).1 += 1;
-            }
-            for (name, (record, holders)) in seen {
-                if set.quorum.may_be_committed(holders, unknown) {
-                    listed.entry(name).or_insert(record);
-                }
-            }
-        }
-        Ok(listed.into_values().collect())
-    }
-
-    /// Deletes an empty bucket.
-    pub async fn delete_bucket(&self, name: &str) -> Result<()> {
-        self.bucket(name).await?;
-        let listing = self.list_objects(name, "", None, None, 1).await?;
-        if !listing.entries.is_empty() || !self.list_uploads(name, "").await?.is_empty() {
-            return Err(StorageError::BucketNotEmpty(name.to_owned()));
-        }
-        if let Ok(mut cache) = self.buckets.write() {
-            cache.remove(name);
-        }
-        for set in &self.sets {
-            let results = set.on_all(|drive| drive.delete_bucket(name)).await;
-            set.quorum.check_write("delete bucket", ErasureSet::count_ok(&results))?;
-        }
-        Ok(())
-    }
-
     /// Streams a body into the object's set without making it visible. Small bodies stay in
     /// memory to be stored inline.
     #[tracing::instrument(name = "storage.stage", skip_all, fields(bucket = %bucket))]
     pub async fn stage(&self, bucket: &str, key: &str, body: BodyStream, size: Option<u64>) -> Result<Staged> {
+        let (set, hash) = self.set_for(bucket, key)?;
         self.bucket(bucket).await?;
-        let (set, hash) = self.set_for(bucket, key);
         put::stage(set, hash, body, size, true).await
     }
 
     /// Like [`ObjectStore::stage`] for a multipart part (never inline).
     #[tracing::instrument(name = "storage.stage_part", skip_all, fields(bucket = %bucket))]
     pub async fn stage_part(&self, bucket: &str, key: &str, body: BodyStream, size: Option<u64>) -> Result<Staged> {
-        let (set, hash) = self.set_for(bucket, key);
+        let (set, hash) = self.set_for(bucket, key)?;
         put::stage(set, hash, body, size, false).await
     }
 
     /// Drops staged data that will not be committed.
-    pub async fn discard(&self, bucket: &str, key: &str, staged: Staged) {
-        if let StagedContent::Files(_) = staged.content {
-            put::discard_files(self.set_for(bucket, key).0, staged.data_id).await;
+    pub async fn discard(&self, bucket: &str, key: &str, mut staged: Staged) {
+        if let (StagedContent::Files(_), Ok((set, _))) = (&staged.content, self.set_for(bucket, key)) {
+            put::discard_files(set, staged.data_id).await;
         }
+        staged.guard.disarm();
     }
 
-    /// Makes staged data the object's current version.
+    /// Makes staged data the object's current version when `condition` holds (decided on each
+    /// drive as it commits, so of two racing conditional writers at most one succeeds).
     #[tracing::instrument(name = "storage.commit_object", skip_all, fields(bucket = %bucket))]
     pub async fn commit_object(
         &self,
@@ -383,15 +278,15 @@ impl ObjectStore {
         key: &str,
         staged: Staged,
         meta: ObjectMeta,
+        condition: Condition,
     ) -> Result<VersionRecord> {
-        let (set, hash) = self.set_for(bucket, key);
-        // Taken before the modification time is read, so times follow the order of commits.
-        let _writing = set.writers.lock(hash).await;
-        let total = set.drives.len();
+        let (set, hash) = self.set_for(bucket, key)?;
+        let stamp = self.clock.next();
         let record = VersionRecord {
             version_id: Uuid::new_v4(),
+            stamp,
             null_version: true,
-            mod_time_ns: now_ns(),
+            mod_time_ns: stamp.unix_ns(),
             delete_marker: false,
             size: staged.size,
             etag: staged.md5_hex(),
@@ -404,6 +299,7 @@ impl ObjectStore {
             parts: Vec::new(),
             inline: None,
         };
+        let total = set.drives.len();
         let records: Vec<Option<VersionRecord>> = (0..total)
             .map(|drive| {
                 let mut copy = record.clone();
@@ -425,10 +321,12 @@ impl ObjectStore {
             })
             .collect();
         let committed = records.iter().flatten().next().cloned();
-        if let Err(e) = set.commit_records(bucket, key, records, "put object", OnRollback::ReleaseData).await {
+        let mut staged = staged;
+        if let Err(e) = commit::add_version(set, bucket, key, records, condition, "put object").await {
             self.discard(bucket, key, staged).await;
             return Err(e);
         }
+        staged.guard.disarm();
         committed.ok_or_else(|| StorageError::Corrupt("no record committed".into()))
     }
 
@@ -442,13 +340,13 @@ impl ObjectStore {
         meta: ObjectMeta,
     ) -> Result<VersionRecord> {
         let staged = self.stage(bucket, key, body, size).await?;
-        self.commit_object(bucket, key, staged, meta).await
+        self.commit_object(bucket, key, staged, meta, Condition::None).await
     }
 
     /// Locates the current version of an object (delete markers count as absent).
     #[tracing::instrument(name = "storage.get_object", skip_all, fields(bucket = %bucket))]
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectHandle> {
-        let (set, _) = self.set_for(bucket, key);
+        let (set, _) = self.set_for(bucket, key)?;
         match set.latest(bucket, key, "get object").await? {
             Some(agreed) if !agreed.record().delete_marker => {
                 Ok(ObjectHandle { set: Arc::clone(set), bucket: bucket.to_owned(), key: key.to_owned(), agreed })
@@ -460,44 +358,36 @@ impl ObjectStore {
         }
     }
 
-    /// Removes the current version of an object; absent objects are not an error.
+    /// Removes the current version of an object; absent objects are not an error. The removal
+    /// is a null delete marker, which the cleanup after its acknowledgement removes together
+    /// with the versions it superseded.
     #[tracing::instrument(name = "storage.delete_object", skip_all, fields(bucket = %bucket))]
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
-        let (set, hash) = self.set_for(bucket, key);
-        let _writing = set.writers.lock(hash).await;
-        let handle = match self.get_object(bucket, key).await {
-            Ok(handle) => handle,
+        let (set, hash) = self.set_for(bucket, key)?;
+        match self.get_object(bucket, key).await {
+            Ok(_) => {}
             Err(StorageError::NoSuchKey { .. }) => return Ok(()),
             Err(e) => return Err(e),
-        };
-        let version_id = handle.record().version_id;
-        let results = handle.set.on_all(|drive| drive.delete_version(bucket, key, version_id)).await;
-        handle.set.quorum.check_write("delete object", ErasureSet::count_ok(&results))
+        }
+        let stamp = self.clock.next();
+        let total = set.drives.len();
+        let marker = delete_marker(stamp, set.erasure);
+        let records = (0..total)
+            .map(|drive| {
+                Some(VersionRecord { shard_index: placement::shard_of_drive(hash, drive, total), ..marker.clone() })
+            })
+            .collect();
+        commit::add_version(set, bucket, key, records, Condition::None, "delete object").await
     }
 
-    /// Replaces the tags of the current version in place.
+    /// Replaces the tags of the current version.
     pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<VersionRecord> {
-        let (set, hash) = self.set_for(bucket, key);
-        let _writing = set.writers.lock(hash).await;
+        let (set, _) = self.set_for(bucket, key)?;
         let handle = self.get_object(bucket, key).await?;
-        let total = handle.set.drives.len();
-        let mut records: Vec<Option<VersionRecord>> = vec![None; total];
-        for (drive, record) in &handle.agreed.holders {
-            let mut copy = record.clone();
-            copy.tags = tags.clone();
-            records[*drive] = Some(copy);
-        }
+        let holders: Vec<usize> = handle.agreed.holders.iter().map(|(drive, _)| *drive).collect();
         let mut updated = handle.record().clone();
+        commit::set_tags(set, bucket, key, &holders, updated.version_id, tags.clone()).await?;
         updated.tags = tags;
-        let results = join_all(handle.set.drives.iter().zip(records).map(|(drive, record)| async move {
-            match record {
-                Some(record) => drive.repair_version(bucket, key, record).await,
-                None => Ok(false),
-            }
-        }))
-        .await;
-        let written = results.iter().filter(|r| matches!(r, Ok(true))).count();
-        handle.set.quorum.check_write("put object tagging", written)?;
         Ok(updated)
     }
 
@@ -520,19 +410,23 @@ impl ObjectStore {
 
     /// Starts a multipart upload.
     pub async fn create_upload(&self, bucket: &str, key: &str, template: ObjectTemplate) -> Result<UploadRecord> {
+        let (set, _) = self.set_for(bucket, key)?;
         self.bucket(bucket).await?;
-        let record = UploadRecord { upload_id: Uuid::new_v4(), key: key.to_owned(), initiated_ns: now_ns(), template };
-        multipart::create(self.set_for(bucket, key).0, bucket, record.clone()).await?;
+        let record = UploadRecord { upload_id: Uuid::now_v7(), key: key.to_owned(), initiated_ns: now_ns(), template };
+        let op = DriveOp::CreateUpload { record: record.clone() };
+        commit::everywhere(set, bucket, key, op, "create multipart upload").await?;
         Ok(record)
     }
 
     /// Reads an upload, or [`StorageError::NoSuchUpload`].
     pub async fn upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<UploadRecord> {
+        let (set, _) = self.set_for(bucket, key)?;
         self.bucket(bucket).await?;
-        multipart::find(self.set_for(bucket, key).0, bucket, key, upload_id).await
+        multipart::find(set, bucket, key, upload_id).await
     }
 
-    /// Commits a staged part of an upload.
+    /// Commits a staged part of an upload. A part uploaded again replaces the earlier one only
+    /// once it is acknowledged.
     #[tracing::instrument(name = "storage.commit_part", skip_all, fields(bucket = %bucket))]
     pub async fn commit_part(
         &self,
@@ -543,25 +437,29 @@ impl ObjectStore {
         staged: Staged,
         checksum: Option<StoredChecksum>,
     ) -> Result<DataPart> {
-        let (set, hash) = self.set_for(bucket, key);
-        // Held from the upload check to the commit, so a part never lands in an upload that a
-        // completion or abort is removing.
-        let _writing = set.writers.lock(hash).await;
-        if let Err(e) = multipart::find(set, bucket, key, upload_id).await {
-            self.discard(bucket, key, staged).await;
-            return Err(e);
+        let (set, _) = self.set_for(bucket, key)?;
+        let stamp = self.clock.next();
+        let mut staged = staged;
+        match multipart::commit_part(set, bucket, key, upload_id, number, &staged, checksum, stamp).await {
+            Ok(part) => {
+                staged.guard.disarm();
+                Ok(part)
+            }
+            Err(e) => {
+                self.discard(bucket, key, staged).await;
+                Err(e)
+            }
         }
-        multipart::commit_part(set, upload_id, number, &staged, checksum, now_ns()).await
     }
 
     /// The committed parts of an upload.
     pub async fn list_parts(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<Vec<PartRecord>> {
         self.upload(bucket, key, upload_id).await?;
-        multipart::list_parts(self.set_for(bucket, key).0, upload_id).await
+        multipart::list_parts(self.set_for(bucket, key)?.0, upload_id).await
     }
 
-    /// Completes an upload from the chosen parts; `checksum` is the object's checksum, computed
-    /// by the caller from the parts' checksums.
+    /// Completes an upload from the chosen parts when `condition` holds; `checksum` is the
+    /// object's checksum, computed by the caller from the parts' checksums.
     #[tracing::instrument(name = "storage.complete_upload", skip_all, fields(bucket = %bucket))]
     pub async fn complete_upload(
         &self,
@@ -569,19 +467,21 @@ impl ObjectStore {
         key: &str,
         upload_id: Uuid,
         chosen: &[ChosenPart],
+        condition: Condition,
         checksum: impl FnOnce(&UploadRecord, &[DataPart]) -> Result<Option<StoredChecksum>>,
     ) -> Result<VersionRecord> {
-        let (set, hash) = self.set_for(bucket, key);
-        let _writing = set.writers.lock(hash).await;
+        let (set, hash) = self.set_for(bucket, key)?;
         let upload = self.upload(bucket, key, upload_id).await?;
         let stored = multipart::list_parts(set, upload_id).await?;
         let (parts, etag) = multipart::assemble(chosen, &stored)?;
         let checksum = checksum(&upload, &parts)?;
         let template = upload.template;
+        let stamp = self.clock.next();
         let record = VersionRecord {
             version_id: Uuid::new_v4(),
+            stamp,
             null_version: true,
-            mod_time_ns: now_ns(),
+            mod_time_ns: stamp.unix_ns(),
             delete_marker: false,
             size: parts.iter().map(|p| p.size).sum(),
             etag,
@@ -594,80 +494,75 @@ impl ObjectStore {
             parts,
             inline: None,
         };
-        multipart::complete(set, bucket, key, upload_id, &record, hash).await?;
+        multipart::complete(set, bucket, key, upload_id, &record, hash, condition).await?;
         Ok(record)
     }
 
     /// Aborts an upload and reclaims its parts.
     pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: Uuid) -> Result<()> {
-        let (set, hash) = self.set_for(bucket, key);
-        let _writing = set.writers.lock(hash).await;
+        let (set, _) = self.set_for(bucket, key)?;
         self.upload(bucket, key, upload_id).await?;
-        multipart::abort(set, bucket, key, upload_id).await
+        commit::everywhere(set, bucket, key, DriveOp::RemoveUpload { upload_id }, "abort multipart upload").await
     }
 
     /// In-progress uploads of a bucket whose keys start with `prefix`, in key, then initiation
-    /// (then id) order.
+    /// order (upload ids are time-ordered).
     pub async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
         self.bucket(bucket).await?;
         let lists = join_all(self.sets.iter().map(|set| multipart::list_uploads(set, bucket, prefix))).await;
         let mut uploads: Vec<UploadRecord> =
             lists.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
-        uploads.sort_by(|a, b| (&a.key, a.initiated_ns, a.upload_id).cmp(&(&b.key, b.initiated_ns, b.upload_id)));
+        uploads.sort_by(|a, b| (&a.key, a.upload_id).cmp(&(&b.key, b.upload_id)));
         Ok(uploads)
     }
+
+    /// Change-log entries of every drive after the positions in `after` (one per drive, in
+    /// [`ObjectStore::drives`] order), at most `limit` per drive. Consumers (notifications,
+    /// replication, lifecycle) keep one position per drive and treat an entry as a hint to
+    /// read the key under quorum, so debris of failed writes never reaches them as fact.
+    pub async fn changes_since(&self, after: &[u64], limit: usize) -> Vec<Result<Vec<meta::ChangeRecord>>> {
+        join_all(
+            self.all_drives()
+                .enumerate()
+                .map(|(i, drive)| drive.changes_since(after.get(i).copied().unwrap_or(0), limit)),
+        )
+        .await
+    }
+
+    /// Removes change-log entries every consumer has read: up to `through[i]` on drive `i`.
+    pub async fn trim_changes(&self, through: &[u64]) -> Vec<Result<()>> {
+        join_all(self.all_drives().zip(through).map(|(drive, seq)| drive.trim_changes(*seq))).await
+    }
+}
+
+/// A null delete marker.
+fn delete_marker(stamp: Stamp, erasure: Erasure) -> VersionRecord {
+    VersionRecord {
+        version_id: Uuid::new_v4(),
+        stamp,
+        null_version: true,
+        mod_time_ns: stamp.unix_ns(),
+        delete_marker: true,
+        size: 0,
+        etag: String::new(),
+        headers: BTreeMap::new(),
+        user_metadata: BTreeMap::new(),
+        tags: Vec::new(),
+        checksum: None,
+        erasure,
+        shard_index: 0,
+        parts: Vec::new(),
+        inline: None,
+    }
+}
+
+/// A random id naming this store instance in the stamps it issues.
+fn rand_writer_id() -> u64 {
+    let id = Uuid::new_v4();
+    u64::from_le_bytes(id.as_bytes()[..8].try_into().unwrap_or([1; 8]))
 }
 
 /// Current time in Unix nanoseconds.
 pub fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
-}
-
-/// The drives in set order, and those of them that opened.
-type OpenedDrives = (Vec<Arc<dyn Drive>>, Vec<Arc<LocalDrive>>);
-
-/// Reads or writes each drive's format and opens it. Blank drives joining an existing
-/// deployment are marked for healing; a drive whose format file or metadata store does not open
-/// (corrupt, unreadable, locked) stays offline until the next start, its set serving from the others.
-fn open_drives(roots: &[PathBuf], set_drives: usize, parity: usize, durable: bool) -> Result<OpenedDrives> {
-    let found: Vec<Result<Option<DriveFormat>>> = roots.iter().map(|root| format::read(root)).collect();
-    let readable: Vec<Option<DriveFormat>> = found.iter().map(|f| f.as_ref().ok().cloned().flatten()).collect();
-    let deployment_id = format::reconcile(&readable, set_drives, parity)?;
-    let existing = readable.iter().any(Option::is_some);
-    let mut drives: Vec<Arc<dyn Drive>> = Vec::with_capacity(roots.len());
-    let mut local = Vec::with_capacity(roots.len());
-    for (index, (root, format)) in roots.iter().zip(found).enumerate() {
-        let blank =
-            || DriveFormat { version: 1, deployment_id, set: index / set_drives, drive: index % set_drives, parity };
-        let opened = format.and_then(|format| match format {
-            Some(_) => Ok(()),
-            None => format_blank(root, &blank(), existing),
-        });
-        match opened.and_then(|()| LocalDrive::open(root, durable)) {
-            Ok(drive) => {
-                drive.set_healing(root.join(HEALING_MARKER).exists());
-                let drive = Arc::new(drive);
-                drives.push(Arc::clone(&drive) as Arc<dyn Drive>);
-                local.push(drive);
-            }
-            Err(e) if roots.len() > 1 => {
-                tracing::error!(drive = %root.display(), error = %e, "drive cannot be opened; it stays offline until the next start");
-                drives.push(Arc::new(OfflineDrive::new(root.display().to_string(), e.to_string())));
-            }
-            // A single drive that does not open leaves nothing to serve from.
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((drives, local))
-}
-
-/// Formats a blank drive; one joining an existing deployment is marked for healing.
-fn format_blank(root: &Path, format: &DriveFormat, existing: bool) -> Result<()> {
-    if existing {
-        std::fs::create_dir_all(root).map_err(|e| StorageError::io(format!("create {}", root.display()), e))?;
-        let marker = root.join(HEALING_MARKER);
-        std::fs::write(&marker, b"").map_err(|e| StorageError::io(format!("write {}", marker.display()), e))?;
-        tracing::warn!(drive = %root.display(), "blank drive joins the set; it will be healed");
-    }
-    format::write(root, format)
 }

@@ -53,20 +53,23 @@ fn split(page: &ListPage, encoder: &Encoder, owner: Option<&Owner>) -> (Vec<Obje
     let mut prefixes = Vec::new();
     for entry in &page.entries {
         match entry {
-            ListEntry::Object { key, record } => objects.push(Object {
-                key: Some(encoder.apply(key.clone())),
-                e_tag: Some(convert::etag(record)),
-                last_modified: Some(convert::last_modified(record)),
-                size: Some(record.size as i64),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
-                checksum_algorithm: record
-                    .checksum
-                    .as_ref()
-                    .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
-                checksum_type: record.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
-                owner: owner.cloned(),
-                ..Default::default()
-            }),
+            ListEntry::Object { key, versions } => {
+                let Some(record) = versions.versions.first() else { continue };
+                objects.push(Object {
+                    key: Some(encoder.apply(key.clone())),
+                    e_tag: Some(convert::etag(record)),
+                    last_modified: Some(convert::last_modified(record)),
+                    size: Some(record.size as i64),
+                    storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                    checksum_algorithm: record
+                        .checksum
+                        .as_ref()
+                        .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
+                    checksum_type: record.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
+                    owner: owner.cloned(),
+                    ..Default::default()
+                });
+            }
             ListEntry::Prefix(prefix) => prefixes.push(CommonPrefix { prefix: Some(encoder.apply(prefix.clone())) }),
         }
     }

@@ -3,10 +3,14 @@
 //! `NotImplemented`.
 
 mod bucket;
+mod conditions;
 mod convert;
+mod copy;
+mod delete;
+mod get;
 mod list;
 mod multipart;
-mod object;
+mod put;
 mod tagging;
 
 use std::sync::Arc;

@@ -8,9 +8,10 @@ use storage::meta::{ObjectTemplate, StoredChecksum, UploadRecord};
 use storage::multipart::{ChosenPart, PART_NUMBERS};
 use uuid::Uuid;
 
+use super::conditions::{write_condition, Conditions};
 use super::convert::{self, StandardHeaders};
+use super::copy::copy_source;
 use super::list::Encoder;
-use super::object::{copy_source, Conditions};
 use super::Gateway;
 use crate::checksum::{self, Algorithm, BodyCheck};
 use crate::error::OrS3;
@@ -209,13 +210,15 @@ impl Gateway {
             let etag = part.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
             chosen.push(ChosenPart { number, etag });
         }
-        let record = self
+        let if_match = input.if_match.is_some();
+        let condition = write_condition(input.if_match, input.if_none_match)?;
+        let completed = self
             .store
-            .complete_upload(&input.bucket, &input.key, id, &chosen, |upload, parts| {
+            .complete_upload(&input.bucket, &input.key, id, &chosen, condition, |upload, parts| {
                 Ok(completed_checksum(upload, parts))
             })
-            .await
-            .or_s3()?;
+            .await;
+        let record = self.condition_outcome(&input.bucket, &input.key, if_match, completed).await?;
         let sums = record.checksum.as_ref().map(checksum::to_dto).unwrap_or_default();
         let output = CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", input.bucket, input.key)),

@@ -1,0 +1,73 @@
+//! DeleteObject and DeleteObjects.
+
+use futures::{stream, StreamExt};
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+
+use super::Gateway;
+use crate::error::OrS3;
+use crate::parse;
+
+/// Most keys a DeleteObjects request may name.
+const MAX_DELETE_KEYS: usize = 1000;
+
+impl Gateway {
+    pub(super) async fn delete_object_impl(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        parse::check_version_id(input.version_id.as_deref())?;
+        self.store.delete_object(&input.bucket, &input.key).await.or_s3()?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    pub(super) async fn delete_objects_impl(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        let objects = input.delete.objects;
+        if objects.len() > MAX_DELETE_KEYS {
+            return Err(s3_error!(MalformedXML, "The request may not name more than {MAX_DELETE_KEYS} keys."));
+        }
+        self.store.bucket(&input.bucket).await.or_s3()?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let bucket = &input.bucket;
+        let results = stream::iter(objects)
+            .map(|object| async move {
+                let result = match parse::check_version_id(object.version_id.as_deref()) {
+                    Ok(()) => self.store.delete_object(bucket, &object.key).await.or_s3(),
+                    Err(e) => Err(e),
+                };
+                (object, result)
+            })
+            .buffered(16)
+            .collect::<Vec<_>>()
+            .await;
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for (object, result) in results {
+            match result {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    version_id: object.version_id,
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(s3s::dto::Error {
+                    key: Some(object.key),
+                    version_id: object.version_id,
+                    code: Some(e.code().as_str().to_owned()),
+                    message: e.message().map(str::to_owned),
+                }),
+            }
+        }
+        let output = DeleteObjectsOutput {
+            deleted: (!deleted.is_empty()).then_some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+}

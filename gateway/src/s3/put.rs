@@ -1,0 +1,96 @@
+//! PutObject.
+
+use bytes::Bytes;
+use futures::stream;
+use s3s::dto::*;
+use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage::meta::VersionRecord;
+use storage::put::BodyStream;
+use storage::store::ObjectMeta;
+use storage::StorageError;
+
+use super::conditions::write_condition;
+use super::convert::{self, StandardHeaders};
+use super::Gateway;
+use crate::checksum::{self, BodyCheck};
+use crate::error::{to_s3, OrS3};
+use crate::parse;
+
+/// Largest object a single PUT may carry (5 GiB), as in S3.
+const MAX_PUT_SIZE: i64 = 5 * 1024 * 1024 * 1024;
+
+fn empty_body() -> BodyStream {
+    Box::pin(stream::empty::<storage::Result<Bytes>>())
+}
+
+impl Gateway {
+    pub(super) async fn put_object_impl(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        parse::check_key(&input.key)?;
+        if input.content_length.is_some_and(|len| len > MAX_PUT_SIZE) {
+            return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
+        }
+        let check = BodyCheck::from_headers(&req.headers)?;
+        let tags = parse::parse_tagging_header(input.tagging.as_deref())?;
+        let headers = StandardHeaders {
+            content_type: input.content_type.map(|c| c.to_string()),
+            content_encoding: input.content_encoding,
+            content_disposition: input.content_disposition,
+            content_language: input.content_language,
+            cache_control: input.cache_control,
+            expires: input.expires,
+        }
+        .into_map()?;
+        let user_metadata = convert::user_metadata(input.metadata)?;
+        let if_match = input.if_match.is_some();
+        let condition = write_condition(input.if_match, input.if_none_match)?;
+        let body = input.body.map_or_else(empty_body, |b| check.wrap(b));
+        let size = input.content_length.map(|len| len as u64);
+        let staged = self.store.stage(&input.bucket, &input.key, body, size).await.or_s3()?;
+        let verified = checksum::check_content_md5(input.content_md5.as_deref(), &staged.md5)
+            .and_then(|()| check.finish(req.trailing_headers.as_ref()));
+        let checksum = match verified {
+            Ok(checksum) => checksum,
+            Err(e) => {
+                self.store.discard(&input.bucket, &input.key, staged).await;
+                return Err(e);
+            }
+        };
+        let meta = ObjectMeta { headers, user_metadata, tags, checksum: Some(checksum.clone()) };
+        let committed = self.store.commit_object(&input.bucket, &input.key, staged, meta, condition).await;
+        let record = self.condition_outcome(&input.bucket, &input.key, if_match, committed).await?;
+        let sums = checksum::to_dto(&checksum);
+        let output = PutObjectOutput {
+            e_tag: Some(convert::etag(&record)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_type: Some(ChecksumType::from(checksum.kind)),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
+    }
+
+    /// The answer to a conditional write: an If-Match whose object does not exist is
+    /// NoSuchKey (404) on AWS, not PreconditionFailed.
+    pub(super) async fn condition_outcome(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: bool,
+        committed: Result<VersionRecord, StorageError>,
+    ) -> S3Result<VersionRecord> {
+        match committed {
+            Err(StorageError::PreconditionFailed) if if_match => match self.store.get_object(bucket, key).await {
+                Err(StorageError::NoSuchKey { .. }) => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+                _ => Err(to_s3(StorageError::PreconditionFailed)),
+            },
+            other => other.or_s3(),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+use super::*;
+use crate::drive::{Condition, Drive, DriveOp, Outcome};
+use crate::meta::{PartRecord, VersionRecord};
+use crate::stamp::Stamp;
+
+fn drive_with_bucket(dir: &Path) -> LocalDrive {
+    let drive = LocalDrive::open(dir, false).unwrap();
+    drive
+        .inner
+        .db
+        .put(meta::bucket_key("bkt"), meta::encode(&BucketRecord { name: "bkt".into(), created_ns: 1 }).unwrap())
+        .unwrap();
+    drive
+}
+
+fn add(record: &VersionRecord) -> DriveOp {
+    DriveOp::AddVersion { record: record.clone(), condition: Condition::None }
+}
+
+#[tokio::test]
+async fn lookups_from_disk_and_from_cache_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = meta::test_record(7);
+    {
+        let drive = drive_with_bucket(dir.path());
+        assert_eq!(drive.commit("bkt", "key", add(&record)).await.unwrap(), Outcome::Applied);
+        let cached = drive.inner.versions_cached("bkt", "key", 1).unwrap().unwrap();
+        assert_eq!(cached.versions, vec![record.clone()]);
+        drive.inner.db.flush().unwrap();
+    }
+    // Reopened, the records are in table files and the block cache is cold: a lookup that
+    // needs the disk is not answered from the cache, and the drive still answers it.
+    let drive = LocalDrive::open(dir.path(), false).unwrap();
+    assert_eq!(drive.versions("bkt", "key", 3).await.unwrap().versions, vec![record.clone()]);
+    assert!(drive.versions("bkt", "other", 3).await.unwrap().versions.is_empty());
+    assert!(drive.bucket("bkt").await.unwrap().is_some());
+    assert!(drive.bucket("none").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_overwrite_keeps_the_previous_version_until_the_cleanup() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with_bucket(dir.path());
+    let old = test_version_with_file(&drive, 1).await;
+    let new = test_version_with_file(&drive, 2).await;
+    drive.commit("bkt", "key", add(&old)).await.unwrap();
+    drive.commit("bkt", "key", add(&new)).await.unwrap();
+    let listed = drive.versions("bkt", "key", 10).await.unwrap();
+    assert_eq!(listed.versions, vec![new.clone(), old.clone()], "newest first, nothing removed");
+    // A restart's orphan reclaim keeps the old version's file: a record still names it.
+    assert_eq!(drive.inner.reclaim_orphans(SystemTime::now() + Duration::from_secs(60)).unwrap(), 0);
+    assert!(test_has_shard(&drive, old.parts[0].data_id));
+    // Once the new version is acknowledged, the cleanup removes the old one and its file.
+    let cleanup = DriveOp::Supersede { version_id: new.version_id, through: new.stamp };
+    drive.commit("bkt", "key", cleanup.clone()).await.unwrap();
+    assert_eq!(drive.versions("bkt", "key", 10).await.unwrap().versions, vec![new.clone()]);
+    assert!(!test_has_shard(&drive, old.parts[0].data_id));
+    assert!(test_has_shard(&drive, new.parts[0].data_id));
+    // Idempotent: a crash may repeat it.
+    drive.commit("bkt", "key", cleanup).await.unwrap();
+    assert_eq!(drive.versions("bkt", "key", 10).await.unwrap().versions, vec![new]);
+}
+
+#[tokio::test]
+async fn conditions_are_checked_in_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with_bucket(dir.path());
+    let first = meta::test_record(1);
+    let absent = |r: &VersionRecord| DriveOp::AddVersion { record: r.clone(), condition: Condition::Absent };
+    assert_eq!(drive.commit("bkt", "k", absent(&first)).await.unwrap(), Outcome::Applied);
+    assert_eq!(drive.commit("bkt", "k", absent(&meta::test_record(2))).await.unwrap(), Outcome::Refused);
+    let if_match = |r: &VersionRecord, etag: &str| DriveOp::AddVersion {
+        record: r.clone(),
+        condition: Condition::ETag(etag.into()),
+    };
+    let second = VersionRecord { etag: "e2".into(), ..meta::test_record(3) };
+    assert_eq!(drive.commit("bkt", "k", if_match(&second, "other")).await.unwrap(), Outcome::Refused);
+    assert_eq!(drive.commit("bkt", "k", if_match(&second, &first.etag)).await.unwrap(), Outcome::Applied);
+    assert_eq!(drive.commit("nobucket", "k", add(&meta::test_record(4))).await.unwrap(), Outcome::Missing);
+}
+
+#[tokio::test]
+async fn every_commit_is_in_the_change_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with_bucket(dir.path());
+    let a = meta::test_record(1);
+    let b = meta::test_record(2);
+    drive.commit("bkt", "a", add(&a)).await.unwrap();
+    drive.commit("bkt", "b", add(&b)).await.unwrap();
+    drive
+        .commit("bkt", "a", DriveOp::SetTags { version_id: a.version_id, tags: vec![("t".into(), "v".into())] })
+        .await
+        .unwrap();
+    let log = drive.changes_since(0, 100).await.unwrap();
+    let summary: Vec<(u64, &str, meta::ChangeKind)> = log.iter().map(|c| (c.seq, c.key.as_str(), c.kind)).collect();
+    assert_eq!(
+        summary,
+        vec![(1, "a", meta::ChangeKind::Put), (2, "b", meta::ChangeKind::Put), (3, "a", meta::ChangeKind::Metadata)]
+    );
+    assert_eq!(drive.changes_since(2, 100).await.unwrap().len(), 1);
+    drive.trim_changes(2).await.unwrap();
+    assert_eq!(drive.changes_since(0, 100).await.unwrap().iter().map(|c| c.seq).collect::<Vec<_>>(), vec![3]);
+    // The log continues after a restart.
+    drop(drive);
+    let drive = LocalDrive::open(dir.path(), false).unwrap();
+    drive.commit("bkt", "c", add(&meta::test_record(5))).await.unwrap();
+    assert_eq!(drive.changes_since(3, 100).await.unwrap()[0].seq, 4);
+}
+
+#[tokio::test]
+async fn a_part_uploaded_again_replaces_the_first_only_after_its_cleanup() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with_bucket(dir.path());
+    let upload_id = Uuid::new_v4();
+    let upload = meta::UploadRecord { upload_id, key: "k".into(), initiated_ns: 1, template: Default::default() };
+    drive.commit("bkt", "k", DriveOp::CreateUpload { record: upload }).await.unwrap();
+    let part = |data: meta::DataPart, hlc: u64| PartRecord {
+        part: data,
+        stamp: Stamp { hlc, writer: 1 },
+        mod_time_ns: 1,
+        erasure: meta::test_record(1).erasure,
+        shard_index: 0,
+    };
+    let first = part(test_data_part(&drive, 1).await, 1);
+    let second = part(test_data_part(&drive, 1).await, 2);
+    drive.commit("bkt", "k", DriveOp::AddPart { upload_id, record: first.clone() }).await.unwrap();
+    drive.commit("bkt", "k", DriveOp::AddPart { upload_id, record: second.clone() }).await.unwrap();
+    // The second upload failed its quorum: removing it leaves the first intact.
+    drive.commit("bkt", "k", DriveOp::RemovePart { upload_id, number: 1, stamp: second.stamp }).await.unwrap();
+    assert_eq!(drive.list_parts(upload_id).await.unwrap(), vec![first.clone()]);
+    assert!(test_has_shard(&drive, first.part.data_id));
+    // A part for an upload that is gone is refused.
+    let other = Uuid::new_v4();
+    assert_eq!(
+        drive.commit("bkt", "k", DriveOp::AddPart { upload_id: other, record: second }).await.unwrap(),
+        Outcome::Missing
+    );
+    // An upload removed after its completion keeps the files a version names.
+    let completed = VersionRecord { parts: vec![first.part.clone()], ..meta::test_record(3) };
+    drive.commit("bkt", "k", add(&completed)).await.unwrap();
+    drive.commit("bkt", "k", DriveOp::RemoveUpload { upload_id }).await.unwrap();
+    assert!(test_has_shard(&drive, first.part.data_id), "the object's part is kept");
+    assert!(drive.list_parts(upload_id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_bucket_is_removed_only_while_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with_bucket(dir.path());
+    drive.commit("bkt", "k", add(&meta::test_record(1))).await.unwrap();
+    assert!(!drive.delete_bucket_if_empty("bkt").await.unwrap());
+    let marker = VersionRecord { delete_marker: true, ..meta::test_record(2) };
+    drive.commit("bkt", "k", add(&marker)).await.unwrap();
+    drive
+        .commit("bkt", "k", DriveOp::Supersede { version_id: marker.version_id, through: marker.stamp })
+        .await
+        .unwrap();
+    assert!(drive.delete_bucket_if_empty("bkt").await.unwrap());
+    assert_eq!(drive.commit("bkt", "k", add(&meta::test_record(3))).await.unwrap(), Outcome::Missing);
+}
