@@ -212,9 +212,7 @@ fn sync_model_under_test() -> SyncModel {
     }
 }
 
-#[tokio::test]
-async fn every_acknowledged_write_survives_a_power_cut() {
-    let outcome = acknowledged_writes_after_a_power_cut(fsync_under_test(), sync_model_under_test()).await;
+fn assert_every_write_survived(outcome: &Outcome) {
     assert_eq!(
         outcome.intact.len(),
         outcome.objects,
@@ -224,6 +222,23 @@ async fn every_acknowledged_write_survives_a_power_cut() {
         outcome.torn
     );
     assert!(outcome.unknown_listed.is_empty(), "listed but never written: {:?}", outcome.unknown_listed);
+}
+
+#[tokio::test]
+async fn every_acknowledged_write_survives_a_power_cut() {
+    let outcome = acknowledged_writes_after_a_power_cut(fsync_under_test(), sync_model_under_test()).await;
+    assert_every_write_survived(&outcome);
+}
+
+/// POSIX promises a new name only once its directory is fsynced. A drive's root is fsynced when
+/// its format is written, before `meta/` and `data/` are created in it, and `data/` is never
+/// fsynced after a `data/xx/` is created in it: on a strict filesystem a power cut after the first
+/// start loses the whole metadata store, and with it every object.
+#[tokio::test]
+#[ignore = "storage/ does not fsync a drive's root after creating meta/ and data/, nor data/ after data/xx/"]
+async fn every_acknowledged_write_survives_a_power_cut_on_strict_posix_drives() {
+    let outcome = acknowledged_writes_after_a_power_cut(true, SyncModel::Strict).await;
+    assert_every_write_survived(&outcome);
 }
 
 /// The harness's own test: without fsync the same run must lose acknowledged writes, or the drives
