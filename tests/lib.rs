@@ -589,3 +589,205 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
         thread::sleep(POLL_INTERVAL);
     }
 }
+
+// -------------------------------------------------------------------------------------------------
+// Power-loss drives: lazyfs mounts (the `lazyfs` binary of tests/lazyfs) that keep unsynced writes
+// in memory only and lose them when told to cut power.
+// -------------------------------------------------------------------------------------------------
+
+/// How long lazyfs may take to mount, or to store its durable state and exit once unmounted.
+const LAZYFS_TIMEOUT: Duration = Duration::from_secs(60);
+/// What lazyfs prints on stdout once its mount is ready.
+const LAZYFS_MOUNTED_LINE: &str = "lazyfs mounted";
+/// What lazyfs prints on stdout after storing its durable state, followed by its report.
+const LAZYFS_UNMOUNTED_PREFIX: &str = "lazyfs unmounted: ";
+
+/// The `lazyfs` binary: `$SOVEREIGN_LAZYFS_BIN`, else the one built next to `sovereign-s3`.
+pub fn lazyfs_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("SOVEREIGN_LAZYFS_BIN") {
+        return PathBuf::from(path);
+    }
+    let binary = server_binary().with_file_name("lazyfs");
+    assert!(
+        binary.exists(),
+        "{} does not exist: run `cargo build --release --workspace` first, or set SOVEREIGN_LAZYFS_BIN",
+        binary.display()
+    );
+    binary
+}
+
+/// Panics with what is missing unless FUSE mounts can be made: power-loss tests must fail, not
+/// pass silently, on a machine that cannot run them.
+pub fn require_fuse() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse does not exist: the power-loss tests need FUSE (a kernel with the fuse module; in a \
+         container, the device passed through)"
+    );
+    let fusermount = Command::new("fusermount3").arg("-V").output();
+    assert!(
+        fusermount.is_ok_and(|output| output.status.success()),
+        "fusermount3 is not installed: the power-loss tests need it (`apt-get install fuse3`; scripts/test.sh does)"
+    );
+}
+
+/// When lazyfs makes creates, renames and deletes durable (its `--sync-model`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncModel {
+    /// Only a directory's own fsync makes its entries durable: POSIX's promise.
+    Strict,
+    /// Any fsync commits every earlier create, rename and delete: ext4 and XFS.
+    Journal,
+}
+
+impl SyncModel {
+    fn arg(self) -> &'static str {
+        match self {
+            SyncModel::Strict => "strict",
+            SyncModel::Journal => "journal",
+        }
+    }
+}
+
+/// What a lazyfs instance reported when it exited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LazyfsReport {
+    /// Whether the power was cut before the unmount.
+    pub power_cut: bool,
+    /// Files whose unsynced bytes the cut threw away.
+    pub files_with_unsynced_data: usize,
+    /// Directories whose unsynced entries the cut threw away.
+    pub dirs_with_unsynced_entries: usize,
+}
+
+impl LazyfsReport {
+    /// Parses the `key=value` words after [`LAZYFS_UNMOUNTED_PREFIX`].
+    fn parse(words: &str) -> LazyfsReport {
+        let mut report = LazyfsReport::default();
+        for (key, value) in words.split_whitespace().filter_map(|word| word.split_once('=')) {
+            let count = || value.parse().unwrap_or_else(|_| panic!("bad lazyfs report {words:?}"));
+            match key {
+                "power_cut" => report.power_cut = value == "yes",
+                "files_with_unsynced_data" => report.files_with_unsynced_data = count(),
+                "dirs_with_unsynced_entries" => report.dirs_with_unsynced_entries = count(),
+                _ => {}
+            }
+        }
+        report
+    }
+}
+
+/// A running lazyfs mount of `backing` at `mountpoint`; unmounted (lazily if need be) on drop.
+pub struct LazyMount {
+    mountpoint: PathBuf,
+    process: Option<Child>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl LazyMount {
+    /// Mounts `backing` at `mountpoint` (both existing directories) and waits until it serves.
+    pub fn mount(backing: &Path, mountpoint: &Path, sync_model: SyncModel) -> LazyMount {
+        let mut process = Command::new(lazyfs_binary())
+            .arg(backing)
+            .arg(mountpoint)
+            .args(["--sync-model", sync_model.arg()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn lazyfs");
+        let stdout = process.stdout.take().expect("piped stdout");
+        let (sender, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // The receiver is gone once the test stopped listening: nothing to tell then.
+                let _ = sender.send(line);
+            }
+        });
+        let mut mount = LazyMount { mountpoint: mountpoint.to_owned(), process: Some(process), lines };
+        let line = mount.next_line(LAZYFS_MOUNTED_LINE);
+        assert_eq!(line, LAZYFS_MOUNTED_LINE, "unexpected lazyfs output at {}", mountpoint.display());
+        mount
+    }
+
+    /// Where the filesystem is mounted.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Cuts the power (SIGUSR1): every unsynced write is lost, every later request fails.
+    pub fn cut_power(&self) {
+        let process = self.process.as_ref().expect("lazyfs runs");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(process.id()).expect("pid fits in pid_t"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).expect("send SIGUSR1 to lazyfs");
+    }
+
+    /// Unmounts, waits until lazyfs has stored the durable state in the backing directory and
+    /// exited, and returns its report.
+    pub fn unmount(mut self) -> LazyfsReport {
+        let status = Command::new("fusermount3").arg("-u").arg(&self.mountpoint).status().expect("run fusermount3");
+        assert!(status.success(), "fusermount3 -u {} failed: {status}", self.mountpoint.display());
+        let line = self.next_line(LAZYFS_UNMOUNTED_PREFIX);
+        let report = LazyfsReport::parse(line.strip_prefix(LAZYFS_UNMOUNTED_PREFIX).unwrap_or_default());
+        let mut process = self.process.take().expect("lazyfs runs");
+        let exit = process.wait().expect("reap lazyfs");
+        assert!(exit.success(), "lazyfs at {} exited with {exit}", self.mountpoint.display());
+        report
+    }
+
+    /// The next stdout line that starts with `prefix`, skipping others; panics after
+    /// [`LAZYFS_TIMEOUT`] or if lazyfs exits first.
+    fn next_line(&mut self, prefix: &str) -> String {
+        let deadline = Instant::now() + LAZYFS_TIMEOUT;
+        loop {
+            match self.lines.recv_timeout(POLL_INTERVAL) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) | Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {
+                    panic!("lazyfs at {} printed no {prefix:?} within {LAZYFS_TIMEOUT:?}", self.mountpoint.display())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.process.take().and_then(|mut p| p.wait().ok());
+                    panic!(
+                        "lazyfs at {} exited before printing {prefix:?} (exit: {status:?}; its stderr is the test's)",
+                        self.mountpoint.display()
+                    )
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LazyMount {
+    fn drop(&mut self) {
+        let Some(mut process) = self.process.take() else {
+            return;
+        };
+        // A test that failed midway: detach the mount even if something still uses it.
+        let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.mountpoint).status();
+        let deadline = Instant::now() + LAZYFS_TIMEOUT;
+        while matches!(process.try_wait(), Ok(None)) && Instant::now() < deadline {
+            thread::sleep(POLL_INTERVAL);
+        }
+        let _ = process.kill();
+        let _ = process.wait();
+    }
+}
+
+impl Server {
+    /// Starts a server over existing drive directories (lazyfs mount points, or the backing
+    /// directories after a power cut), with extra command-line flags. The log goes to a new
+    /// temporary directory; the drives are left in place on drop.
+    pub fn start_on(drives: &[PathBuf], extra_args: &[&str]) -> Server {
+        let root = tempfile::Builder::new().prefix("sovereign-e2e-log-").tempdir().expect("temporary log directory");
+        let mut server = Server {
+            root,
+            drives: drives.to_vec(),
+            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
+            extra_env: Vec::new(),
+            process: None,
+            url: String::new(),
+        };
+        server.spawn();
+        server
+    }
+}
