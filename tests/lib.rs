@@ -126,6 +126,11 @@ impl Server {
             .unwrap_or_else(|| panic!("no port in {}", self.url))
     }
 
+    /// The server's process id, while it runs (to read its memory use from /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Child::id)
+    }
+
     /// The drive directories, in the order given on the command line.
     pub fn dirs(&self) -> &[PathBuf] {
         &self.drives

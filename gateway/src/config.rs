@@ -63,13 +63,19 @@ pub struct ServerArgs {
     #[arg(long, env = "SOVEREIGN_S3_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// Root access key; generated and stored in the first drive when absent.
+    /// Root access key; generated and stored on every drive when absent.
     #[arg(long, env = "SOVEREIGN_S3_ROOT_USER", hide_env_values = true)]
     pub root_user: Option<String>,
 
-    /// Root secret key; generated and stored in the first drive when absent.
+    /// Root secret key; generated and stored on every drive when absent.
     #[arg(long, env = "SOVEREIGN_S3_ROOT_PASSWORD", hide_env_values = true)]
     pub root_password: Option<String>,
+
+    /// Accept requests signed with Signature Version 2 (legacy clients, the aws cli v1's
+    /// presigned URLs), under V4's clock-skew window and expiry cap; `false` answers them
+    /// InvalidRequest, as AWS regions without V2 do.
+    #[arg(long, env = "SOVEREIGN_S3_SIGV2", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sigv2: bool,
 
     /// Sync every write to stable storage before acknowledging it (`false` trades crash
     /// safety for speed).

@@ -10,7 +10,8 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// File in the first drive that holds generated root credentials.
+/// File on every drive that holds generated root credentials (read from the first drive that
+/// has it).
 pub const CREDENTIALS_FILE: &str = "root-credentials.json";
 
 /// The root access key pair.

@@ -1,23 +1,29 @@
 //! Who may call, and which bucket a Host header names: the root key pair (IAM arrives later)
 //! and virtual-host style addressing under configured base domains.
 
+use std::sync::Arc;
+
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::host::{MultiDomain, S3Host, VirtualHost};
 use s3s::{s3_error, S3Result};
 
 use crate::credentials::RootCredentials;
-use crate::parse;
+use crate::{parse, sigv2};
 
 /// Authentication against the root key pair.
+#[derive(Clone)]
 pub struct RootAuth {
     access_key: String,
     secret_key: SecretKey,
 }
 
 impl RootAuth {
-    /// Accepts only `root`'s key pair.
+    /// Accepts only `root`'s key pair, and makes the front door verify Signature Version 2
+    /// against it too ([`sigv2::verify_with`]): the front end has no handle on the auth provider.
     pub fn new(root: &RootCredentials) -> Self {
-        Self { access_key: root.access_key.clone(), secret_key: SecretKey::from(root.secret_key.clone()) }
+        let auth = Self { access_key: root.access_key.clone(), secret_key: SecretKey::from(root.secret_key.clone()) };
+        sigv2::verify_with(Arc::new(auth.clone()));
+        auth
     }
 }
 

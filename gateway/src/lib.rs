@@ -12,4 +12,6 @@ pub mod parse;
 pub mod request_checks;
 pub mod s3;
 pub mod server;
+pub mod sigv2;
 pub mod telemetry;
+pub mod unsupported;

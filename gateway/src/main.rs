@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use sovereign_gateway::config::{Cli, Command};
+use sovereign_gateway::sigv2;
 use sovereign_gateway::telemetry::logging;
 
 fn main() -> std::process::ExitCode {
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    sigv2::set_enabled(args.sigv2);
     let result = runtime.block_on(sovereign_gateway::server::run(args));
     if let Some(traces) = traces {
         if let Err(e) = traces.shutdown() {

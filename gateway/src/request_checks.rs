@@ -1,7 +1,8 @@
 //! Checks and normalisations S3 applies to a request before its operation, where s3s does not:
-//! an empty `Authorization`, the presigned-URL expiry limit, and Content-MD5 of the XML bodies
-//! of batch and tagging requests. (Signed headers cannot be rewritten here: the signature covers
-//! them.)
+//! an empty `Authorization`, Signature Version 2's rules ([`sigv2`]), requests for security
+//! settings this release does not have ([`unsupported`]), the presigned-URL expiry limit, and
+//! Content-MD5 of the XML bodies of batch and tagging requests. (Signed headers cannot be
+//! rewritten here: the signature covers them.)
 
 use std::sync::LazyLock;
 
@@ -11,10 +12,10 @@ use md5::{Digest, Md5};
 use s3s::{s3_error, Body, S3Error, S3ErrorCode, S3Result};
 use tokio::sync::Semaphore;
 
-use crate::checksum;
+use crate::{checksum, sigv2, unsupported};
 
 /// The longest validity of a presigned URL: seven days.
-const MAX_PRESIGNED_EXPIRY_SECS: u64 = 7 * 24 * 3600;
+pub const MAX_PRESIGNED_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 
 /// The largest XML body whose Content-MD5 is checked before the operation sees it (a
 /// DeleteObjects request naming 1000 keys of 1024 bytes each fits).
@@ -37,9 +38,13 @@ pub fn normalise(headers: &mut HeaderMap) {
     }
 }
 
-/// Rejects a presigned URL valid for longer than S3 allows, an empty Content-MD5, and an XML
-/// body whose Content-MD5 does not match. Bodies checked here are buffered and passed on.
+/// Rejects a V2-signed request that V4's rules would refuse (or any, with V2 off), a request
+/// for an unsupported security setting or a form upload, a presigned URL valid for longer than
+/// S3 allows, an empty Content-MD5, and an XML body whose Content-MD5 does not match. Bodies
+/// checked here are buffered and passed on; the others are not read.
 pub async fn check(req: &mut Request<Body>) -> S3Result<()> {
+    sigv2::check(req).await?;
+    unsupported::check(req)?;
     let query = req.uri().query().unwrap_or_default();
     let expires = query.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Expires="));
     if expires.and_then(|e| e.parse::<u64>().ok()).is_some_and(|e| e > MAX_PRESIGNED_EXPIRY_SECS) {

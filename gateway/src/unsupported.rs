@@ -1,0 +1,151 @@
+//! Requests that ask for something this release does not do and that bear on security, refused
+//! at the front door instead of accepted and ignored: server-side encryption (SSE-S3, SSE-KMS,
+//! SSE-C), object lock, ACLs beyond the owner's, and POST Object form uploads (which s3s would
+//! buffer whole in memory). Nothing here reads the request body.
+
+use hyper::header::CONTENT_TYPE;
+use hyper::{HeaderMap, Method, Request};
+use s3s::{s3_error, Body, S3Error, S3Result};
+
+/// Header prefixes that ask for server-side encryption: SSE-S3 and SSE-KMS
+/// (`x-amz-server-side-encryption`, `-aws-kms-key-id`, `-context`, `-bucket-key-enabled`),
+/// SSE-C (`-customer-algorithm`, `-customer-key`, `-customer-key-MD5`), and SSE-C of a copy
+/// source.
+const ENCRYPTION_PREFIXES: &[&str] = &["x-amz-server-side-encryption", "x-amz-copy-source-server-side-encryption"];
+
+/// Header prefix of object lock settings on a write (`-mode`, `-retain-until-date`,
+/// `-legal-hold`).
+const OBJECT_LOCK_PREFIX: &str = "x-amz-object-lock-";
+
+/// CreateBucket's request for object lock, refused when `true`.
+const BUCKET_OBJECT_LOCK: &str = "x-amz-bucket-object-lock-enabled";
+
+/// Header prefix of explicit ACL grants (`-read`, `-write`, `-read-acp`, `-write-acp`,
+/// `-full-control`).
+const GRANT_PREFIX: &str = "x-amz-grant-";
+
+/// The canned ACL header.
+const CANNED_ACL: &str = "x-amz-acl";
+
+/// Canned ACLs that grant nobody but the owner anything: what every object and bucket here is.
+const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
+
+/// Refuses a POST form upload, and any header (or presigned-URL query parameter, where
+/// presigners put `x-amz-*` headers) asking for encryption, object lock or an ACL this server
+/// would not enforce.
+pub fn check(req: &Request<Body>) -> S3Result<()> {
+    if is_form_upload(req.method(), req.headers()) {
+        return Err(s3_error!(
+            NotImplemented,
+            "POST Object (browser form upload) is not implemented; use PUT Object or a presigned PUT URL"
+        ));
+    }
+    for (name, value) in req.headers() {
+        refuse_setting(name.as_str(), value.to_str().unwrap_or_default())?;
+    }
+    let query = req.uri().query().unwrap_or_default();
+    for pair in query.split('&').filter(|pair| pair.starts_with("x-amz-") || pair.starts_with("X-Amz-")) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+        refuse_setting(&name.to_ascii_lowercase(), &value)?;
+    }
+    Ok(())
+}
+
+/// True for a POST whose body is `multipart/form-data`: s3s treats every such POST as a form
+/// upload and reads the whole form before anything else.
+fn is_form_upload(method: &Method, headers: &HeaderMap) -> bool {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    *method == Method::POST && essence.eq_ignore_ascii_case("multipart/form-data")
+}
+
+/// Refuses one header (lower-case `name`) that asks for an unsupported security setting.
+fn refuse_setting(name: &str, value: &str) -> S3Result<()> {
+    let value = value.trim();
+    let unimplemented = ENCRYPTION_PREFIXES.iter().any(|p| name.starts_with(p))
+        || name.starts_with(OBJECT_LOCK_PREFIX)
+        || (name == BUCKET_OBJECT_LOCK && value.eq_ignore_ascii_case("true"));
+    if unimplemented {
+        return Err(not_implemented(name));
+    }
+    let shared = name.starts_with(GRANT_PREFIX)
+        || (name == CANNED_ACL && !OWNER_ONLY_ACLS.iter().any(|acl| value.eq_ignore_ascii_case(acl)));
+    if shared {
+        // What AWS answers when a bucket's object ownership disables ACLs (its default).
+        return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs"));
+    }
+    Ok(())
+}
+
+/// AWS's answer to a header naming functionality it does not implement.
+fn not_implemented(header: &str) -> S3Error {
+    s3_error!(NotImplemented, "A header you provided implies functionality that is not implemented: {header}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::S3ErrorCode;
+
+    fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    fn refusal(method: &str, uri: &str, headers: &[(&str, &str)]) -> Option<S3ErrorCode> {
+        check(&request(method, uri, headers)).err().map(|e| e.code().clone())
+    }
+
+    #[test]
+    fn encryption_headers_are_refused() {
+        for name in [
+            "x-amz-server-side-encryption",
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "x-amz-server-side-encryption-customer-algorithm",
+            "x-amz-server-side-encryption-customer-key-MD5",
+            "x-amz-copy-source-server-side-encryption-customer-key",
+        ] {
+            assert_eq!(refusal("PUT", "/b/k", &[(name, "AES256")]), Some(S3ErrorCode::NotImplemented), "{name}");
+        }
+        assert!(refusal("GET", "/b/k", &[("x-amz-server-side-encryption-customer-key", "k")]).is_some());
+        let presigned = "/b/k?X-Amz-Signature=s&x-amz-server-side-encryption=aws%3Akms";
+        assert_eq!(refusal("PUT", presigned, &[]), Some(S3ErrorCode::NotImplemented));
+    }
+
+    #[test]
+    fn object_lock_is_refused_unless_turned_off() {
+        let mode = [("x-amz-object-lock-mode", "COMPLIANCE")];
+        assert_eq!(refusal("PUT", "/b/k", &mode), Some(S3ErrorCode::NotImplemented));
+        assert_eq!(
+            refusal("PUT", "/b", &[("x-amz-bucket-object-lock-enabled", "True")]),
+            Some(S3ErrorCode::NotImplemented)
+        );
+        assert_eq!(refusal("PUT", "/b", &[("x-amz-bucket-object-lock-enabled", "false")]), None);
+    }
+
+    #[test]
+    fn only_owner_acls_are_accepted() {
+        assert_eq!(refusal("PUT", "/b/k", &[("x-amz-acl", "private")]), None);
+        assert_eq!(refusal("PUT", "/b/k", &[("x-amz-acl", "bucket-owner-full-control")]), None);
+        assert_eq!(
+            refusal("PUT", "/b/k", &[("x-amz-acl", "public-read")]),
+            Some(S3ErrorCode::AccessControlListNotSupported)
+        );
+        assert_eq!(
+            refusal("PUT", "/b/k", &[("x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")]),
+            Some(S3ErrorCode::AccessControlListNotSupported)
+        );
+    }
+
+    #[test]
+    fn form_uploads_are_refused_and_other_posts_pass() {
+        let form = [("content-type", "Multipart/Form-Data; boundary=xyz")];
+        assert_eq!(refusal("POST", "/b", &form), Some(S3ErrorCode::NotImplemented));
+        assert_eq!(refusal("POST", "/b?delete", &[("content-type", "application/xml")]), None);
+        assert_eq!(refusal("PUT", "/b/k", &form), None);
+    }
+}
