@@ -75,6 +75,8 @@ pub struct Server {
     drives: Vec<PathBuf>,
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
+    /// A command the server is started through (such as `prlimit --nofile=256 --`), if any.
+    launcher: Vec<String>,
     process: Option<Child>,
     url: String,
 }
@@ -93,6 +95,12 @@ impl Server {
     /// Starts a server over `drive_count` new drives, with extra command-line flags and
     /// environment variables.
     pub fn start_with_env(drive_count: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_under(&[], drive_count, extra_args, env)
+    }
+
+    /// Starts a server through `launcher`, a command that runs the command line it is given
+    /// (for example `prlimit --nofile=256:256 --`, to start the server with fewer descriptors).
+    pub fn start_under(launcher: &[&str], drive_count: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
         let root =
             tempfile::Builder::new().prefix("sovereign-e2e-").tempdir().expect("temporary directory for the drives");
         let drives: Vec<PathBuf> =
@@ -105,6 +113,7 @@ impl Server {
             drives,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             extra_env: env.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect(),
+            launcher: launcher.iter().map(|arg| arg.to_string()).collect(),
             process: None,
             url: String::new(),
         };
@@ -126,9 +135,9 @@ impl Server {
             .unwrap_or_else(|| panic!("no port in {}", self.url))
     }
 
-    /// The server's process id, while it runs (to read its memory use from /proc).
-    pub fn pid(&self) -> Option<u32> {
-        self.process.as_ref().map(Child::id)
+    /// The process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().map(Child::id).expect("the server is running")
     }
 
     /// The drive directories, in the order given on the command line.
@@ -204,7 +213,14 @@ impl Server {
     /// Starts the process and waits for its listening line.
     fn spawn(&mut self) {
         let log = OpenOptions::new().create(true).append(true).open(self.log_path()).expect("open server log");
-        let mut command = Command::new(server_binary());
+        let mut command = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server_binary());
+                command
+            }
+            None => Command::new(server_binary()),
+        };
         // Settings of the developer's shell must not change the server under test.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("SOVEREIGN_S3_") {
@@ -789,6 +805,7 @@ impl Server {
             drives: drives.to_vec(),
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             extra_env: Vec::new(),
+            launcher: Vec::new(),
             process: None,
             url: String::new(),
         };

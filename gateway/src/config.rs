@@ -110,7 +110,61 @@ pub struct ServerArgs {
         value_parser = clap::value_parser!(u64).range(0..=MAX_INLINE_THRESHOLD_BYTES)
     )]
     pub inline_threshold: u64,
+
+    /// Client connections served at once; further ones wait in the listen backlog until one
+    /// closes (default: the open-file limit less a reserve for the drives, at most 4096).
+    #[arg(long, env = "SOVEREIGN_S3_MAX_CONNECTIONS", value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT_SETTING))]
+    pub max_connections: Option<u64>,
+
+    /// S3 requests served at once; further ones are answered `503 SlowDown` at once.
+    #[arg(
+        long,
+        env = "SOVEREIGN_S3_MAX_REQUESTS_IN_FLIGHT",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_COUNT_SETTING)
+    )]
+    pub max_requests_in_flight: u64,
+
+    /// Seconds a client has for the TLS handshake and a request's headers (on HTTP/1.1 also
+    /// counted from the end of the previous response, so an idle kept-alive connection closes
+    /// after it).
+    #[arg(
+        long = "header-timeout",
+        env = "SOVEREIGN_S3_HEADER_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a connection may stay open with no request in progress after its first request
+    /// (HTTP/2 connections; HTTP/1.1 ones are closed sooner by the header timeout).
+    #[arg(
+        long = "idle-timeout",
+        env = "SOVEREIGN_S3_IDLE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
+    pub idle_timeout_secs: u64,
+
+    /// Seconds a request body may deliver no bytes while the server waits for them (the
+    /// request then fails with `400 RequestTimeout`), and a client may take no bytes of a
+    /// response while the server has some to send (the connection is then closed).
+    #[arg(
+        long = "body-timeout",
+        env = "SOVEREIGN_S3_BODY_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
+    pub body_timeout_secs: u64,
 }
+
+/// The largest value accepted for a connection or request cap.
+const MAX_COUNT_SETTING: u64 = 1_000_000;
+/// The longest timeout accepted: an hour.
+const MAX_TIMEOUT_SECS: u64 = 3600;
 
 /// Expands drive arguments: `dir{1...4}` becomes `dir1` to `dir4`; other arguments stay.
 pub fn expand_drives(args: &[String]) -> Result<Vec<PathBuf>, String> {

@@ -3,6 +3,8 @@
 use s3s::{s3_error, S3Error, S3ErrorCode};
 use storage::StorageError;
 
+use crate::admission::BODY_IDLE_TIMEOUT_TEXT;
+
 /// How s3s names a body whose SHA-256 differs from the signed `x-amz-content-sha256`.
 const PAYLOAD_HASH_MISMATCH: &str = "UploadStreamError: Sha256Mismatch";
 /// How s3s names an `aws-chunked` chunk whose signature is wrong.
@@ -19,6 +21,12 @@ fn body_error(message: &str) -> S3Error {
         );
         e.set_status_code(hyper::StatusCode::BAD_REQUEST);
         return e;
+    }
+    if message.contains(BODY_IDLE_TIMEOUT_TEXT) {
+        return s3_error!(
+            RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period. Idle connections will be closed."
+        );
     }
     if message.contains(CHUNK_SIGNATURE_MISMATCH) {
         return s3_error!(
@@ -101,5 +109,6 @@ mod tests {
         assert_eq!(code("UploadStreamError: Sha256Mismatch"), "XAmzContentSHA256Mismatch");
         assert_eq!(code("AwsChunkedStreamError: SignatureMismatch"), "SignatureDoesNotMatch");
         assert_eq!(code("connection reset"), "IncompleteBody");
+        assert_eq!(code("AwsChunkedStreamError: Underlying: request body idle timeout: no bytes"), "RequestTimeout");
     }
 }

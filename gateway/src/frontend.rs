@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use hyper::body::Incoming;
@@ -12,14 +12,16 @@ use hyper::{Method, Request, Response, StatusCode};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::HeaderExtractor;
 use s3s::service::S3Service;
-use s3s::{Body, HttpError};
+use s3s::{s3_error, Body, HttpError};
 use storage::ObjectStore;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::RequestContext;
+use crate::admission::{ConnectionActivity, IdleTimeoutBody, InProgressBody, RequestLimit};
 use crate::error_body;
 use crate::request_checks;
 use crate::telemetry::audit::{AuditEntry, AuditLog};
@@ -34,6 +36,9 @@ pub const READY_PATH: &str = "/health/ready";
 pub const METRICS_PATH: &str = "/metrics";
 /// The `Server` header of S3 responses.
 const SERVER_NAME: &str = "sovereign-s3";
+/// The status recorded (metrics, audit log) for a request whose client went away before the
+/// response was ready; nginx's "client closed request". No client ever receives it.
+pub const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 /// Shared state of the front end.
 #[derive(Debug)]
@@ -48,6 +53,10 @@ pub struct FrontendState {
     pub metrics_token: Option<String>,
     /// Names this server process in `x-amz-id-2` and error bodies.
     pub host_id: String,
+    /// The cap on S3 requests in flight.
+    pub requests: RequestLimit,
+    /// How long a request body may deliver no bytes while the server waits for them.
+    pub body_idle_timeout: Duration,
 }
 
 /// The front end as seen by one connection.
@@ -55,12 +64,18 @@ pub struct FrontendState {
 pub struct Frontend {
     state: Arc<FrontendState>,
     peer: SocketAddr,
+    activity: ConnectionActivity,
 }
 
 impl Frontend {
-    /// The front end for a connection from `peer`.
-    pub fn new(state: Arc<FrontendState>, peer: SocketAddr) -> Self {
-        Self { state, peer }
+    /// The front end for a connection from `peer`, counting its requests in `activity`.
+    pub fn new(state: Arc<FrontendState>, peer: SocketAddr, activity: ConnectionActivity) -> Self {
+        Self { state, peer, activity }
+    }
+
+    /// The connection's requests in progress, which its idle watchdog reads.
+    pub fn activity(&self) -> &ConnectionActivity {
+        &self.activity
     }
 }
 
@@ -71,15 +86,18 @@ impl hyper::service::Service<Request<Incoming>> for Frontend {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let this = self.clone();
+        // Until the response body has been sent, the connection is not idle.
+        let in_progress = self.activity.begin();
         Box::pin(async move {
             // A signed request to these paths is S3 (a bucket named `health` or `metrics`).
             let readable = matches!(*req.method(), Method::GET | Method::HEAD) && !signed_for_s3(&req);
-            match req.uri().path() {
+            let response = match req.uri().path() {
                 LIVE_PATH if readable => Ok(text(StatusCode::OK, "live")),
                 READY_PATH if readable => Ok(this.ready().await),
                 METRICS_PATH if readable && req.uri().query().is_none() => Ok(this.metrics(&req).await),
                 _ => this.s3(req).await,
-            }
+            };
+            response.map(|r| r.map(|body| Body::http_body(InProgressBody::new(body, in_progress))))
         })
     }
 }
@@ -143,50 +161,36 @@ impl Frontend {
     }
 
     async fn s3(&self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
-        let started = Instant::now();
-        let arrived = OffsetDateTime::now_utc();
-        let request_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
         let context = RequestContext::default();
         req.extensions_mut().insert(context.clone());
-        let bytes_in = declared_length(req.headers());
-        let span = tracing::info_span!(
-            logging::REQUEST_SPAN,
-            otel.name = "S3 request",
-            otel.kind = "server",
-            http.request.method = %req.method(),
-            url.path = %req.uri().path(),
-            client.address = %self.peer.ip(),
-            aws.request_id = %request_id,
-            s3.api = tracing::field::Empty,
-            s3.bucket = tracing::field::Empty,
-            s3.key = tracing::field::Empty,
-            http.response.status_code = tracing::field::Empty,
-        );
-        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
-        if let Err(e) = span.set_parent(parent) {
-            tracing::trace!(error = %e, "trace context not applied");
-        }
-        let metrics = METRICS.as_ref();
-        if let Some(m) = metrics {
-            m.in_flight.inc();
-        }
+        let mut record = RequestRecord::begin(self, &req, context);
         let head = req.method() == Method::HEAD;
-        let mut req = req.map(Body::from);
+        let body_idle_timeout = self.state.body_idle_timeout;
+        let mut req = req.map(|body| Body::http_body(IdleTimeoutBody::new(body, body_idle_timeout)));
         request_checks::normalise(req.headers_mut());
-        let result = async {
-            match request_checks::check(&mut req).await {
-                Ok(()) => self.state.s3.call(req).await,
-                Err(e) => e.to_http_response().map_err(|e| HttpError::new(Box::new(e))),
+        let result = match self.state.requests.try_admit() {
+            Some(permit) => {
+                record.permit = Some(permit);
+                async {
+                    match request_checks::check(&mut req).await {
+                        Ok(()) => self.state.s3.call(req).await,
+                        Err(e) => e.to_http_response().map_err(|e| HttpError::new(Box::new(e))),
+                    }
+                }
+                .instrument(record.span.clone())
+                .await
             }
-        }
-        .instrument(span.clone())
-        .await;
-        if let Some(m) = metrics {
-            m.in_flight.dec();
-        }
-        let mut response = result?;
+            None => too_many_requests(),
+        };
+        let mut response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                record.finish(StatusCode::INTERNAL_SERVER_ERROR.as_u16(), Some("InternalError".to_owned()), 0);
+                return Err(e);
+            }
+        };
         let headers = response.headers_mut();
-        set_header(headers, "x-amz-request-id", &request_id);
+        set_header(headers, "x-amz-request-id", &record.request_id);
         set_header(headers, "x-amz-id-2", &self.state.host_id);
         set_header(headers, "server", SERVER_NAME);
         // s3s answers a ranged HEAD with 200; its Content-Range makes it a 206, as for GET.
@@ -199,16 +203,96 @@ impl Frontend {
         let has_body = status != 304 && !head;
         if let Some(body) = response.body().bytes().filter(|_| status >= 300) {
             code = error_code(&body);
-            if let Some(completed) = error_body::complete(&body, &request_id, &self.state.host_id).filter(|_| has_body)
+            if let Some(completed) =
+                error_body::complete(&body, &record.request_id, &self.state.host_id).filter(|_| has_body)
             {
                 set_header(response.headers_mut(), "content-length", &completed.len().to_string());
                 *response.body_mut() = Body::from(completed);
             }
         }
-        let bytes_out = declared_length(response.headers());
-        let facts = context.facts();
+        record.finish(status, code, declared_length(response.headers()));
+        Ok(response)
+    }
+}
+
+/// The answer to a request past the cap on requests in flight.
+fn too_many_requests() -> Result<Response<Body>, HttpError> {
+    let e = s3_error!(SlowDown, "Please reduce your request rate.");
+    e.to_http_response().map_err(|e| HttpError::new(Box::new(e)))
+}
+
+/// One S3 request as the metrics, the trace and the audit log see it. It is counted in flight
+/// from [`RequestRecord::begin`] and recorded exactly once: by [`RequestRecord::finish`] when
+/// the response is ready or, when the client went away first and the request's future was
+/// dropped (a reset HTTP/2 stream, a closed HTTP/1.1 connection), on drop with status 499.
+struct RequestRecord {
+    state: Arc<FrontendState>,
+    peer: SocketAddr,
+    started: Instant,
+    arrived: OffsetDateTime,
+    request_id: String,
+    context: RequestContext,
+    bytes_in: u64,
+    span: tracing::Span,
+    /// The request's place under the cap on requests in flight, once admitted.
+    permit: Option<OwnedSemaphorePermit>,
+    recorded: bool,
+}
+
+impl RequestRecord {
+    /// Starts the record of `req`: its id, its span (continuing the client's trace), and the
+    /// in-flight gauge.
+    fn begin(frontend: &Frontend, req: &Request<Incoming>, context: RequestContext) -> Self {
+        let request_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+        let span = tracing::info_span!(
+            logging::REQUEST_SPAN,
+            otel.name = "S3 request",
+            otel.kind = "server",
+            http.request.method = %req.method(),
+            url.path = %req.uri().path(),
+            client.address = %frontend.peer.ip(),
+            aws.request_id = %request_id,
+            s3.api = tracing::field::Empty,
+            s3.bucket = tracing::field::Empty,
+            s3.key = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+        if let Err(e) = span.set_parent(parent) {
+            tracing::trace!(error = %e, "trace context not applied");
+        }
+        if let Some(m) = METRICS.as_ref() {
+            m.in_flight.inc();
+        }
+        Self {
+            state: Arc::clone(&frontend.state),
+            peer: frontend.peer,
+            started: Instant::now(),
+            arrived: OffsetDateTime::now_utc(),
+            request_id,
+            context,
+            bytes_in: declared_length(req.headers()),
+            span,
+            permit: None,
+            recorded: false,
+        }
+    }
+
+    /// Records the request's outcome: `status`, the S3 error `code` of a failure, and the
+    /// declared length of the response body.
+    fn finish(&mut self, status: u16, code: Option<String>, bytes_out: u64) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
+        self.permit = None;
+        let metrics = METRICS.as_ref();
+        if let Some(m) = metrics {
+            m.in_flight.dec();
+        }
+        let facts = self.context.facts();
         let api = facts.api.clone().unwrap_or_else(|| "Unknown".to_owned());
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = self.started.elapsed().as_secs_f64();
+        let span = &self.span;
         // The span has started (its parent is set), so it is renamed through its context.
         span.context().span().update_name(format!("S3 {api}"));
         span.record("s3.api", api.as_str());
@@ -222,19 +306,21 @@ impl Frontend {
         let failure = code.as_deref().unwrap_or_default();
         // 501 answers an operation this release does not offer: the client's concern, not a fault.
         if status >= 500 && status != 501 {
-            tracing::error!(parent: &span, status, code = failure, "request failed");
+            tracing::error!(parent: span, status, code = failure, "request failed");
+        } else if status == CLIENT_CLOSED_REQUEST {
+            tracing::debug!(parent: span, status, "client went away before the response");
         } else if status >= 400 {
-            tracing::debug!(parent: &span, status, code = failure, "request refused");
+            tracing::debug!(parent: span, status, code = failure, "request refused");
         }
         if let Some(m) = metrics {
             m.observe_request(&api, status, seconds, code.as_deref());
-            m.received_bytes.inc_by(bytes_in);
+            m.received_bytes.inc_by(self.bytes_in);
             m.sent_bytes.inc_by(bytes_out);
         }
         if let Some(audit) = &self.state.audit {
             audit.record(AuditEntry {
-                time: arrived.format(&Rfc3339).unwrap_or_default(),
-                request_id,
+                time: self.arrived.format(&Rfc3339).unwrap_or_default(),
+                request_id: self.request_id.clone(),
                 principal: facts.principal,
                 source_ip: self.peer.ip().to_string(),
                 api: facts.api,
@@ -243,12 +329,18 @@ impl Frontend {
                 version_id: None,
                 status,
                 error_code: code,
-                bytes_in,
+                bytes_in: self.bytes_in,
                 bytes_out,
                 duration_ms: seconds * 1000.0,
             });
         }
-        Ok(response)
+    }
+}
+
+impl Drop for RequestRecord {
+    fn drop(&mut self) {
+        // Dropped unrecorded: the request's future was dropped before its response was ready.
+        self.finish(CLIENT_CLOSED_REQUEST, None, 0);
     }
 }
 

@@ -1,18 +1,25 @@
 //! Starting the all-in-one server: object store, S3 service, and the HTTP(S) listener.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use storage::{ObjectStore, StoreConfig};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 use crate::access::SignedOnly;
+use crate::admission::{
+    AcceptBackoff, ConnectionActivity, Limits, RequestLimit, SendStallTimeout, Throttle, WARNING_INTERVAL,
+};
 use crate::config::{self, ServerArgs};
 use crate::credentials::{self, Origin};
 use crate::frontend::{Frontend, FrontendState};
@@ -20,12 +27,18 @@ use crate::identity::{DomainHost, RootAuth};
 use crate::s3::Gateway;
 use crate::telemetry::audit::AuditLog;
 
+/// Interval of the HTTP/2 keep-alive pings that detect a vanished client.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// A client that does not answer an HTTP/2 ping within this time is disconnected.
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Builds everything from the arguments and serves until the process is stopped.
 pub async fn run(args: ServerArgs) -> Result<(), String> {
     let drives = config::expand_drives(&args.drives)?;
     if drives.is_empty() {
         return Err("at least one drive directory is needed".into());
     }
+    let limits = Limits::from_args(&args, drives.len());
     let (root, origin) = credentials::resolve(args.root_user.clone(), args.root_password.clone(), &drives)?;
     let store_config = StoreConfig {
         drives: drives.clone(),
@@ -56,6 +69,8 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         audit,
         metrics_token: args.metrics_token.clone(),
         host_id: uuid::Uuid::new_v4().simple().to_string(),
+        requests: RequestLimit::new(limits.max_requests_in_flight),
+        body_idle_timeout: limits.body_idle_timeout,
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
@@ -70,8 +85,16 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         println!("  secret key: {}", root.secret_key);
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        max_connections = limits.max_connections,
+        max_requests_in_flight = limits.max_requests_in_flight,
+        header_timeout_secs = limits.header_timeout.as_secs(),
+        idle_timeout_secs = limits.idle_timeout.as_secs(),
+        body_timeout_secs = limits.body_idle_timeout.as_secs(),
+        "admission limits"
+    );
     println!("sovereign-s3 listening on {scheme}://{address}");
-    serve(listener, state, tls).await
+    serve(listener, state, tls, limits).await
 }
 
 fn build_service(
@@ -105,35 +128,117 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-async fn serve(listener: TcpListener, state: Arc<FrontendState>, tls: Option<TlsAcceptor>) -> Result<(), String> {
-    let connections = ConnBuilder::new(TokioExecutor::new());
+/// The accept loop: one task per connection, at most `max_connections` at once. At the cap it
+/// waits for a connection to close before accepting; when accepting fails for lack of
+/// descriptors or memory it pauses (10 ms doubling to 1 s) instead of retrying at once.
+async fn serve(
+    listener: TcpListener,
+    state: Arc<FrontendState>,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+) -> Result<(), String> {
+    let connections = Arc::new(Connections::new(limits.clone()));
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut backoff = AcceptBackoff::default();
+    let mut cap_warnings = Throttle::new(WARNING_INTERVAL);
     loop {
+        let slot = next_slot(&slots, &mut cap_warnings, limits.max_connections).await?;
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
+                let pause = backoff.failed(&e);
+                drop(slot);
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
                 continue;
             }
         };
+        backoff.succeeded();
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let service = Frontend::new(Arc::clone(&state), peer);
-        let (connections, tls) = (connections.clone(), tls.clone());
-        tokio::spawn(async move {
-            let result = match tls {
-                Some(acceptor) => match acceptor.accept(socket).await {
-                    Ok(stream) => connections.serve_connection(TokioIo::new(stream), service).await,
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                },
-                None => connections.serve_connection(TokioIo::new(socket), service).await,
-            };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let service = Frontend::new(Arc::clone(&state), peer, ConnectionActivity::default());
+        tokio::spawn(Arc::clone(&connections).serve(socket, peer, service, tls.clone(), slot));
+    }
+}
+
+/// A connection slot, waiting for one when all are taken (and saying so, once in a while).
+async fn next_slot(
+    slots: &Arc<Semaphore>,
+    warnings: &mut Throttle,
+    max_connections: usize,
+) -> Result<OwnedSemaphorePermit, String> {
+    if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+        return Ok(slot);
+    }
+    if let Some(held_back) = warnings.allow(Instant::now()) {
+        tracing::warn!(max_connections, times_not_logged = held_back, "connection cap reached; new connections wait");
+    }
+    Arc::clone(slots).acquire_owned().await.map_err(|e| format!("connection slots closed: {e}"))
+}
+
+/// How connections are served: the HTTP/1.1 and HTTP/2 settings and the timeouts.
+struct Connections {
+    http: ConnBuilder<TokioExecutor>,
+    limits: Limits,
+}
+
+impl Connections {
+    fn new(limits: Limits) -> Self {
+        let mut http = ConnBuilder::new(TokioExecutor::new());
+        http.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+        http.http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+        Self { http, limits }
+    }
+
+    /// Serves one connection (after the TLS handshake, if any), holding its slot until it
+    /// closes.
+    async fn serve(
+        self: Arc<Self>,
+        socket: TcpStream,
+        peer: SocketAddr,
+        service: Frontend,
+        tls: Option<TlsAcceptor>,
+        _slot: OwnedSemaphorePermit,
+    ) {
+        let socket = SendStallTimeout::new(socket, self.limits.body_idle_timeout);
+        let Some(acceptor) = tls else {
+            return self.serve_http(TokioIo::new(socket), peer, service).await;
+        };
+        match tokio::time::timeout(self.limits.header_timeout, acceptor.accept(socket)).await {
+            Ok(Ok(stream)) => self.serve_http(TokioIo::new(stream), peer, service).await,
+            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+        }
+    }
+
+    /// Serves HTTP on `io` until the client closes, or until the connection has been idle too
+    /// long: no request within the header timeout of opening, or none in progress for the idle
+    /// timeout since.
+    async fn serve_http<I>(&self, io: TokioIo<I>, peer: SocketAddr, service: Frontend)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let activity = service.activity().clone();
+        let connection = self.http.serve_connection(io, service);
+        tokio::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = activity.idle(self.limits.header_timeout, self.limits.idle_timeout) => {
+                tracing::debug!(%peer, "closing an idle connection");
+                connection.as_mut().graceful_shutdown();
+                match tokio::time::timeout(self.limits.header_timeout, connection).await {
+                    Ok(result) => result,
+                    Err(_) => return,
+                }
             }
-        });
+        };
+        if let Err(e) = result {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
     }
 }

@@ -138,7 +138,7 @@ fn resident_kib(pid: u32) -> u64 {
 #[tokio::test]
 async fn post_form_upload_is_refused_before_its_body_is_read() {
     let (server, _s3) = server_with_bucket(4).await;
-    let pid = server.pid().expect("server pid");
+    let pid = server.pid();
     let file = tempfile::NamedTempFile::new().expect("form file");
     file.as_file().set_len(FORM_UPLOAD_BYTES).expect("sparse 200 MiB file");
     let before = resident_kib(pid);
