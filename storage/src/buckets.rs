@@ -19,6 +19,13 @@ impl ObjectStore {
         if cached.is_some() {
             return Ok(cached);
         }
+        self.lookup_bucket_on_drives(name).await
+    }
+
+    /// Looks a bucket up on the drives, caching it when found unless a bucket was deleted
+    /// meanwhile (the lookup may have seen it before its deletion).
+    async fn lookup_bucket_on_drives(&self, name: &str) -> Result<Option<BucketRecord>> {
+        let epoch = self.bucket_epoch().load(std::sync::atomic::Ordering::SeqCst);
         let mut found = None;
         for set in self.sets() {
             let results = set.on_all(|drive| drive.bucket(name)).await;
@@ -30,7 +37,9 @@ impl ObjectStore {
             }
         }
         if let (Some(record), Ok(mut cache)) = (&found, self.bucket_cache().write()) {
-            cache.insert(name.to_owned(), record.clone());
+            if self.bucket_epoch().load(std::sync::atomic::Ordering::SeqCst) == epoch {
+                cache.insert(name.to_owned(), record.clone());
+            }
         }
         Ok(found)
     }
@@ -42,7 +51,7 @@ impl ObjectStore {
 
     /// Creates a bucket on every drive.
     pub async fn create_bucket(&self, name: &str) -> Result<BucketRecord> {
-        if self.lookup_bucket(name).await?.is_some() {
+        if self.lookup_bucket_on_drives(name).await?.is_some() {
             return Err(StorageError::BucketExists(name.to_owned()));
         }
         let record = BucketRecord { name: name.to_owned(), created_ns: now_ns() };
@@ -78,6 +87,7 @@ impl ObjectStore {
         if !listing.entries.is_empty() || !self.list_uploads(name, "").await?.is_empty() {
             return Err(StorageError::BucketNotEmpty(name.to_owned()));
         }
+        self.bucket_epoch().fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Ok(mut cache) = self.bucket_cache().write() {
             cache.remove(name);
         }
@@ -95,6 +105,11 @@ impl ObjectStore {
         }
         for (set, results) in self.sets().iter().zip(&outcomes) {
             set.quorum.check_write("delete bucket", ErasureSet::count_ok(results))?;
+        }
+        // A lookup that ran during the removal may have cached the bucket again.
+        self.bucket_epoch().fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut cache) = self.bucket_cache().write() {
+            cache.remove(name);
         }
         Ok(())
     }

@@ -131,7 +131,14 @@ pub async fn add_version(
     if tally.applied.len() >= set.quorum.write {
         if first.null_version {
             let cleanup = DriveOp::Supersede { version_id: first.version_id, through: first.stamp };
-            spawn_cleanup(set, bucket, key, (0..set.drives.len()).collect(), cleanup);
+            let drives: Vec<usize> = (0..set.drives.len()).collect();
+            if first.delete_marker {
+                // An unversioned delete leaves nothing behind once answered, so that the bucket
+                // reads as empty to a DeleteBucket that follows at once.
+                apply(set, bucket, key, only_on(&drives, set.drives.len(), &cleanup), "cleanup").await;
+            } else {
+                spawn_cleanup(set, bucket, key, drives, cleanup);
+            }
         }
         return Ok(());
     }

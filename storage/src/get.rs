@@ -38,6 +38,18 @@ pub struct ShardMap {
 }
 
 impl ShardMap {
+    /// Opens the data shards' files of the version's first part, so that the files a read
+    /// starts on stay readable whatever cleanup follows; returns how many opened. Fewer than
+    /// the data shards means the version was superseded and cleaned up since it was located.
+    pub async fn open_first_part(&self, set: &ErasureSet, record: &VersionRecord) -> usize {
+        let Some(part) = record.parts.first() else { return usize::MAX };
+        let opens = join_all(
+            self.data_holders(&record.erasure).into_iter().map(|(drive, _)| self.reader(set, drive, part.data_id)),
+        )
+        .await;
+        opens.iter().filter(|o| o.is_ok()).count()
+    }
+
     /// The shard map of an agreed version.
     pub fn of(agreed: &Agreed) -> Self {
         Self {
@@ -225,6 +237,7 @@ pub async fn read_object(
     bucket: &str,
     key: &str,
     agreed: Agreed,
+    map: ShardMap,
     range: Range<u64>,
 ) -> Result<BodyStream> {
     let record = agreed.record();
@@ -239,7 +252,6 @@ pub async fn read_object(
         return Ok(Box::pin(stream::once(async move { Ok(chunk) })));
     }
     let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
-    let map = ShardMap::of(&agreed);
     let record =
         agreed.holders.into_iter().next().map(|(_, r)| r).ok_or_else(|| StorageError::Corrupt("no holders".into()))?;
     let (bucket, key) = (bucket.to_owned(), key.to_owned());

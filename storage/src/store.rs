@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -78,6 +79,7 @@ pub struct ObjectHandle {
     bucket: String,
     key: String,
     agreed: Agreed,
+    map: get::ShardMap,
 }
 
 impl ObjectHandle {
@@ -90,7 +92,7 @@ impl ObjectHandle {
     #[tracing::instrument(name = "storage.read", skip_all)]
     pub async fn read(self, range: Option<Range<u64>>) -> Result<BodyStream> {
         let range = range.unwrap_or(0..self.record().size);
-        get::read_object(self.set, &self.bucket, &self.key, self.agreed, range).await
+        get::read_object(self.set, &self.bucket, &self.key, self.agreed, self.map, range).await
     }
 }
 
@@ -136,6 +138,11 @@ pub struct HealStats {
     pub healed: u64,
 }
 
+/// Lookups a GET makes when the version it found is cleaned up before its files are opened.
+const GET_ATTEMPTS: usize = 3;
+/// Stripes of the turn conditional writes of one key take in this store.
+const CONDITIONAL_STRIPES: usize = 256;
+
 /// The erasure-coded object store over local drives.
 #[derive(Debug)]
 pub struct ObjectStore {
@@ -144,6 +151,12 @@ pub struct ObjectStore {
     /// Buckets seen to exist. A stale entry costs at most a staged body: drives check the
     /// bucket again when they commit.
     buckets: RwLock<HashMap<String, BucketRecord>>,
+    /// Counts bucket deletions, so a lookup that raced one does not cache a deleted bucket.
+    bucket_epoch: AtomicU64,
+    /// Conditional writes of one key through this store take turns, so that racing
+    /// conditional writers in one gateway do not all lose (409) by splitting the drives; the
+    /// drives' compare-and-set is what makes them safe, across gateways too.
+    conditional: Vec<tokio::sync::Mutex<()>>,
     clock: Arc<Clock>,
 }
 
@@ -175,7 +188,14 @@ impl ObjectStore {
             heal::spawn_healer(Arc::downgrade(&set), rx);
             sets.push(set);
         }
-        let store = Arc::new(Self { sets, local, buckets: RwLock::default(), clock });
+        let store = Arc::new(Self {
+            sets,
+            local,
+            buckets: RwLock::default(),
+            bucket_epoch: AtomicU64::new(0),
+            conditional: (0..CONDITIONAL_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            clock,
+        });
         tokio::spawn(Arc::clone(&store).background_startup(started));
         Ok(store)
     }
@@ -241,6 +261,18 @@ impl ObjectStore {
         &self.buckets
     }
 
+    pub(crate) fn bucket_epoch(&self) -> &AtomicU64 {
+        &self.bucket_epoch
+    }
+
+    /// Holds the turn of conditional writes of the key with placement hash `hash`.
+    async fn conditional_turn(&self, hash: u64, condition: &Condition) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if *condition == Condition::None {
+            return None;
+        }
+        Some(self.conditional[hash as usize % CONDITIONAL_STRIPES].lock().await)
+    }
+
     fn all_drives(&self) -> impl Iterator<Item = &Arc<dyn Drive>> {
         self.sets.iter().flat_map(|s| s.drives.iter())
     }
@@ -281,6 +313,7 @@ impl ObjectStore {
         condition: Condition,
     ) -> Result<VersionRecord> {
         let (set, hash) = self.set_for(bucket, key)?;
+        let _turn = self.conditional_turn(hash, &condition).await;
         let stamp = self.clock.next();
         let record = VersionRecord {
             version_id: Uuid::new_v4(),
@@ -347,14 +380,29 @@ impl ObjectStore {
     #[tracing::instrument(name = "storage.get_object", skip_all, fields(bucket = %bucket))]
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<ObjectHandle> {
         let (set, _) = self.set_for(bucket, key)?;
-        match set.latest(bucket, key, "get object").await? {
-            Some(agreed) if !agreed.record().delete_marker => {
-                Ok(ObjectHandle { set: Arc::clone(set), bucket: bucket.to_owned(), key: key.to_owned(), agreed })
+        let mut attempt = 0;
+        let mut previous = None;
+        loop {
+            attempt += 1;
+            let agreed = match set.latest(bucket, key, "get object").await? {
+                Some(agreed) if !agreed.record().delete_marker => agreed,
+                _ => {
+                    self.bucket(bucket).await?;
+                    return Err(StorageError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() });
+                }
+            };
+            // The version's files are opened now: an overwrite acknowledged between the lookup
+            // and here may have cleaned them up, and then the newer version is read instead.
+            // (A drive that lost the files keeps the same version current: read it degraded.)
+            let map = get::ShardMap::of(&agreed);
+            let opened = map.open_first_part(set, agreed.record()).await;
+            let version = agreed.record().version_id;
+            if opened < agreed.record().erasure.data && attempt < GET_ATTEMPTS && previous != Some(version) {
+                previous = Some(version);
+                continue;
             }
-            _ => {
-                self.bucket(bucket).await?;
-                Err(StorageError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() })
-            }
+            let (set, bucket, key) = (Arc::clone(set), bucket.to_owned(), key.to_owned());
+            return Ok(ObjectHandle { set, bucket, key, agreed, map });
         }
     }
 
@@ -471,6 +519,7 @@ impl ObjectStore {
         checksum: impl FnOnce(&UploadRecord, &[DataPart]) -> Result<Option<StoredChecksum>>,
     ) -> Result<VersionRecord> {
         let (set, hash) = self.set_for(bucket, key)?;
+        let _turn = self.conditional_turn(hash, &condition).await;
         let upload = self.upload(bucket, key, upload_id).await?;
         let stored = multipart::list_parts(set, upload_id).await?;
         let (parts, etag) = multipart::assemble(chosen, &stored)?;

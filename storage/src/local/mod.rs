@@ -33,6 +33,9 @@ const PARTIAL_EXTENSION: &str = "partial";
 /// Unreferenced complete shard files younger than this at start may belong to a write that is
 /// about to commit; older ones are orphans.
 const RECLAIM_MARGIN: Duration = Duration::from_secs(2);
+/// How long the shard files of a removed version stay on disk, for reads that located it just
+/// before its removal.
+const RECLAIM_GRACE: Duration = Duration::from_secs(2);
 /// Written and removed by every probe, to find drives that refuse writes.
 const PROBE_FILE: &str = "probe.tmp";
 /// Key locks are striped: read-modify-write commits of one key on one drive run one at a time.
@@ -74,17 +77,18 @@ impl LocalDrive {
     pub fn open(root: &Path, durable: bool) -> Result<Self> {
         let data = root.join(DATA_DIR);
         fs::create_dir_all(&data).map_err(|e| StorageError::io(format!("create {}", data.display()), e))?;
-        if durable {
-            // The directories must survive a power cut as well as the files created in them.
-            for dir in [data.as_path(), root] {
-                sync_dir(dir).map_err(|e| StorageError::io(format!("sync {}", dir.display()), e))?;
-            }
-        }
         let mut options = Options::default();
         options.create_if_missing(true);
         options.set_max_background_jobs(2);
         options.set_keep_log_file_num(4);
         let db = DB::open(&options, root.join(META_DIR))?;
+        if durable {
+            // The directories `data/` and `meta/` must survive a power cut as well as the files
+            // created in them: their names live in the root, which nothing else syncs.
+            for dir in [data.as_path(), root] {
+                sync_dir(dir).map_err(|e| StorageError::io(format!("sync {}", dir.display()), e))?;
+            }
+        }
         let changes = ChangeLog::open(&db)?;
         Ok(Self {
             label: root.display().to_string(),
@@ -280,7 +284,21 @@ impl Drive for LocalDrive {
 
     async fn commit(&self, bucket: &str, key: &str, op: DriveOp) -> Result<Outcome> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.blocking(move |inner| inner.commit(&bucket, &key, op)).await
+        let (outcome, released) = self.blocking(move |inner| inner.commit(&bucket, &key, op)).await?;
+        if !released.is_empty() {
+            // A GET that located the superseded version just before its cleanup opens its files
+            // within moments; they go after a grace period (or, after a crash, at the next
+            // start's orphan reclaim).
+            let inner = Arc::clone(&self.inner);
+            tokio::spawn(async move {
+                tokio::time::sleep(RECLAIM_GRACE).await;
+                let reclaimed = tokio::task::spawn_blocking(move || inner.reclaim(&released)).await;
+                if let Err(e) = reclaimed {
+                    tracing::warn!(error = %e, "shard reclaim task failed");
+                }
+            });
+        }
+        Ok(outcome)
     }
 
     async fn list_latest(&self, bucket: &str, query: &ListQuery) -> Result<Vec<ListEntry>> {

@@ -185,13 +185,14 @@ impl Inner {
     }
 
     /// Applies one mutation: reads what it depends on, writes one batch with its change-log
-    /// entry, then reclaims shard files that lost their last reference.
-    pub(super) fn commit(&self, bucket: &str, key: &str, op: DriveOp) -> Result<Outcome> {
+    /// entry. Returns the outcome and the shard files that lost their last reference, for the
+    /// caller to reclaim after a grace period.
+    pub(super) fn commit(&self, bucket: &str, key: &str, op: DriveOp) -> Result<(Outcome, Vec<Uuid>)> {
         let _bucket_guard = self.buckets.read().unwrap_or_else(PoisonError::into_inner);
         if self.get_cached::<meta::BucketRecord>(&meta::bucket_key(bucket))?.flatten().is_none()
             && self.get::<meta::BucketRecord>(&meta::bucket_key(bucket))?.is_none()
         {
-            return Ok(Outcome::Missing);
+            return Ok((Outcome::Missing, Vec::new()));
         }
         // Plain additions read nothing, so they need no key lock and share group commits.
         let needs_lock = !matches!(op, DriveOp::AddVersion { condition: Condition::None, .. });
@@ -208,7 +209,7 @@ impl Inner {
         let mut change = Change::new();
         let outcome = self.prepare(bucket, key, op, &mut change)?;
         if outcome != Outcome::Applied || change.batch.is_empty() {
-            return Ok(outcome);
+            return Ok((outcome, Vec::new()));
         }
         let seq = change.logged.as_ref().map(|_| self.changes.take());
         if let (Some(seq), Some(entry)) = (seq, change.logged.as_mut()) {
@@ -224,15 +225,15 @@ impl Inner {
             self.changes.release(seq);
         }
         written?;
-        let unreferenced: Vec<Uuid> = change
-            .released
-            .into_iter()
-            .filter(|id| !self.is_referenced(*id).unwrap_or(true))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let released: BTreeSet<Uuid> = change.released.into_iter().collect();
+        Ok((Outcome::Applied, released.into_iter().collect()))
+    }
+
+    /// Removes the shard files among `data_ids` that no record references (any more).
+    pub(super) fn reclaim(&self, data_ids: &[Uuid]) {
+        let unreferenced: Vec<Uuid> =
+            data_ids.iter().copied().filter(|id| !self.is_referenced(*id).unwrap_or(true)).collect();
         self.remove_shards(&unreferenced);
-        Ok(Outcome::Applied)
     }
 
     /// Fills `change` with the writes of `op`, or says why it does not apply.
