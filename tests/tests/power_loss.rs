@@ -230,12 +230,10 @@ async fn every_acknowledged_write_survives_a_power_cut() {
     assert_every_write_survived(&outcome);
 }
 
-/// POSIX promises a new name only once its directory is fsynced. A drive's root is fsynced when
-/// its format is written, before `meta/` and `data/` are created in it, and `data/` is never
-/// fsynced after a `data/xx/` is created in it: on a strict filesystem a power cut after the first
-/// start loses the whole metadata store, and with it every object.
+/// POSIX promises a new name only once its directory is fsynced: the drive's root after `meta/`
+/// and `data/` are created in it, `data/` after each `data/xx/`. This failed (every object lost)
+/// until `LocalDrive::open` and the shard writer synced those directories.
 #[tokio::test]
-#[ignore = "storage/ does not fsync a drive's root after creating meta/ and data/, nor data/ after data/xx/"]
 async fn every_acknowledged_write_survives_a_power_cut_on_strict_posix_drives() {
     let outcome = acknowledged_writes_after_a_power_cut(true, SyncModel::Strict).await;
     assert_every_write_survived(&outcome);
