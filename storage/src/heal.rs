@@ -91,7 +91,7 @@ pub fn spawn_healer(set: Weak<ErasureSet>, mut rx: mpsc::Receiver<HealRequest>) 
 /// corrupt. Returns the number of drives repaired.
 pub async fn heal_object(set: &ErasureSet, bucket: &str, key: &str) -> Result<usize> {
     let hash = object_hash(bucket, key);
-    let Some(agreed) = set.latest(bucket, key, "heal").await? else {
+    let Some(agreed) = set.latest_unreported(bucket, key, "heal").await? else {
         return Ok(0);
     };
     let record = agreed.record().clone();

@@ -74,6 +74,16 @@ impl ErasureSet {
     /// The newest committed version of a key (possibly a delete marker), if any. A version
     /// held by fewer drives than a write quorum is reported for healing.
     pub async fn latest(&self, bucket: &str, key: &str, op: &'static str) -> Result<Option<Agreed>> {
+        self.lookup(bucket, key, op, true).await
+    }
+
+    /// [`ErasureSet::latest`] for the healer itself, which must not report what it is healing
+    /// (with drives down that would requeue the key for ever).
+    pub async fn latest_unreported(&self, bucket: &str, key: &str, op: &'static str) -> Result<Option<Agreed>> {
+        self.lookup(bucket, key, op, false).await
+    }
+
+    async fn lookup(&self, bucket: &str, key: &str, op: &'static str, report: bool) -> Result<Option<Agreed>> {
         let mut limit = VERSIONS_PER_LOOKUP;
         loop {
             let results = self.on_all(|drive| drive.versions(bucket, key, limit)).await;
@@ -87,7 +97,7 @@ impl ErasureSet {
             }
             if let Some(agreed) = &resolved.agreed {
                 self.clock.observe(agreed.record().stamp);
-                if resolved.short {
+                if resolved.short && report {
                     self.heal.report(bucket, key);
                 }
             }
