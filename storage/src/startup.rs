@@ -37,6 +37,7 @@ impl ObjectStore {
                 tracing::warn!(error = %e, "healing blank drives failed; will retry at next start");
             }
         }
+        self.mark_started();
     }
 
     /// Copies bucket records and every object to drives that joined blank, then marks them

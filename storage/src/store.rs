@@ -158,6 +158,8 @@ pub struct ObjectStore {
     /// drives' compare-and-set is what makes them safe, across gateways too.
     conditional: Vec<tokio::sync::Mutex<()>>,
     clock: Arc<Clock>,
+    /// Becomes true once the start-up work (orphan reclaim, blank-drive healing) is done.
+    started: tokio::sync::watch::Sender<bool>,
 }
 
 impl ObjectStore {
@@ -195,6 +197,7 @@ impl ObjectStore {
             bucket_epoch: AtomicU64::new(0),
             conditional: (0..CONDITIONAL_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             clock,
+            started: tokio::sync::watch::Sender::new(false),
         });
         tokio::spawn(Arc::clone(&store).background_startup(started));
         Ok(store)
@@ -259,6 +262,17 @@ impl ObjectStore {
 
     pub(crate) fn bucket_cache(&self) -> &RwLock<HashMap<String, BucketRecord>> {
         &self.buckets
+    }
+
+    /// Waits until the start-up work (orphan reclaim, healing of blank drives) has finished.
+    pub async fn startup_finished(&self) {
+        let mut started = self.started.subscribe();
+        // The sender lives as long as the store, so this only ends when the flag is set.
+        let _ = started.wait_for(|done| *done).await;
+    }
+
+    pub(crate) fn mark_started(&self) {
+        self.started.send_replace(true);
     }
 
     pub(crate) fn bucket_epoch(&self) -> &AtomicU64 {
@@ -607,8 +621,7 @@ fn delete_marker(stamp: Stamp, erasure: Erasure) -> VersionRecord {
 
 /// A random id naming this store instance in the stamps it issues.
 fn rand_writer_id() -> u64 {
-    let id = Uuid::new_v4();
-    u64::from_le_bytes(id.as_bytes()[..8].try_into().unwrap_or([1; 8]))
+    Uuid::new_v4().as_u64_pair().0
 }
 
 /// Current time in Unix nanoseconds.
