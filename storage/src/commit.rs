@@ -205,11 +205,18 @@ pub async fn everywhere(set: &ErasureSet, bucket: &str, key: &str, op: DriveOp, 
     set.quorum.check_write(name, tally.applied.len())
 }
 
-/// Runs a cleanup op on `drives` in the background. It is idempotent and only ever removes
-/// what an acknowledged write superseded, so a crash that skips it loses nothing.
+/// How long a superseded version stays after the write that superseded it is acknowledged:
+/// a reader's lookup reaches the drives at slightly different moments, and one that saw the
+/// new version on too few drives must still find the old one on the others.
+const CLEANUP_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs a cleanup op on `drives` in the background, after [`CLEANUP_DELAY`]. It is idempotent
+/// and only ever removes what an acknowledged write superseded, so a crash that skips it loses
+/// nothing.
 pub fn spawn_cleanup(set: &Arc<ErasureSet>, bucket: &str, key: &str, drives: Vec<usize>, op: DriveOp) {
     let (set, bucket, key) = (Arc::clone(set), bucket.to_owned(), key.to_owned());
     tokio::spawn(async move {
+        tokio::time::sleep(CLEANUP_DELAY).await;
         let ops = only_on(&drives, set.drives.len(), &op);
         apply(&set, &bucket, &key, ops, "cleanup").await;
     });
