@@ -214,9 +214,12 @@ const CLEANUP_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// and only ever removes what an acknowledged write superseded, so a crash that skips it loses
 /// nothing.
 pub fn spawn_cleanup(set: &Arc<ErasureSet>, bucket: &str, key: &str, drives: Vec<usize>, op: DriveOp) {
-    let (set, bucket, key) = (Arc::clone(set), bucket.to_owned(), key.to_owned());
+    // Held weakly through the delay: a store being closed is not kept open by its cleanups
+    // (they are redone by the next write of the key).
+    let (set, bucket, key) = (Arc::downgrade(set), bucket.to_owned(), key.to_owned());
     tokio::spawn(async move {
         tokio::time::sleep(CLEANUP_DELAY).await;
+        let Some(set) = set.upgrade() else { return };
         let ops = only_on(&drives, set.drives.len(), &op);
         apply(&set, &bucket, &key, ops, "cleanup").await;
     });
