@@ -34,8 +34,11 @@ const BATCHES_IN_FLIGHT: usize = 2;
 #[derive(Debug, Clone)]
 pub struct ShardMap {
     holders: Vec<(usize, usize)>,
-    open: Arc<Mutex<HashMap<(usize, Uuid), Arc<dyn ShardReader>>>>,
+    open: Arc<Mutex<OpenShards>>,
 }
+
+/// Shard files held open by a read, by `(drive index, data id)`.
+type OpenShards = HashMap<(usize, Uuid), Arc<dyn ShardReader>>;
 
 impl ShardMap {
     /// Opens the data shards' files of the version's first part, so that the files a read

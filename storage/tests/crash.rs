@@ -6,6 +6,7 @@
 //! - the previous version's data survives the restart's orphan reclaim when it is still current;
 //! - reads are monotonic: once a version was returned, later reads (after the healer ran) never
 //!   return an older one.
+//!
 //! The child is this test binary itself, running the ignored `crash_child` test.
 
 use std::path::PathBuf;

@@ -8,6 +8,7 @@
 //! - racing writers converge on the one with the newest stamp (last writer wins);
 //! - of conditional writers racing for an absent key, at most one succeeds;
 //! - reads are monotonic while every drive answers.
+//!
 //! Each run is seeded; a failure names its seed.
 
 use std::collections::HashMap;
