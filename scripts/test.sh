@@ -27,4 +27,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sovereign-s3/target}"
 mkdir -p "$CARGO_TARGET_DIR"
 
 cargo build --release --locked --workspace --all-targets
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo test --release --locked --workspace

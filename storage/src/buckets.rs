@@ -11,6 +11,7 @@ use crate::error::{Result, StorageError};
 use crate::meta::BucketRecord;
 use crate::set::ErasureSet;
 use crate::store::{now_ns, ObjectStore};
+use crate::upload_list::UploadQuery;
 
 impl ObjectStore {
     /// Bucket records are kept on every drive; a bucket exists when some set agrees it does.
@@ -84,7 +85,7 @@ impl ObjectStore {
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let record = self.bucket(name).await?;
         let listing = self.list_objects(name, "", None, None, 1).await?;
-        if !listing.entries.is_empty() || !self.list_uploads(name, "").await?.is_empty() {
+        if !listing.entries.is_empty() || !self.list_uploads(name, &UploadQuery::first(1)).await?.entries.is_empty() {
             return Err(StorageError::BucketNotEmpty(name.to_owned()));
         }
         self.bucket_epoch().fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -27,6 +27,7 @@ pub mod set;
 pub mod stamp;
 mod startup;
 pub mod store;
+pub mod upload_list;
 
 pub use error::{Result, StorageError};
 pub use store::{ObjectMeta, ObjectStore, StoreConfig};

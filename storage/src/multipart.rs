@@ -150,14 +150,6 @@ pub async fn complete(
     Ok(())
 }
 
-/// The open uploads of one set for a bucket whose keys start with `prefix`, in no particular
-/// order (the store orders the uploads of all sets once).
-pub async fn list_uploads(set: &ErasureSet, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
-    let answers = set.list_answers(set.on_all(|drive| drive.list_uploads(bucket, prefix, None, usize::MAX)).await);
-    let agreed = set.quorum.agreed_items(answers, |u: &UploadRecord| u.upload_id, "list multipart uploads")?;
-    Ok(agreed.into_iter().map(|(record, _)| record).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

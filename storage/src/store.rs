@@ -31,6 +31,7 @@ use crate::quorum::{Agreed, Quorum};
 use crate::set::ErasureSet;
 use crate::stamp::{Clock, Stamp};
 use crate::startup;
+use crate::upload_list::{self, UploadPage, UploadQuery};
 
 /// How to build the store.
 #[derive(Debug, Clone)]
@@ -568,15 +569,10 @@ impl ObjectStore {
         commit::everywhere(set, bucket, key, DriveOp::RemoveUpload { upload_id }, "abort multipart upload").await
     }
 
-    /// In-progress uploads of a bucket whose keys start with `prefix`, in key, then initiation
-    /// order (upload ids are time-ordered).
-    pub async fn list_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<UploadRecord>> {
+    /// One page of the in-progress uploads of a bucket, in key then upload-id order.
+    pub async fn list_uploads(&self, bucket: &str, query: &UploadQuery) -> Result<UploadPage> {
         self.bucket(bucket).await?;
-        let lists = join_all(self.sets.iter().map(|set| multipart::list_uploads(set, bucket, prefix))).await;
-        let mut uploads: Vec<UploadRecord> =
-            lists.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
-        uploads.sort_by(|a, b| (&a.key, a.upload_id).cmp(&(&b.key, b.upload_id)));
-        Ok(uploads)
+        upload_list::list_uploads(&self.sets, bucket, query).await
     }
 
     /// Change-log entries of every drive after the positions in `after` (one per drive, in

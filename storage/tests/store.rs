@@ -9,6 +9,7 @@ use futures::StreamExt;
 use sovereign_storage::drive::Condition;
 use sovereign_storage::multipart::{ChosenPart, MIN_PART_SIZE};
 use sovereign_storage::put::BodyStream;
+use sovereign_storage::upload_list::{UploadEntry, UploadMarker, UploadQuery};
 use sovereign_storage::{ObjectMeta, ObjectStore, StorageError, StoreConfig};
 use tempfile::TempDir;
 
@@ -256,7 +257,7 @@ async fn multipart_upload_completes_into_one_object() {
         let piece = store.commit_part("b", "mp", upload.upload_id, number, staged, None).await.unwrap();
         chosen.push(ChosenPart { number, etag: piece.etag });
     }
-    assert_eq!(store.list_uploads("b", "").await.unwrap().len(), 1);
+    assert_eq!(store.list_uploads("b", &UploadQuery::first(10)).await.unwrap().entries.len(), 1);
     let record =
         store.complete_upload("b", "mp", upload.upload_id, &chosen, Condition::None, |_, _| Ok(None)).await.unwrap();
     assert!(record.etag.ends_with("-2"));
@@ -264,7 +265,7 @@ async fn multipart_upload_completes_into_one_object() {
     assert_eq!(read(&store, "mp", None).await.unwrap(), whole);
     let range = (MIN_PART_SIZE - 10)..(MIN_PART_SIZE + 10);
     assert_eq!(read(&store, "mp", Some(range.clone())).await.unwrap(), whole[range.start as usize..range.end as usize]);
-    assert!(store.list_uploads("b", "").await.unwrap().is_empty());
+    assert!(store.list_uploads("b", &UploadQuery::first(10)).await.unwrap().entries.is_empty());
     assert!(matches!(store.abort_upload("b", "mp", upload.upload_id).await, Err(StorageError::NoSuchUpload(_))));
 }
 
@@ -336,4 +337,65 @@ async fn buckets_are_created_listed_and_deleted_only_when_empty() {
     store.delete_bucket("b").await.unwrap();
     assert!(store.list_buckets().await.unwrap().is_empty());
     assert!(matches!(store.bucket("b").await, Err(StorageError::NoSuchBucket(_))));
+}
+
+/// Pages through uploads as ListMultipartUploads does: every upload exactly once, in key then
+/// id order, whatever the page size, with common prefixes rolled up once, and markers that
+/// resume after a key, after an upload, and after a common prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_listed_page_by_page_exactly_once() {
+    let fixture = Fixture::new(4);
+    let store = fixture.open().await;
+    store.create_bucket("b").await.unwrap();
+    let mut expected = Vec::new();
+    for i in 0..150 {
+        for _ in 0..2 {
+            let key = format!("k{i:03}");
+            let upload = store.create_upload("b", &key, Default::default()).await.unwrap();
+            expected.push((key, upload.upload_id));
+        }
+    }
+    for i in 0..30 {
+        store.create_upload("b", &format!("d/{i}"), Default::default()).await.unwrap();
+    }
+    expected.sort();
+    for max in [1, 7, 1000] {
+        let mut listed = Vec::new();
+        let mut prefixes = Vec::new();
+        let mut marker = UploadMarker::Start;
+        loop {
+            let query = UploadQuery { prefix: String::new(), delimiter: Some("/".into()), marker, max };
+            let page = store.list_uploads("b", &query).await.unwrap();
+            assert!(page.entries.len() <= max);
+            marker = match page.entries.last() {
+                Some(UploadEntry::Upload(u)) => UploadMarker::AfterUpload(u.key.clone(), u.upload_id.to_string()),
+                Some(UploadEntry::Prefix(p)) => UploadMarker::AfterKey(p.clone()),
+                None => UploadMarker::Start,
+            };
+            for entry in page.entries {
+                match entry {
+                    UploadEntry::Upload(u) => listed.push((u.key, u.upload_id)),
+                    UploadEntry::Prefix(p) => prefixes.push(p),
+                }
+            }
+            if !page.truncated {
+                break;
+            }
+        }
+        assert_eq!(prefixes, ["d/"], "page size {max}");
+        assert_eq!(listed, expected, "page size {max}");
+    }
+    let after_key =
+        UploadQuery { prefix: "k".into(), delimiter: None, marker: UploadMarker::AfterKey("k148".into()), max: 10 };
+    let page = store.list_uploads("b", &after_key).await.unwrap();
+    let keys: Vec<_> = page
+        .entries
+        .iter()
+        .map(|e| match e {
+            UploadEntry::Upload(u) => u.key.as_str(),
+            UploadEntry::Prefix(p) => p.as_str(),
+        })
+        .collect();
+    assert_eq!(keys, ["k149", "k149"]);
+    assert!(!page.truncated);
 }

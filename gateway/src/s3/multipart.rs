@@ -3,9 +3,9 @@
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
-use storage::drive::ListQuery;
 use storage::meta::{ObjectTemplate, StoredChecksum, UploadRecord};
 use storage::multipart::{ChosenPart, PART_NUMBERS};
+use storage::upload_list::{UploadEntry, UploadMarker, UploadQuery};
 use uuid::Uuid;
 
 use super::conditions::{write_condition, Conditions};
@@ -301,26 +301,25 @@ impl Gateway {
         let input = req.input;
         let max = page_size(input.max_uploads)?;
         let encoder = Encoder::new(input.encoding_type.as_ref())?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let uploads = self.store.list_uploads(&input.bucket, &prefix).await.or_s3()?;
-        let query = ListQuery { prefix, delimiter: input.delimiter.clone(), ..Default::default() };
-        let key_marker = input.key_marker.clone().unwrap_or_default();
-        let markers = Markers::new(&uploads, &query, &key_marker, input.upload_id_marker.as_deref());
-        let mut entries: Vec<Result<UploadRecord, String>> = Vec::new();
-        for upload in uploads.into_iter().filter(|u| markers.follow(u)) {
-            match query.common_prefix(&upload.key).map(str::to_owned) {
-                Some(common) if entries.last().is_some_and(|e| e.as_ref().err() == Some(&common)) => {}
-                Some(common) => entries.push(Err(common)),
-                None => entries.push(Ok(upload)),
-            }
-        }
-        let truncated = entries.len() > max;
-        entries.truncate(max);
+        let key_marker = input.key_marker.clone().filter(|k| !k.is_empty());
+        let marker = match (key_marker, input.upload_id_marker.clone().filter(|id| !id.is_empty())) {
+            (None, _) => UploadMarker::Start,
+            (Some(key), None) => UploadMarker::AfterKey(key),
+            (Some(key), Some(id)) => UploadMarker::AfterUpload(key, id),
+        };
+        let query = UploadQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            marker,
+            max,
+        };
+        let page = self.store.list_uploads(&input.bucket, &query).await.or_s3()?;
+        let truncated = page.truncated;
         let (mut listed, mut prefixes) = (Vec::new(), Vec::new());
         let (mut next_key, mut next_id) = (None, None);
-        for entry in entries {
+        for entry in page.entries {
             match entry {
-                Ok(upload) => {
+                UploadEntry::Upload(upload) => {
                     next_key = Some(upload.key.clone());
                     next_id = Some(upload.upload_id.to_string());
                     listed.push(MultipartUpload {
@@ -337,7 +336,7 @@ impl Gateway {
                         ..Default::default()
                     });
                 }
-                Err(common) => {
+                UploadEntry::Prefix(common) => {
                     next_key = Some(common.clone());
                     next_id = None;
                     prefixes.push(CommonPrefix { prefix: Some(encoder.apply(common)) });
@@ -360,46 +359,5 @@ impl Gateway {
             ..Default::default()
         };
         Ok(S3Response::new(output))
-    }
-}
-
-/// Which uploads (listed in key, then initiation order) come after the markers. A key marker
-/// that is a common prefix skips every key under it. With an upload-id marker, the uploads of the
-/// marker key initiated after the marker upload (ties broken by id) follow it (those with a
-/// greater id when that upload is gone).
-struct Markers<'a> {
-    key: &'a str,
-    rolled_up: bool,
-    upload: Option<(&'a str, Option<(i64, Uuid)>)>,
-}
-
-impl<'a> Markers<'a> {
-    fn new(uploads: &[UploadRecord], query: &ListQuery, key: &'a str, upload_id: Option<&'a str>) -> Self {
-        let position = |id: &str| {
-            uploads
-                .iter()
-                .find(|u| u.key == key && u.upload_id.to_string() == id)
-                .map(|u| (u.initiated_ns, u.upload_id))
-        };
-        Self {
-            key,
-            rolled_up: query.common_prefix(key) == Some(key),
-            upload: upload_id.filter(|id| !id.is_empty()).map(|id| (id, position(id))),
-        }
-    }
-
-    /// True when `upload` is listed after the markers.
-    fn follow(&self, upload: &UploadRecord) -> bool {
-        if self.rolled_up && upload.key.starts_with(self.key) {
-            return false;
-        }
-        if upload.key != self.key {
-            return upload.key.as_str() > self.key;
-        }
-        match self.upload {
-            Some((_, Some(marker))) => (upload.initiated_ns, upload.upload_id) > marker,
-            Some((id, None)) => upload.upload_id.to_string().as_str() > id,
-            None => false,
-        }
     }
 }
