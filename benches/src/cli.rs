@@ -34,6 +34,8 @@ pub enum Command {
     Compare(CompareArgs),
     /// Gather result files into a baseline file.
     Baseline(BaselineArgs),
+    /// Fill a bucket with many keys (once) and measure listing it.
+    Scan(Box<crate::scan::ScanArgs>),
 }
 
 /// Flags of a load run.

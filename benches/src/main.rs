@@ -2,7 +2,8 @@
 //!
 //! `s3-load run` loads an endpoint (closed or open loop) and reports latency percentiles,
 //! throughput and errors; `s3-load baseline` gathers results into a baseline file and
-//! `s3-load compare` checks new results against it.
+//! `s3-load compare` checks new results against it; `s3-load scan` measures listing a large
+//! bucket.
 
 #![forbid(unsafe_code)]
 
@@ -10,6 +11,7 @@ mod cli;
 mod compare;
 mod report;
 mod request;
+mod scan;
 mod units;
 mod workload;
 
@@ -31,11 +33,21 @@ async fn main() -> ExitCode {
         Some(Command::Run(args)) => run(*args).await,
         Some(Command::Compare(args)) => compare::compare(&args),
         Some(Command::Baseline(args)) => compare::write_baseline(&args).map(|()| ExitCode::SUCCESS),
+        Some(Command::Scan(args)) => scan(&args).await,
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("s3-load: {error:#}");
         ExitCode::from(EXIT_ERROR)
     })
+}
+
+async fn scan(args: &scan::ScanArgs) -> anyhow::Result<ExitCode> {
+    let result = scan::run(args).await?;
+    print!("{}", scan::table(&result));
+    if let Some(path) = &args.json {
+        report::write_json(path, &result)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -37,8 +37,9 @@ pub enum Operation {
     Get { key: String },
     /// HeadObject of `key`.
     Head { key: String },
-    /// ListObjectsV2 of up to `max_keys` keys under `prefix`.
-    List { prefix: String, max_keys: u32 },
+    /// ListObjectsV2 of up to `max_keys` keys under `prefix`, rolled up at `delimiter`, from
+    /// a continuation token.
+    List { prefix: String, max_keys: u32, delimiter: Option<String>, token: Option<String> },
     /// DeleteObject of `key`.
     Delete { key: String },
 }
@@ -147,6 +148,21 @@ impl S3Client {
         }
     }
 
+    /// Sends a ListObjectsV2 `operation` and returns the page it answered.
+    pub async fn list_page(&self, operation: &Operation) -> Result<ListedPage, Failure> {
+        let request = self.signed_request(operation).map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| Failure::Transport(error_chain(&e)))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(Failure::Status { status: status.as_u16(), code: error_code(response).await });
+            }
+            let body = response.into_body().collect().await.map_err(|e| Failure::Transport(error_chain(&e)))?;
+            Ok(ListedPage::parse(&String::from_utf8_lossy(&body.to_bytes())))
+        };
+        tokio::time::timeout(self.timeout, exchange).await.unwrap_or(Err(Failure::Timeout))
+    }
+
     async fn exchange(&self, request: Request<Full<Bytes>>) -> Result<u64, Failure> {
         let response = self.http.request(request).await.map_err(|e| Failure::Transport(error_chain(&e)))?;
         let status = response.status();
@@ -164,9 +180,16 @@ impl S3Client {
             Operation::Put { key, body } => (Method::PUT, format!("/{bucket}/{key}"), body.clone()),
             Operation::Get { key } => (Method::GET, format!("/{bucket}/{key}"), Bytes::new()),
             Operation::Head { key } => (Method::HEAD, format!("/{bucket}/{key}"), Bytes::new()),
-            Operation::List { prefix, max_keys } => {
-                let prefix = prefix.replace('/', "%2F");
-                (Method::GET, format!("/{bucket}?list-type=2&max-keys={max_keys}&prefix={prefix}"), Bytes::new())
+            Operation::List { prefix, max_keys, delimiter, token } => {
+                let mut query = String::new();
+                if let Some(token) = token {
+                    query.push_str(&format!("continuation-token={}&", query_value(token)));
+                }
+                if let Some(delimiter) = delimiter {
+                    query.push_str(&format!("delimiter={}&", query_value(delimiter)));
+                }
+                query.push_str(&format!("list-type=2&max-keys={max_keys}&prefix={}", query_value(prefix)));
+                (Method::GET, format!("/{bucket}?{query}"), Bytes::new())
             }
             Operation::Delete { key } => (Method::DELETE, format!("/{bucket}/{key}"), Bytes::new()),
         };
@@ -197,6 +220,42 @@ impl S3Client {
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
     }
+}
+
+/// What one ListObjectsV2 page held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPage {
+    /// Objects and common prefixes listed.
+    pub entries: u64,
+    /// Where the next page starts, when the listing is truncated.
+    pub next_token: Option<String>,
+}
+
+impl ListedPage {
+    fn parse(xml: &str) -> Self {
+        let entries = (xml.matches("<Contents>").count() + xml.matches("<CommonPrefixes>").count()) as u64;
+        let next_token = element(xml, "NextContinuationToken").map(unescape_xml);
+        Self { entries, next_token }
+    }
+}
+
+/// A query-string value percent-encoded as SigV4 canonicalizes it (unreserved characters kept).
+fn query_value(value: &str) -> String {
+    const QUERY: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    percent_encoding::utf8_percent_encode(value, QUERY).to_string()
+}
+
+/// The text of the first `<name>` element of an XML document.
+fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{name}>"))?;
+    Some(&xml[start..start + len])
+}
+
+fn unescape_xml(text: &str) -> String {
+    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
 }
 
 /// SigV4 as S3 wants it: paths encoded once and not normalized, `x-amz-content-sha256` sent.
@@ -236,9 +295,7 @@ async fn error_code(response: Response<Incoming>) -> String {
 
 /// Extracts the text of the `<Code>` element of an S3 error document.
 fn s3_error_code(xml: &str) -> Option<&str> {
-    let start = xml.find("<Code>")? + "<Code>".len();
-    let len = xml[start..].find("</Code>")?;
-    Some(&xml[start..start + len])
+    element(xml, "Code")
 }
 
 /// An error and its causes on one line; hyper's own message alone often says only "client error".
@@ -279,13 +336,38 @@ mod tests {
 
     #[test]
     fn list_encodes_the_prefix_in_the_query() {
-        let request =
-            client().signed_request(&Operation::List { prefix: "p/4KiB/read/".into(), max_keys: 100 }).unwrap();
+        let request = client()
+            .signed_request(&Operation::List {
+                prefix: "p/4KiB/read/".into(),
+                max_keys: 100,
+                delimiter: None,
+                token: None,
+            })
+            .unwrap();
         assert_eq!(request.uri().query(), Some("list-type=2&max-keys=100&prefix=p%2F4KiB%2Fread%2F"));
         assert_eq!(
             request.headers()["x-amz-content-sha256"],
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn list_pages_carry_their_token_encoded() {
+        let list = Operation::List {
+            prefix: "scan/".into(),
+            max_keys: 1000,
+            delimiter: Some("/".into()),
+            token: Some("a+b/c=".into()),
+        };
+        let request = client().signed_request(&list).unwrap();
+        assert_eq!(
+            request.uri().query(),
+            Some("continuation-token=a%2Bb%2Fc%3D&delimiter=%2F&list-type=2&max-keys=1000&prefix=scan%2F")
+        );
+        let xml = "<ListBucketResult><Prefix>scan/</Prefix><Contents><Key>a</Key></Contents>\
+                   <CommonPrefixes><Prefix>d/</Prefix></CommonPrefixes>\
+                   <NextContinuationToken>x&amp;y</NextContinuationToken></ListBucketResult>";
+        assert_eq!(ListedPage::parse(xml), ListedPage { entries: 2, next_token: Some("x&y".into()) });
     }
 
     #[test]

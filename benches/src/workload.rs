@@ -189,7 +189,12 @@ impl Target {
             }
             OpKind::Get => Operation::Get { key: self.keys.read(rng.gen_range(0..self.keys.objects)) },
             OpKind::Head => Operation::Head { key: self.keys.read(rng.gen_range(0..self.keys.objects)) },
-            OpKind::List => Operation::List { prefix: self.keys.read_prefix(), max_keys: LIST_MAX_KEYS },
+            OpKind::List => Operation::List {
+                prefix: self.keys.read_prefix(),
+                max_keys: LIST_MAX_KEYS,
+                delimiter: None,
+                token: None,
+            },
             OpKind::Delete => Operation::Delete { key: self.keys.next_write(&self.keys.next_delete) },
         };
         (kind, operation)

@@ -16,6 +16,7 @@ use futures::future::join_all;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::cleanup;
 use crate::drive::{Condition, Drive, DriveOp, Outcome};
 use crate::error::{Result, StorageError};
 use crate::meta::{PartRecord, VersionRecord};
@@ -137,7 +138,7 @@ pub async fn add_version(
                 // reads as empty to a DeleteBucket that follows at once.
                 apply(set, bucket, key, only_on(&drives, set.drives.len(), &cleanup), "cleanup").await;
             } else {
-                spawn_cleanup(set, bucket, key, drives, cleanup);
+                cleanup::schedule(set, bucket, key, drives, cleanup);
             }
         }
         return Ok(());
@@ -185,7 +186,7 @@ pub async fn add_part(
     let (number, stamp) = (first.part.number, first.stamp);
     if tally.applied.len() >= set.quorum.write {
         let cleanup = DriveOp::SupersedeParts { upload_id, number, through: stamp };
-        spawn_cleanup(set, bucket, key, (0..set.drives.len()).collect(), cleanup);
+        cleanup::schedule(set, bucket, key, (0..set.drives.len()).collect(), cleanup);
         return Ok(());
     }
     let undo = DriveOp::RemovePart { upload_id, number, stamp };
@@ -205,28 +206,8 @@ pub async fn everywhere(set: &ErasureSet, bucket: &str, key: &str, op: DriveOp, 
     set.quorum.check_write(name, tally.applied.len())
 }
 
-/// How long a superseded version stays after the write that superseded it is acknowledged:
-/// a reader's lookup reaches the drives at slightly different moments, and one that saw the
-/// new version on too few drives must still find the old one on the others.
-const CLEANUP_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Runs a cleanup op on `drives` in the background, after [`CLEANUP_DELAY`]. It is idempotent
-/// and only ever removes what an acknowledged write superseded, so a crash that skips it loses
-/// nothing.
-pub fn spawn_cleanup(set: &Arc<ErasureSet>, bucket: &str, key: &str, drives: Vec<usize>, op: DriveOp) {
-    // Held weakly through the delay: a store being closed is not kept open by its cleanups
-    // (they are redone by the next write of the key).
-    let (set, bucket, key) = (Arc::downgrade(set), bucket.to_owned(), key.to_owned());
-    tokio::spawn(async move {
-        tokio::time::sleep(CLEANUP_DELAY).await;
-        let Some(set) = set.upgrade() else { return };
-        let ops = only_on(&drives, set.drives.len(), &op);
-        apply(&set, &bucket, &key, ops, "cleanup").await;
-    });
-}
-
 /// `op` for the listed drives, `None` for the others.
-fn only_on(drives: &[usize], total: usize, op: &DriveOp) -> Vec<Option<DriveOp>> {
+pub(crate) fn only_on(drives: &[usize], total: usize, op: &DriveOp) -> Vec<Option<DriveOp>> {
     (0..total).map(|index| drives.contains(&index).then(|| op.clone())).collect()
 }
 

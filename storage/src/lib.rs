@@ -7,6 +7,7 @@
 
 pub mod bitrot;
 pub mod buckets;
+pub mod cleanup;
 pub mod commit;
 pub mod drive;
 pub mod erasure;

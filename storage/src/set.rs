@@ -7,6 +7,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 use tracing::Instrument;
 
+use crate::cleanup::Cleanups;
 use crate::commit::drive_span;
 use crate::drive::{Drive, DriveVersions};
 use crate::erasure::Erasure;
@@ -34,6 +35,8 @@ pub struct ErasureSet {
     pub heal: HealQueue,
     /// Stamps the writes of this store; moved forward past every stamp read.
     pub clock: Arc<Clock>,
+    /// Cleanups waiting to remove what acknowledged writes superseded.
+    pub cleanups: Cleanups,
 }
 
 impl ErasureSet {

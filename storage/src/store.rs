@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 use uuid::Uuid;
 
+use crate::cleanup::Cleanups;
 use crate::commit;
 use crate::drive::{Condition, Drive, DriveOp};
 use crate::erasure::Erasure;
@@ -187,6 +188,7 @@ impl ObjectStore {
                 inline_threshold_bytes: config.inline_threshold_bytes,
                 heal: queue,
                 clock: Arc::clone(&clock),
+                cleanups: Cleanups::default(),
             });
             heal::spawn_healer(Arc::downgrade(&set), rx);
             sets.push(set);

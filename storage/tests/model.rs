@@ -160,6 +160,7 @@ impl Harness {
             inline_threshold_bytes: 1 << 17,
             heal: HealQueue::new().0,
             clock: Arc::new(Clock::new(99)),
+            cleanups: Default::default(),
         });
         Self { _dir: dir, drives, set, clock: Clock::new(7) }
     }
