@@ -195,7 +195,7 @@ start_seaweedfs() {
 EOF
   "$SEAWEEDFS_VENV/bin/weed" server -dir="$data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port="$base" -master.port.grpc=$((base + 1)) \
-    -volume.port=$((base + 2)) -volume.port.grpc=$((base + 3)) \
+    -volume.port=$((base + 2)) -volume.port.grpc=$((base + 3)) -volume.max=50 \
     -filer -filer.port=$((base + 4)) -filer.port.grpc=$((base + 5)) \
     -s3 -s3.port=$((base + 6)) -s3.port.grpc=$((base + 7)) -s3.port.iceberg=0 -s3.port.lance=0 \
     -s3.config="$config" >"$RESULTS/seaweedfs.log" 2>&1 &
@@ -269,7 +269,7 @@ EOF
 run_scan() {
   echo "== $1: listing $SCAN_KEYS keys (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY "$S3_LOAD" scan \
-    --endpoint "$2" --keys "$SCAN_KEYS" --dirs "$SCAN_DIRS" --label "$1" --json "$RESULTS/scan-$1.json"
+    --endpoint "$2" --bucket "$BUCKET" --keys "$SCAN_KEYS" --dirs "$SCAN_DIRS" --label "$1" --json "$RESULTS/scan-$1.json"
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); results in $RESULTS" >&2
