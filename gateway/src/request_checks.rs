@@ -19,9 +19,10 @@ use crate::{checksum, parse, sigv2, unsupported};
 /// The longest validity of a presigned URL: seven days.
 pub const MAX_PRESIGNED_EXPIRY_SECS: u64 = 7 * 24 * 3600;
 
-/// The largest XML body accepted (a DeleteObjects request naming 1000 keys of 1024 bytes each
-/// fits); s3s's own limit (20 MiB) is never reached, as bodies are read here first.
-const MAX_XML_BODY_BYTES: usize = 2 << 20;
+/// The largest XML body accepted: a DeleteObjects request naming 1000 keys of 1024 bytes, or a
+/// CompleteMultipartUpload naming 10000 parts with their checksums, fits with room to spare.
+/// s3s's own limit (20 MiB) is never reached, as bodies are read here first.
+const MAX_XML_BODY_BYTES: usize = 4 << 20;
 
 /// XML bodies buffered at once, so that requests (read before their signature is checked)
 /// cannot make the server hold more than this many times `MAX_XML_BODY_BYTES`; further ones
