@@ -193,11 +193,9 @@ impl Server {
     /// Runs curl with the arguments given, the request signed with SigV4 as root (unsigned
     /// payload, so a test can send any body).
     pub fn signed_curl(&self, args: &[&str]) -> HttpReply {
-        let user = format!("{ROOT_USER}:{ROOT_PASSWORD}");
-        let sigv4 = format!("aws:amz:{REGION}:s3");
-        let mut all_args = vec!["--aws-sigv4", &sigv4, "--user", &user, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"];
-        all_args.extend_from_slice(args);
-        curl(&all_args)
+        let mut all_args = signed_curl_args();
+        all_args.extend(args.iter().map(|arg| arg.to_string()));
+        curl(&all_args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     fn log_path(&self) -> PathBuf {
@@ -368,6 +366,14 @@ impl HttpReply {
             self.text()
         );
     }
+}
+
+/// The curl arguments that sign a request with SigV4 as root (unsigned payload), for tests that
+/// run curl on a thread of their own.
+pub fn signed_curl_args() -> Vec<String> {
+    let user = format!("{ROOT_USER}:{ROOT_PASSWORD}");
+    let sigv4 = format!("aws:amz:{REGION}:s3");
+    ["--aws-sigv4", &sigv4, "--user", &user, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"].map(str::to_owned).to_vec()
 }
 
 /// Runs `curl` with the arguments given (plus options to get the status, headers and body) and

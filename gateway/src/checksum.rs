@@ -231,9 +231,10 @@ impl BodyCheck {
 fn check_base64_len(algorithm: Algorithm, value: &str) -> S3Result<()> {
     let expected_len = algorithm.digest(b"").map(|d| d.len());
     let decodes = base64::engine::general_purpose::STANDARD.decode(value).is_ok();
+    // AWS answers a checksum value that cannot be the algorithm's digest as a wrong digest.
     if !decodes || Some(value.len()) != expected_len {
         return Err(s3_error!(
-            InvalidRequest,
+            BadDigest,
             "Value for x-amz-checksum-{} header is invalid.",
             algorithm.name().to_ascii_lowercase()
         ));

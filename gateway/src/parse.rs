@@ -18,13 +18,29 @@ pub fn parse_tagging_header(header: Option<&str>) -> S3Result<Vec<(String, Strin
             .map_err(|_| s3_error!(InvalidArgument, "The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates."))
     };
     let mut tags = Vec::new();
-    for pair in header.split('&') {
+    // Parsed as a URL query string, as AWS does: empty pairs are skipped, a key without `=`
+    // has an empty value, order is kept.
+    for pair in header.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         tags.push((decode(key)?, decode(value)?));
     }
     check_tags(&tags)?;
     Ok(tags)
 }
+
+/// A date as clients send it in `Date` (or V2's `x-amz-date`): RFC 1123 (`Tue, 27 Mar 2007
+/// 19:36:42 GMT` or `+0000`), or ISO 8601 basic (`20070327T193642Z`), which AWS also accepts.
+pub fn http_date(value: &str) -> Option<time::OffsetDateTime> {
+    let value = value.trim();
+    if let Ok(date) = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822) {
+        return Some(date);
+    }
+    time::PrimitiveDateTime::parse(value, ISO8601_BASIC).ok().map(time::PrimitiveDateTime::assume_utc)
+}
+
+/// SigV4's time format (`20070327T193642Z`).
+pub const ISO8601_BASIC: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
 
 /// Enforces S3's tag limits.
 pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
@@ -131,11 +147,21 @@ mod tests {
 
     #[test]
     fn tagging_header_decodes_and_enforces_limits() {
-        let tags = parse_tagging_header(Some("a=1&b%20c=d+e&empty=")).unwrap();
-        assert_eq!(tags, vec![("a".into(), "1".into()), ("b c".into(), "d e".into()), ("empty".into(), "".into())]);
+        let tags = parse_tagging_header(Some("a=1&b%20c=d+e&empty=&&bare&")).unwrap();
+        let expected = [("a", "1"), ("b c", "d e"), ("empty", ""), ("bare", "")];
+        assert_eq!(tags, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
         assert!(parse_tagging_header(Some("a=1&a=2")).is_err());
         let many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
         assert!(parse_tagging_header(Some(&many.join("&"))).is_err());
+    }
+
+    #[test]
+    fn dates_are_read_in_the_formats_clients_send() {
+        let expected = time::OffsetDateTime::from_unix_timestamp(1_175_024_202).unwrap();
+        assert_eq!(http_date("Tue, 27 Mar 2007 19:36:42 GMT"), Some(expected));
+        assert_eq!(http_date("Tue, 27 Mar 2007 19:36:42 +0000"), Some(expected));
+        assert_eq!(http_date("20070327T193642Z"), Some(expected));
+        assert_eq!(http_date("yesterday"), None);
     }
 
     #[test]

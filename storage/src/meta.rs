@@ -76,6 +76,10 @@ pub struct VersionRecord {
     pub parts: Vec<DataPart>,
     /// This drive's shard frames when the object is small enough to live in the record.
     pub inline: Option<Bytes>,
+    /// The multipart upload this version completed, so that a repeated
+    /// CompleteMultipartUpload of it answers as the first did. Absent from older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_upload: Option<Uuid>,
 }
 
 /// A checksum algorithm and its base64 value, as S3 reports it.
@@ -353,6 +357,7 @@ pub(crate) fn test_record(mod_time_ns: i64) -> VersionRecord {
         shard_index: 0,
         parts: Vec::new(),
         inline: None,
+        completed_upload: None,
     }
 }
 

@@ -88,6 +88,29 @@ pub struct ChosenPart {
     pub number: i32,
     /// ETag the client was given for it (quotes allowed).
     pub etag: String,
+    /// A checksum the client was given for it (algorithm, base64 value), when it names one.
+    pub checksum: Option<(String, String)>,
+}
+
+impl ChosenPart {
+    /// Whether `part` is the part the client names: same number, ETag and (when named) checksum.
+    fn names(&self, part: &DataPart) -> bool {
+        let checksum_matches = match (&self.checksum, &part.checksum) {
+            (None, _) => true,
+            (Some((algorithm, value)), Some(stored)) => stored.algorithm == *algorithm && stored.value == *value,
+            (Some(_), None) => false,
+        };
+        part.number == self.number && part.etag == self.etag.trim_matches('"') && checksum_matches
+    }
+}
+
+/// Whether `record` is the object that completing `upload_id` with `chosen` made: a repeated
+/// CompleteMultipartUpload of it answers 200 as the first did (its upload record is gone).
+pub fn completed_by(record: &VersionRecord, upload_id: Uuid, chosen: &[ChosenPart]) -> bool {
+    record.completed_upload == Some(upload_id)
+        && !record.delete_marker
+        && record.parts.len() == chosen.len()
+        && record.parts.iter().zip(chosen).all(|(part, wanted)| wanted.names(part))
 }
 
 /// Checks the client's part list against the stored parts and returns the data pieces of the
@@ -102,13 +125,7 @@ pub fn assemble(chosen: &[ChosenPart], stored: &[PartRecord]) -> Result<(Vec<Dat
     // Every named part must exist with its ETag before sizes are judged, as S3 reports them.
     let found = chosen
         .iter()
-        .map(|wanted| {
-            let etag = wanted.etag.trim_matches('"');
-            stored
-                .iter()
-                .find(|p| p.part.number == wanted.number && p.part.etag == etag)
-                .ok_or(StorageError::InvalidPart(wanted.number))
-        })
+        .map(|wanted| stored.iter().find(|p| wanted.names(&p.part)).ok_or(StorageError::InvalidPart(wanted.number)))
         .collect::<Result<Vec<_>>>()?;
     let mut pieces = Vec::with_capacity(chosen.len());
     let mut md5s = Md5::new();
@@ -166,7 +183,7 @@ mod tests {
     }
 
     fn chosen(number: i32, etag: &str) -> ChosenPart {
-        ChosenPart { number, etag: format!("\"{etag}\"") }
+        ChosenPart { number, etag: format!("\"{etag}\""), checksum: None }
     }
 
     const E1: &str = "0cc175b9c0f1b6a831c399e269772661";

@@ -348,6 +348,7 @@ impl ObjectStore {
             shard_index: 0,
             parts: Vec::new(),
             inline: None,
+            completed_upload: None,
         };
         let total = set.drives.len();
         let records: Vec<Option<VersionRecord>> = (0..total)
@@ -537,7 +538,17 @@ impl ObjectStore {
     ) -> Result<VersionRecord> {
         let (set, hash) = self.set_for(bucket, key)?;
         let _turn = self.conditional_turn(hash, &condition).await;
-        let upload = self.upload(bucket, key, upload_id).await?;
+        let upload = match self.upload(bucket, key, upload_id).await {
+            Err(StorageError::NoSuchUpload(id)) => {
+                // A retry of a completion whose answer was lost gets the answer again.
+                let current = set.latest(bucket, key, "complete multipart upload").await?;
+                let record = current.map(|agreed| agreed.record().clone());
+                return record
+                    .filter(|record| multipart::completed_by(record, upload_id, chosen))
+                    .ok_or(StorageError::NoSuchUpload(id));
+            }
+            found => found?,
+        };
         let stored = multipart::list_parts(set, upload_id).await?;
         let (parts, etag) = multipart::assemble(chosen, &stored)?;
         let checksum = checksum(&upload, &parts)?;
@@ -559,6 +570,7 @@ impl ObjectStore {
             shard_index: 0,
             parts,
             inline: None,
+            completed_upload: Some(upload_id),
         };
         multipart::complete(set, bucket, key, upload_id, &record, hash, condition).await?;
         Ok(record)
@@ -614,6 +626,7 @@ fn delete_marker(stamp: Stamp, erasure: Erasure) -> VersionRecord {
         shard_index: 0,
         parts: Vec::new(),
         inline: None,
+        completed_upload: None,
     }
 }
 

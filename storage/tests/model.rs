@@ -190,6 +190,7 @@ impl Harness {
             shard_index: 0,
             parts: Vec::new(),
             inline: None,
+            completed_upload: None,
         };
         let records = (0..DRIVES)
             .map(|drive| {

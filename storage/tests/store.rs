@@ -255,7 +255,7 @@ async fn multipart_upload_completes_into_one_object() {
         let number = i as i32 + 1;
         let staged = store.stage_part("b", "mp", body(part.clone()), Some(part.len() as u64)).await.unwrap();
         let piece = store.commit_part("b", "mp", upload.upload_id, number, staged, None).await.unwrap();
-        chosen.push(ChosenPart { number, etag: piece.etag });
+        chosen.push(ChosenPart { number, etag: piece.etag, checksum: None });
     }
     assert_eq!(store.list_uploads("b", &UploadQuery::first(10)).await.unwrap().entries.len(), 1);
     let record =

@@ -25,7 +25,9 @@ async fn bucket_lifecycle() {
     let constraint = location.location_constraint().map(|c| c.as_str()).unwrap_or_default();
     assert!(matches!(constraint, "" | REGION), "location {constraint:?}");
 
-    assert_s3_error(s3.create_bucket().bucket("photos").send().await, 409, &["BucketAlreadyOwnedByYou"]);
+    // us-east-1 answers a CreateBucket of one's own bucket with success (conformance.rs has the
+    // other regions).
+    s3.create_bucket().bucket("photos").send().await.expect("create an owned bucket again");
     put_bytes(&s3, "photos", "cat.jpg", b"meow").await;
     assert_s3_error(s3.delete_bucket().bucket("photos").send().await, 409, &["BucketNotEmpty"]);
     s3.delete_object().bucket("photos").key("cat.jpg").send().await.expect("delete object");

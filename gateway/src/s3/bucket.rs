@@ -8,6 +8,11 @@ use super::{convert, Gateway};
 use crate::error::OrS3;
 use crate::parse;
 
+/// The region where re-creating one's own bucket succeeds.
+const US_EAST_1: &str = "us-east-1";
+/// Buckets per ListBuckets page by default and at most.
+const MAX_LISTED_BUCKETS: i32 = 10_000;
+
 impl Gateway {
     pub(super) async fn create_bucket_impl(
         &self,
@@ -18,7 +23,7 @@ impl Gateway {
         let requested =
             input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|l| l.as_str().to_owned());
         // us-east-1 is the region without a constraint: naming it is an error.
-        if requested.as_deref() == Some("us-east-1") {
+        if requested.as_deref() == Some(US_EAST_1) {
             return Err(s3_error!(InvalidLocationConstraint, "The specified location-constraint is not valid"));
         }
         if let Some(location) = requested.filter(|l| !l.is_empty() && *l != self.region) {
@@ -27,7 +32,14 @@ impl Gateway {
                 "The {location} location constraint is incompatible for the region specific endpoint this request was sent to."
             ));
         }
-        self.store.create_bucket(&input.bucket).await.or_s3()?;
+        match self.store.create_bucket(&input.bucket).await {
+            // us-east-1 answers a repeated CreateBucket of one's own bucket with success (its
+            // legacy behaviour); every other region with BucketAlreadyOwnedByYou.
+            Err(storage::StorageError::BucketExists(_)) if self.region == US_EAST_1 => {}
+            created => {
+                created.or_s3()?;
+            }
+        }
         let output = CreateBucketOutput { location: Some(format!("/{}", input.bucket)) };
         Ok(S3Response::new(output))
     }
@@ -43,10 +55,28 @@ impl Gateway {
 
     pub(super) async fn list_buckets_impl(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let buckets = self.store.list_buckets().await.or_s3()?;
-        let buckets = buckets
+        let input = req.input;
+        let max = match input.max_buckets {
+            Some(n) if !(1..=MAX_LISTED_BUCKETS).contains(&n) => {
+                return Err(s3_error!(InvalidArgument, "Argument max-buckets must be an integer between 1 and 10000"))
+            }
+            Some(n) => n as usize,
+            None => MAX_LISTED_BUCKETS as usize,
+        };
+        let after = input.continuation_token.as_deref().map(parse::decode_token).transpose()?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        // Every bucket is in this server's region: another region lists none.
+        let other_region = input.bucket_region.as_deref().is_some_and(|r| r != self.region);
+        let all = if other_region { Vec::new() } else { self.store.list_buckets().await.or_s3()? };
+        let mut remaining = all
+            .into_iter()
+            .filter(|b| b.name.starts_with(&prefix) && after.as_ref().is_none_or(|after| b.name > *after))
+            .peekable();
+        let page: Vec<_> = remaining.by_ref().take(max).collect();
+        let next = remaining.peek().and(page.last()).map(|b| parse::encode_token(&b.name));
+        let buckets = page
             .into_iter()
             .map(|b| Bucket {
                 name: Some(b.name),
@@ -54,7 +84,12 @@ impl Gateway {
                 bucket_region: Some(self.region.clone()),
             })
             .collect();
-        let output = ListBucketsOutput { buckets: Some(buckets), owner: Some(self.owner()), ..Default::default() };
+        let output = ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(self.owner()),
+            continuation_token: next,
+            prefix: input.prefix,
+        };
         Ok(S3Response::new(output))
     }
 
@@ -64,7 +99,7 @@ impl Gateway {
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.store.bucket(&req.input.bucket).await.or_s3()?;
         // S3 reports us-east-1 as an empty constraint.
-        let constraint = (self.region != "us-east-1").then(|| BucketLocationConstraint::from(self.region.clone()));
+        let constraint = (self.region != US_EAST_1).then(|| BucketLocationConstraint::from(self.region.clone()));
         Ok(S3Response::new(GetBucketLocationOutput { location_constraint: constraint }))
     }
 

@@ -1,7 +1,7 @@
 //! GetObject and HeadObject.
 
 use s3s::dto::*;
-use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::meta::VersionRecord;
 use storage::put::BodyStream;
 
@@ -35,14 +35,8 @@ fn resolve_range(
             return Ok(None);
         }
         let index = usize::try_from(number - 1).ok().filter(|i| *i < record.parts.len());
-        let index = index.ok_or_else(|| {
-            let mut e = S3Error::with_message(
-                S3ErrorCode::Custom("InvalidPartNumber".into()),
-                "The requested partnumber is not satisfiable",
-            );
-            e.set_status_code(hyper::StatusCode::RANGE_NOT_SATISFIABLE);
-            e
-        })?;
+        // AWS answers a part number past the object's part count as an invalid part (400).
+        let index = index.ok_or_else(|| s3_error!(InvalidPart, "The requested partnumber is not satisfiable"))?;
         let start: u64 = record.parts[..index].iter().map(|p| p.size).sum();
         return Ok(Some(start..start + record.parts[index].size));
     }
@@ -164,6 +158,14 @@ impl Gateway {
             checksum_type: sums.map(|s| ChecksumType::from(s.kind.clone())),
             ..Default::default()
         };
-        Ok(S3Response::new(output))
+        let mut response = S3Response::new(output);
+        // s3s's HeadObjectOutput has no tag count; AWS sends it on HEAD as on GET.
+        if !record.tags.is_empty() {
+            response.headers.insert(TAGGING_COUNT, hyper::header::HeaderValue::from(record.tags.len()));
+        }
+        Ok(response)
     }
 }
+
+/// The header that tells GET and HEAD how many tags the object has.
+const TAGGING_COUNT: hyper::header::HeaderName = hyper::header::HeaderName::from_static("x-amz-tagging-count");

@@ -129,7 +129,7 @@ impl Gateway {
         let output = ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encoder.apply(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(|d| encoder.apply(d)),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(|d| encoder.apply(d)),
             start_after: input.start_after.map(|s| encoder.apply(s)),
             continuation_token: input.continuation_token,
             max_keys: Some(max),
@@ -163,7 +163,7 @@ impl Gateway {
         let output = ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encoder.apply(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(|d| encoder.apply(d)),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(|d| encoder.apply(d)),
             marker: Some(encoder.apply(input.marker.unwrap_or_default())),
             max_keys: Some(max),
             is_truncated: Some(page.truncated),
@@ -197,7 +197,7 @@ impl Gateway {
         let output = ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(encoder.apply(input.prefix.unwrap_or_default())),
-            delimiter: input.delimiter.map(|d| encoder.apply(d)),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(|d| encoder.apply(d)),
             key_marker: Some(encoder.apply(input.key_marker.unwrap_or_default())),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             max_keys: Some(max),

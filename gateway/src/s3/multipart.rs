@@ -56,6 +56,19 @@ fn completed_checksum(upload: &UploadRecord, parts: &[storage::meta::DataPart]) 
     checksum::composite(algorithm, &sums)
 }
 
+/// The checksum a CompleteMultipartUpload names for a part, as (algorithm, base64 value).
+fn named_checksum(part: &CompletedPart) -> Option<(String, String)> {
+    [
+        (Algorithm::Crc32, &part.checksum_crc32),
+        (Algorithm::Crc32c, &part.checksum_crc32c),
+        (Algorithm::Sha1, &part.checksum_sha1),
+        (Algorithm::Sha256, &part.checksum_sha256),
+        (Algorithm::Crc64Nvme, &part.checksum_crc64nvme),
+    ]
+    .into_iter()
+    .find_map(|(algorithm, value)| value.as_ref().map(|v| (algorithm.name().to_owned(), v.clone())))
+}
+
 impl Gateway {
     pub(super) async fn create_multipart_upload_impl(
         &self,
@@ -207,8 +220,9 @@ impl Gateway {
             let number =
                 part.part_number.ok_or_else(|| s3_error!(MalformedXML, "A part is missing its PartNumber."))?;
             check_part_number(number)?;
+            let checksum = named_checksum(&part);
             let etag = part.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
-            chosen.push(ChosenPart { number, etag });
+            chosen.push(ChosenPart { number, etag, checksum });
         }
         let if_match = input.if_match.is_some();
         let condition = write_condition(input.if_match, input.if_none_match)?;
@@ -309,7 +323,7 @@ impl Gateway {
         };
         let query = UploadQuery {
             prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
             marker,
             max,
         };
@@ -346,7 +360,7 @@ impl Gateway {
         let output = ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
             prefix: input.prefix.map(|p| encoder.apply(p)),
-            delimiter: input.delimiter.map(|d| encoder.apply(d)),
+            delimiter: input.delimiter.filter(|d| !d.is_empty()).map(|d| encoder.apply(d)),
             key_marker: input.key_marker.map(|k| encoder.apply(k)),
             upload_id_marker: input.upload_id_marker,
             encoding_type: input.encoding_type,
