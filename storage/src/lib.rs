@@ -6,6 +6,7 @@
 //! drives are reached through the [`drive::Drive`] trait so that remote drives can join later.
 
 pub mod bitrot;
+pub mod bucket_config;
 pub mod buckets;
 pub mod commit;
 pub mod drive;
@@ -27,6 +28,7 @@ pub mod set;
 pub mod stamp;
 mod startup;
 pub mod store;
+pub mod versions;
 
 pub use error::{Result, StorageError};
 pub use store::{ObjectMeta, ObjectStore, StoreConfig};
