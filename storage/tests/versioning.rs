@@ -262,3 +262,101 @@ async fn versions_and_markers_survive_two_lost_drives() {
     assert!(matches!(read(&store, "k", Some(marker)).await, Err(StorageError::DeleteMarker { .. })));
     assert_eq!(store.bucket_config("b").await.unwrap().versioning, Some(VersioningStatus::Enabled));
 }
+
+/// Seconds per operation of `count` runs of `op`.
+async fn time_per_op<F, Fut>(count: usize, mut op: F) -> f64
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = std::time::Instant::now();
+    for i in 0..count {
+        op(i).await;
+    }
+    started.elapsed().as_secs_f64() / count as f64
+}
+
+async fn put_in(store: &ObjectStore, bucket: &str, key: &str, bytes: &[u8]) {
+    store.put_object(bucket, key, body(bytes), Some(bytes.len() as u64), ObjectMeta::default()).await.unwrap();
+}
+
+async fn get_from(store: &ObjectStore, bucket: &str, key: &str) {
+    let mut stream = store.get_version(bucket, key, None).await.unwrap().read(None).await.unwrap();
+    while let Some(chunk) = stream.next().await {
+        chunk.unwrap();
+    }
+}
+
+/// The performance figures of issue 16, in-process (no HTTP) on 4 drives without fsync:
+/// `cargo test --release --workspace --test versioning -- --ignored --nocapture figures`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "prints performance figures; run by hand"]
+async fn versioning_performance_figures() {
+    const OPS: usize = 2000;
+    let fixture = Fixture::new(4);
+    let store = fixture.open().await;
+    for bucket in ["plain", "versioned"] {
+        store.create_bucket(bucket).await.unwrap();
+    }
+    store
+        .update_bucket_config("versioned", |c| {
+            c.versioning = Some(VersioningStatus::Enabled);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let object = vec![7u8; 4096];
+    let mut figures = Vec::new();
+    for bucket in ["plain", "versioned"] {
+        let put = time_per_op(OPS, |i| {
+            let (store, object) = (&store, &object);
+            async move { put_in(store, bucket, &format!("k{}", i % 100), object).await }
+        })
+        .await;
+        let get = time_per_op(OPS, |i| {
+            let store = &store;
+            async move { get_from(store, bucket, &format!("k{}", i % 100)).await }
+        })
+        .await;
+        figures.push(format!("{bucket}: PUT 4 KiB {:.1} µs, GET 4 KiB {:.1} µs", put * 1e6, get * 1e6));
+    }
+    put_in(&store, "versioned", "single", &object).await;
+    for _ in 0..10_000 {
+        put_in(&store, "versioned", "deep", &object).await;
+    }
+    for key in ["single", "deep"] {
+        let get = time_per_op(OPS, |_| {
+            let store = &store;
+            async move { get_from(store, "versioned", key).await }
+        })
+        .await;
+        figures.push(format!("GET current of {key:?}: {:.1} µs", get * 1e6));
+    }
+    for (bucket, versions) in [("plain", 1), ("versioned", 100)] {
+        let listed = format!("{bucket}-list");
+        store.create_bucket(&listed).await.unwrap();
+        if versions > 1 {
+            store
+                .update_bucket_config(&listed, |c| {
+                    c.versioning = Some(VersioningStatus::Enabled);
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        for key in 0..200 {
+            for _ in 0..versions {
+                put_in(&store, &listed, &format!("key-{key:04}"), b"x").await;
+            }
+        }
+        let list = time_per_op(50, |_| {
+            let (store, listed) = (&store, &listed);
+            async move {
+                assert_eq!(store.list_objects(listed, "", None, None, 1000).await.unwrap().entries.len(), 200);
+            }
+        })
+        .await;
+        figures.push(format!("ListObjects of 200 keys x {versions} versions: {:.2} ms", list * 1e3));
+    }
+    println!("{}", figures.join("\n"));
+}

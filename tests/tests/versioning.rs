@@ -47,20 +47,21 @@ async fn all_versions(s3: &Client, page: i32) -> Vec<(String, String, bool, bool
             .send()
             .await
             .expect("list object versions");
-        let mut entries: Vec<(String, String, bool, bool, String)> = Vec::new();
+        let mut entries: Vec<(String, String, bool, bool, (i64, u32))> = Vec::new();
         for v in listed.versions() {
             let key = v.key().expect("key").to_owned();
             let id = v.version_id().expect("version id").to_owned();
-            let modified = v.last_modified().map(|t| t.to_string()).unwrap_or_default();
+            let modified = v.last_modified().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or_default();
             entries.push((key, id, v.is_latest() == Some(true), false, modified));
         }
         for m in listed.delete_markers() {
             let key = m.key().expect("key").to_owned();
             let id = m.version_id().expect("version id").to_owned();
-            let modified = m.last_modified().map(|t| t.to_string()).unwrap_or_default();
+            let modified = m.last_modified().map(|t| (t.secs(), t.subsec_nanos())).unwrap_or_default();
             entries.push((key, id, m.is_latest() == Some(true), true, modified));
         }
-        // Versions and markers come in two lists; within a key, newest first.
+        // Versions and markers come in two lists, each in order; merged by key, newest first
+        // (a stable sort: versions of the same millisecond keep the server's order).
         entries.sort_by(|a, b| a.0.cmp(&b.0).then(b.4.cmp(&a.4)));
         assert!(entries.len() <= page as usize);
         out.extend(entries.into_iter().map(|(k, id, latest, marker, _)| (k, id, latest, marker)));
