@@ -46,6 +46,16 @@ pub fn to_s3(e: StorageError) -> S3Error {
         }
         StorageError::BucketNotEmpty(_) => s3_error!(BucketNotEmpty, "The bucket you tried to delete is not empty."),
         StorageError::NoSuchKey { .. } => s3_error!(NoSuchKey, "The specified key does not exist."),
+        StorageError::NoSuchVersion { .. } => s3_error!(NoSuchVersion, "The specified version does not exist."),
+        StorageError::DeleteMarker { version_id, requested: false } => with_marker_headers(
+            s3_error!(NoSuchKey, "The specified key does not exist."),
+            &version_id,
+        ),
+        StorageError::DeleteMarker { version_id, requested: true } => with_marker_headers(
+            s3_error!(MethodNotAllowed, "The specified method is not allowed against this resource."),
+            &version_id,
+        ),
+        StorageError::InvalidVersionId(_) => s3_error!(InvalidArgument, "Invalid version id specified"),
         StorageError::NoSuchUpload(_) => s3_error!(
             NoSuchUpload,
             "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
@@ -85,6 +95,18 @@ pub fn to_s3(e: StorageError) -> S3Error {
             s3_error!(e, InternalError, "We encountered an internal error. Please try again.")
         }
     }
+}
+
+/// Marks an answer about a delete marker as AWS does: `x-amz-delete-marker: true` and the
+/// marker's `x-amz-version-id`.
+fn with_marker_headers(mut e: S3Error, version_id: &str) -> S3Error {
+    let mut headers = hyper::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", hyper::header::HeaderValue::from_static("true"));
+    if let Ok(value) = hyper::header::HeaderValue::from_str(version_id) {
+        headers.insert("x-amz-version-id", value);
+    }
+    e.set_headers(headers);
+    e
 }
 
 /// `?`-friendly conversion for handlers.

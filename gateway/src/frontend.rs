@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ORIGIN};
 use hyper::{Method, Request, Response, StatusCode};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_http::HeaderExtractor;
@@ -22,6 +22,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::RequestContext;
 use crate::admission::{ConnectionActivity, IdleTimeoutBody, InProgressBody, RequestLimit};
+use crate::cors::Cors;
 use crate::error_body;
 use crate::request_checks;
 use crate::telemetry::audit::{AuditEntry, AuditLog};
@@ -57,6 +58,8 @@ pub struct FrontendState {
     pub requests: RequestLimit,
     /// How long a request body may deliver no bytes while the server waits for them.
     pub body_idle_timeout: Duration,
+    /// Applies buckets' CORS rules.
+    pub cors: Cors,
 }
 
 /// The front end as seen by one connection.
@@ -165,6 +168,8 @@ impl Frontend {
         req.extensions_mut().insert(context.clone());
         let mut record = RequestRecord::begin(self, &req, context);
         let head = req.method() == Method::HEAD;
+        let method = req.method().clone();
+        let origin = req.headers().get(ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body_idle_timeout = self.state.body_idle_timeout;
         let mut req = req.map(|body| Body::http_body(IdleTimeoutBody::new(body, body_idle_timeout)));
         request_checks::normalise(req.headers_mut());
@@ -173,6 +178,12 @@ impl Frontend {
                 record.permit = Some(permit);
                 async {
                     match request_checks::check(&mut req).await {
+                        Ok(()) if method == Method::OPTIONS => {
+                            match self.state.cors.preflight(&self.state.store, &req).await {
+                                Ok(response) => Ok(response),
+                                Err(e) => e.to_http_response().map_err(|e| HttpError::new(Box::new(e))),
+                            }
+                        }
                         Ok(()) => self.state.s3.call(req).await,
                         Err(e) => e.to_http_response().map_err(|e| HttpError::new(Box::new(e))),
                     }
@@ -189,6 +200,10 @@ impl Frontend {
                 return Err(e);
             }
         };
+        if let (Some(origin), Some(bucket)) = (&origin, record.context.facts().bucket) {
+            let (cors, store) = (&self.state.cors, &self.state.store);
+            cors.decorate(store, &bucket, origin, &method, response.headers_mut()).await;
+        }
         let headers = response.headers_mut();
         set_header(headers, "x-amz-request-id", &record.request_id);
         set_header(headers, "x-amz-id-2", &self.state.host_id);

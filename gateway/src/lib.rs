@@ -4,6 +4,7 @@ pub mod access;
 pub mod admission;
 pub mod checksum;
 pub mod config;
+pub mod cors;
 pub mod credentials;
 pub mod error;
 pub mod error_body;

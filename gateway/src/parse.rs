@@ -42,11 +42,29 @@ pub fn http_date(value: &str) -> Option<time::OffsetDateTime> {
 pub const ISO8601_BASIC: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
 
-/// Enforces S3's tag limits.
+/// Most tags an object may carry.
+const MAX_OBJECT_TAGS: usize = 10;
+/// Most tags a bucket may carry.
+const MAX_BUCKET_TAGS: usize = 50;
+
+/// Enforces S3's limits on object tags.
 pub fn check_tags(tags: &[(String, String)]) -> S3Result<()> {
-    if tags.len() > 10 {
-        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+    if tags.len() > MAX_OBJECT_TAGS {
+        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than {MAX_OBJECT_TAGS}"));
     }
+    check_tag_pairs(tags)
+}
+
+/// Enforces S3's limits on bucket tags.
+pub fn check_bucket_tags(tags: &[(String, String)]) -> S3Result<()> {
+    if tags.len() > MAX_BUCKET_TAGS {
+        return Err(s3_error!(InvalidTag, "Bucket tag count cannot be greater than {MAX_BUCKET_TAGS}"));
+    }
+    check_tag_pairs(tags)
+}
+
+/// Each tag's key and value within S3's limits, no reserved prefix, no key twice.
+fn check_tag_pairs(tags: &[(String, String)]) -> S3Result<()> {
     for (index, (key, value)) in tags.iter().enumerate() {
         if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
             return Err(s3_error!(InvalidTag, "The TagKey or TagValue you have provided is invalid"));
@@ -96,19 +114,6 @@ pub fn check_key(key: &str) -> S3Result<()> {
         return Err(s3_error!(InvalidArgument, "Object key must not contain NUL characters."));
     }
     Ok(())
-}
-
-/// The id S3 gives the version of an object in a bucket that has never had versioning: the only
-/// version such an object has.
-pub const NULL_VERSION_ID: &str = "null";
-
-/// Accepts a requested version id only when it names a version that can exist: buckets are
-/// unversioned, so every object has just its null version.
-pub fn check_version_id(version_id: Option<&str>) -> S3Result<()> {
-    match version_id {
-        None | Some(NULL_VERSION_ID) => Ok(()),
-        Some(_) => Err(s3_error!(InvalidArgument, "Invalid version id specified")),
-    }
 }
 
 /// Continuation tokens are opaque to clients: the base64 of the last name returned.

@@ -21,6 +21,7 @@ use crate::admission::{
     AcceptBackoff, ConnectionActivity, Limits, RequestLimit, SendStallTimeout, Throttle, WARNING_INTERVAL,
 };
 use crate::config::{self, ServerArgs};
+use crate::cors::Cors;
 use crate::credentials::{self, Origin};
 use crate::frontend::{Frontend, FrontendState};
 use crate::identity::{DomainHost, RootAuth};
@@ -71,6 +72,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         host_id: uuid::Uuid::new_v4().simple().to_string(),
         requests: RequestLimit::new(limits.max_requests_in_flight),
         body_idle_timeout: limits.body_idle_timeout,
+        cors: Cors::new(if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) }),
     });
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),

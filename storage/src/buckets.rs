@@ -1,68 +1,54 @@
 //! Buckets: records kept on every drive of every set, looked up under quorum and cached in the
-//! process. Removal is decided on each drive under its bucket lock, so an object committed
-//! while a bucket is being deleted either keeps the bucket alive or is refused: none survives
-//! in a deleted bucket to reappear when the name is created again.
+//! process with their configuration ([`crate::bucket_config`]). Removal is decided on each
+//! drive under its bucket lock, so an object committed while a bucket is being deleted either
+//! keeps the bucket alive or is refused: none survives in a deleted bucket to reappear when the
+//! name is created again.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures::future::join_all;
 
+use crate::drive::DriveOp;
 use crate::error::{Result, StorageError};
 use crate::meta::BucketRecord;
 use crate::set::ErasureSet;
+use crate::stamp::Stamp;
 use crate::store::{now_ns, ObjectStore};
 use crate::upload_list::UploadQuery;
 
 impl ObjectStore {
-    /// Bucket records are kept on every drive; a bucket exists when some set agrees it does.
-    async fn lookup_bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
-        let cached = self.bucket_cache().read().map(|b| b.get(name).cloned()).unwrap_or(None);
-        if cached.is_some() {
-            return Ok(cached);
-        }
-        self.lookup_bucket_on_drives(name).await
-    }
-
-    /// Looks a bucket up on the drives, caching it when found unless a bucket was deleted
-    /// meanwhile (the lookup may have seen it before its deletion).
-    async fn lookup_bucket_on_drives(&self, name: &str) -> Result<Option<BucketRecord>> {
-        let epoch = self.bucket_epoch().load(std::sync::atomic::Ordering::SeqCst);
-        let mut found = None;
+    /// The bucket record some set agrees on (bucket records are kept on every drive), with
+    /// that set.
+    pub(crate) async fn find_bucket_record(&self, name: &str) -> Result<Option<(&Arc<ErasureSet>, BucketRecord)>> {
         for set in self.sets() {
             let results = set.on_all(|drive| drive.bucket(name)).await;
             let answers = set.list_answers(results.into_iter().map(|r| r.map(|b| b.into_iter().collect())).collect());
-            let agreed = set.quorum.agreed_items(answers, |b: &BucketRecord| b.name.clone(), "head bucket")?;
-            if let Some((record, _)) = agreed.into_iter().next() {
-                found = Some(record);
-                break;
+            let agreed = set.quorum.agreed_items(answers, |b: &BucketRecord| b.created_ns, "head bucket")?;
+            if let Some((record, _)) = agreed.into_iter().max_by_key(|(record, _)| record.created_ns) {
+                return Ok(Some((set, record)));
             }
         }
-        if let (Some(record), Ok(mut cache)) = (&found, self.bucket_cache().write()) {
-            if self.bucket_epoch().load(std::sync::atomic::Ordering::SeqCst) == epoch {
-                cache.insert(name.to_owned(), record.clone());
-            }
-        }
-        Ok(found)
+        Ok(None)
     }
 
     /// The bucket's record, or [`StorageError::NoSuchBucket`].
     pub async fn bucket(&self, name: &str) -> Result<BucketRecord> {
-        self.lookup_bucket(name).await?.ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))
+        Ok(self.bucket_state(name).await?.record)
     }
 
     /// Creates a bucket on every drive.
     pub async fn create_bucket(&self, name: &str) -> Result<BucketRecord> {
-        if self.lookup_bucket_on_drives(name).await?.is_some() {
+        if self.find_bucket_record(name).await?.is_some() {
             return Err(StorageError::BucketExists(name.to_owned()));
         }
         let record = BucketRecord { name: name.to_owned(), created_ns: now_ns() };
+        self.bucket_cache().invalidate(name);
         for set in self.sets() {
             let results = set.on_all(|drive| drive.put_bucket(record.clone())).await;
             set.quorum.check_write("create bucket", ErasureSet::count_ok(&results))?;
         }
-        if let Ok(mut cache) = self.bucket_cache().write() {
-            cache.insert(name.to_owned(), record.clone());
-        }
+        self.bucket_cache().invalidate(name);
         Ok(record)
     }
 
@@ -83,35 +69,39 @@ impl ObjectStore {
     /// write that raced the delete), the drives that removed the record get it back and the
     /// bucket stays.
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
-        let record = self.bucket(name).await?;
-        let listing = self.list_objects(name, "", None, None, 1).await?;
-        if !listing.entries.is_empty() || !self.list_uploads(name, &UploadQuery::first(1)).await?.entries.is_empty() {
+        let _turn = self.config_turn().lock().await;
+        let state = self.bucket_state_on_drives(name).await?.ok_or_else(|| StorageError::NoSuchBucket(name.into()))?;
+        if self.holds_versions(name).await? || !self.list_uploads(name, &UploadQuery::first(1)).await?.entries.is_empty() {
             return Err(StorageError::BucketNotEmpty(name.to_owned()));
         }
-        self.bucket_epoch().fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut cache) = self.bucket_cache().write() {
-            cache.remove(name);
-        }
+        self.bucket_cache().invalidate(name);
         let mut outcomes = Vec::new();
         for set in self.sets() {
             outcomes.push(set.on_all(|drive| drive.delete_bucket_if_empty(name)).await);
         }
         let refused = outcomes.iter().flatten().any(|r| matches!(r, Ok(false)));
         if refused {
+            // The removal took the configuration with it: both come back.
+            let config = DriveOp::AddBucketConfig { config: state.config.clone() };
             for (set, results) in self.sets().iter().zip(&outcomes) {
                 let restore = set.drives.iter().zip(results).filter(|(_, r)| matches!(r, Ok(true)));
-                join_all(restore.map(|(drive, _)| drive.put_bucket(record.clone()))).await;
+                join_all(restore.map(|(drive, _)| async {
+                    drive.put_bucket(state.record.clone()).await?;
+                    if state.config.stamp != Stamp::default() {
+                        drive.commit(name, "", config.clone()).await?;
+                    }
+                    Ok::<_, StorageError>(())
+                }))
+                .await;
             }
+            self.bucket_cache().invalidate(name);
             return Err(StorageError::BucketNotEmpty(name.to_owned()));
         }
         for (set, results) in self.sets().iter().zip(&outcomes) {
             set.quorum.check_write("delete bucket", ErasureSet::count_ok(results))?;
         }
         // A lookup that ran during the removal may have cached the bucket again.
-        self.bucket_epoch().fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if let Ok(mut cache) = self.bucket_cache().write() {
-            cache.remove(name);
-        }
+        self.bucket_cache().invalidate(name);
         Ok(())
     }
 }

@@ -112,7 +112,9 @@ fn crash_after(point: &str) -> Option<usize> {
 
 /// Adds a version (one record per drive, `None` where the drive holds no shard of it) under
 /// `condition`, then, once a write quorum holds it, removes in the background the versions it
-/// supersedes. Short of quorum, the drives that took it remove it again.
+/// supersedes (older null versions, when it is a null version itself; a null delete marker
+/// goes too, at once, as an unversioned bucket keeps none). Short of quorum, the drives that
+/// took it remove it again.
 pub async fn add_version(
     set: &Arc<ErasureSet>,
     bucket: &str,
@@ -120,6 +122,29 @@ pub async fn add_version(
     records: Vec<Option<VersionRecord>>,
     condition: Condition,
     op: &'static str,
+) -> Result<()> {
+    add(set, bucket, key, records, condition, op, true).await
+}
+
+/// Adds a delete marker that stays: the DeleteObject of a bucket whose versioning is enabled
+/// or suspended. A null marker (suspended) still supersedes the older null versions.
+pub async fn add_lasting_marker(
+    set: &Arc<ErasureSet>,
+    bucket: &str,
+    key: &str,
+    records: Vec<Option<VersionRecord>>,
+) -> Result<()> {
+    add(set, bucket, key, records, Condition::None, "delete object", false).await
+}
+
+async fn add(
+    set: &Arc<ErasureSet>,
+    bucket: &str,
+    key: &str,
+    records: Vec<Option<VersionRecord>>,
+    condition: Condition,
+    op: &'static str,
+    remove_marker: bool,
 ) -> Result<()> {
     let Some(first) = records.iter().flatten().next().cloned() else {
         return Err(StorageError::QuorumLost { op, needed: set.quorum.write, online: 0 });
@@ -131,9 +156,9 @@ pub async fn add_version(
     let tally = apply(set, bucket, key, ops, "add_version").await;
     if tally.applied.len() >= set.quorum.write {
         if first.null_version {
-            let cleanup = DriveOp::Supersede { version_id: first.version_id, through: first.stamp };
+            let cleanup = DriveOp::Supersede { version_id: first.version_id, through: first.stamp, remove_marker };
             let drives: Vec<usize> = (0..set.drives.len()).collect();
-            if first.delete_marker {
+            if first.delete_marker && remove_marker {
                 // An unversioned delete leaves nothing behind once answered, so that the bucket
                 // reads as empty to a DeleteBucket that follows at once.
                 apply(set, bucket, key, only_on(&drives, set.drives.len(), &cleanup), "cleanup").await;

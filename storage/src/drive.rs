@@ -9,9 +9,11 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
+use crate::bucket_config::BucketConfig;
 use crate::error::Result;
 use crate::meta::{BucketRecord, ChangeRecord, PartRecord, UploadRecord, VersionRecord};
 use crate::stamp::Stamp;
+use crate::versions::VersionId;
 
 /// One drive of an erasure set.
 #[async_trait]
@@ -32,6 +34,9 @@ pub trait Drive: Send + Sync + Debug {
     async fn put_bucket(&self, record: BucketRecord) -> Result<()>;
     /// Reads a bucket record.
     async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>>;
+    /// A bucket's configuration records, newest first (one, or a few while a change is being
+    /// acknowledged).
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<BucketConfig>>;
     /// Lists all bucket records in name order.
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
     /// Removes a bucket record if the bucket holds neither objects nor uploads on this drive;
@@ -41,6 +46,12 @@ pub trait Drive: Send + Sync + Debug {
 
     /// The newest versions of a key, newest first: at most `limit` of them.
     async fn versions(&self, bucket: &str, key: &str, limit: usize) -> Result<DriveVersions>;
+    /// One version of a key: the one with this stamp and id (one seek), or the newest null
+    /// version.
+    async fn version(&self, bucket: &str, key: &str, which: VersionId) -> Result<Option<VersionRecord>>;
+    /// Lists versions (without inline data) and common prefixes in key order, newest first
+    /// within a key.
+    async fn list_versions(&self, bucket: &str, query: &VersionsQuery) -> Result<Vec<VersionEntry>>;
     /// Applies one mutation atomically, with its change-log entry in the same durable batch.
     /// This is the drive's only write path for objects, parts and uploads.
     async fn commit(&self, bucket: &str, key: &str, op: DriveOp) -> Result<Outcome>;
@@ -126,12 +137,37 @@ pub enum DriveOp {
     },
     /// Once the version `version_id` (stamp `through`) is acknowledged on a write quorum:
     /// removes the null versions older than it, and the version itself when it is a null
-    /// delete marker. Idempotent, so a crash can repeat it.
+    /// delete marker and `remove_marker` (an unversioned bucket's delete). Idempotent, so a
+    /// crash can repeat it.
     Supersede {
         /// The acknowledged version.
         version_id: Uuid,
         /// Its stamp.
         through: Stamp,
+        /// Whether a null delete marker goes too (unversioned buckets keep none).
+        remove_marker: bool,
+    },
+    /// Removes an acknowledged version or delete marker (DeleteObject with a version id).
+    DeleteVersion {
+        /// The version.
+        version_id: Uuid,
+        /// Its stamp, which places it.
+        stamp: Stamp,
+    },
+    /// Adds a bucket configuration record (the bucket's newest committed one applies).
+    AddBucketConfig {
+        /// The whole configuration.
+        config: BucketConfig,
+    },
+    /// Once a configuration is acknowledged: removes the bucket's older ones.
+    SupersedeBucketConfigs {
+        /// Stamp of the acknowledged configuration.
+        through: Stamp,
+    },
+    /// Removes a configuration record that was never acknowledged.
+    RemoveBucketConfig {
+        /// Its stamp.
+        stamp: Stamp,
     },
     /// Removes one version that was never acknowledged (a failed or conflicting write).
     RemoveVersion {
@@ -236,6 +272,30 @@ impl ListQuery {
         let rest = name.strip_prefix(self.prefix.as_str())?;
         rest.find(delimiter).map(|at| &name[..self.prefix.len() + at + delimiter.len()])
     }
+}
+
+/// A ListObjectVersions request as each drive sees it.
+#[derive(Debug, Clone, Default)]
+pub struct VersionsQuery {
+    /// Prefix, delimiter, limit, and the key marker as `start_after`.
+    pub keys: ListQuery,
+    /// With a key marker: start after this version of the marker's key (stamp and id) instead
+    /// of after the whole key.
+    pub after_version: Option<(Stamp, Uuid)>,
+}
+
+/// One entry of a versions listing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VersionEntry {
+    /// One version or delete marker of a key.
+    Version {
+        /// Object key.
+        key: String,
+        /// The version (without inline data).
+        record: VersionRecord,
+    },
+    /// A common prefix that rolls up keys.
+    Prefix(String),
 }
 
 /// One entry of a listing.

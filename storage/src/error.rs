@@ -25,6 +25,26 @@ pub enum StorageError {
         /// Key of the object.
         key: String,
     },
+    /// The version named does not exist.
+    #[error("version {version_id} of {key} does not exist")]
+    NoSuchVersion {
+        /// Key of the object.
+        key: String,
+        /// The version id asked for.
+        version_id: String,
+    },
+    /// The version read is a delete marker: the current one (the object reads as deleted) or
+    /// the one named by its id (which has no data to return).
+    #[error("version {version_id} is a delete marker")]
+    DeleteMarker {
+        /// The marker's version id.
+        version_id: String,
+        /// Whether the request named the marker by its id.
+        requested: bool,
+    },
+    /// A version id this store cannot have given out.
+    #[error("invalid version id {0:?}")]
+    InvalidVersionId(String),
     /// The multipart upload does not exist (never created, completed or aborted).
     #[error("upload {0} does not exist")]
     NoSuchUpload(String),
@@ -108,7 +128,14 @@ impl StorageError {
 
     /// True when the error reports the absence of a record rather than a drive fault.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::NoSuchKey { .. } | Self::NoSuchBucket(_) | Self::NoSuchUpload(_))
+        matches!(
+            self,
+            Self::NoSuchKey { .. }
+                | Self::NoSuchVersion { .. }
+                | Self::DeleteMarker { .. }
+                | Self::NoSuchBucket(_)
+                | Self::NoSuchUpload(_)
+        )
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::bitrot::FramePlace;
 use crate::commit;
-use crate::drive::ShardWriter;
+use crate::drive::{ShardWriter, VersionsQuery};
 use crate::erasure::Erasure;
 use crate::error::{Result, StorageError};
 use crate::get::{self, ShardMap};
@@ -19,6 +19,7 @@ use crate::placement::{object_hash, shard_of_drive};
 use crate::put::encode_all;
 use crate::quorum::Agreed;
 use crate::set::ErasureSet;
+use crate::versions::{self, ListedVersion, VersionId};
 
 /// Heal requests waiting per set; when full, further reports are dropped (the next read of the
 /// object reports it again).
@@ -90,10 +91,16 @@ pub fn spawn_healer(set: Weak<ErasureSet>, mut rx: mpsc::Receiver<HealRequest>) 
 /// Checks every shard of the newest version of `bucket/key` and rewrites what is missing or
 /// corrupt. Returns the number of drives repaired.
 pub async fn heal_object(set: &ErasureSet, bucket: &str, key: &str) -> Result<usize> {
+    match set.latest_unreported(bucket, key, "heal").await? {
+        Some(agreed) => heal_version(set, bucket, key, agreed).await,
+        None => Ok(0),
+    }
+}
+
+/// Checks every shard of one version (`agreed`, as the set's drives hold it) and rewrites what
+/// is missing or corrupt. Returns the number of drives repaired.
+pub async fn heal_version(set: &ErasureSet, bucket: &str, key: &str, agreed: Agreed) -> Result<usize> {
     let hash = object_hash(bucket, key);
-    let Some(agreed) = set.latest_unreported(bucket, key, "heal").await? else {
-        return Ok(0);
-    };
     let record = agreed.record().clone();
     let total = set.drives.len();
     let mut targets: BTreeSet<usize> =
@@ -194,22 +201,27 @@ async fn rebuild_part(
     Ok(())
 }
 
-/// Heals every object of `bucket` in `set`, one listing page at a time. Used when a blank drive
-/// joins an existing set. Returns the number of objects repaired; the first failure stops the
-/// scan, so the drive stays marked for healing and the scan runs again at the next start.
+/// Heals every version and delete marker of `bucket` in `set`, one listing page at a time.
+/// Used when a blank drive joins an existing set. Returns the number of versions repaired; the
+/// first failure stops the scan, so the drive stays marked for healing and the scan runs again
+/// at the next start.
 pub async fn heal_bucket(set: &ErasureSet, bucket: &str) -> Result<u64> {
     let mut healed = 0;
-    let mut after: Option<String> = None;
+    let mut query = VersionsQuery::default();
     loop {
-        let page = crate::list::list_set(set, bucket, "", None, after.as_deref(), 1000).await?;
+        let page = versions::list_set(set, bucket, query.clone(), 1000).await?;
         for entry in &page.entries {
-            if heal_object(set, bucket, entry.name()).await? > 0 {
+            let ListedVersion::Version { key, record, .. } = entry else { continue };
+            let which = VersionId::of(record);
+            let Some(agreed) = versions::find(set, bucket, key, which).await? else { continue };
+            if heal_version(set, bucket, key, agreed).await? > 0 {
                 healed += 1;
             }
+            query.keys.start_after = Some(key.clone());
+            query.after_version = Some((record.stamp, record.version_id));
         }
-        match (page.truncated, page.entries.last()) {
-            (true, Some(last)) => after = Some(last.name().to_owned()),
-            _ => return Ok(healed),
+        if !page.truncated {
+            return Ok(healed);
         }
     }
 }

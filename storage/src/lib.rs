@@ -6,6 +6,7 @@
 //! drives are reached through the [`drive::Drive`] trait so that remote drives can join later.
 
 pub mod bitrot;
+pub mod bucket_config;
 pub mod buckets;
 pub mod cleanup;
 pub mod commit;
@@ -29,6 +30,7 @@ pub mod stamp;
 mod startup;
 pub mod store;
 pub mod upload_list;
+pub mod versions;
 
 pub use error::{Result, StorageError};
 pub use store::{ObjectMeta, ObjectStore, StoreConfig};

@@ -24,6 +24,7 @@ const UPLOAD_TAG: u8 = b'U';
 const PART_TAG: u8 = b'P';
 const DATA_REF_TAG: u8 = b'D';
 const CHANGE_TAG: u8 = b'L';
+const CONFIG_TAG: u8 = b'C';
 /// A data reference held by a version record.
 const REF_BY_VERSION: u8 = b'V';
 /// A data reference held by a part record.
@@ -185,10 +186,32 @@ pub fn versions_prefix(bucket: &str, key: &str) -> Vec<u8> {
 
 /// Key of one version: newest stamp first, the version id last (two versions never share a key).
 pub fn version_key(bucket: &str, key: &str, record: &VersionRecord) -> Vec<u8> {
+    version_key_at(bucket, key, record.stamp, record.version_id)
+}
+
+/// [`version_key`] from the version's stamp and id alone.
+pub fn version_key_at(bucket: &str, key: &str, stamp: Stamp, version_id: Uuid) -> Vec<u8> {
     let mut out = versions_prefix(bucket, key);
-    push_stamp(&mut out, record.stamp);
-    out.extend_from_slice(record.version_id.as_bytes());
+    push_stamp(&mut out, stamp);
+    out.extend_from_slice(version_id.as_bytes());
     out
+}
+
+/// Prefix of a bucket's configuration records.
+pub fn bucket_config_prefix(bucket: &str) -> Vec<u8> {
+    tagged(CONFIG_TAG, &[bucket.as_bytes(), &[SEPARATOR]])
+}
+
+/// Key of one configuration record of a bucket: the newest stamp sorts first.
+pub fn bucket_config_key(bucket: &str, stamp: Stamp) -> Vec<u8> {
+    let mut out = bucket_config_prefix(bucket);
+    push_stamp(&mut out, stamp);
+    out
+}
+
+/// The end (exclusive) of a bucket's configuration records.
+pub fn bucket_config_end(bucket: &str) -> Vec<u8> {
+    tagged(CONFIG_TAG, &[bucket.as_bytes(), &[SEPARATOR + 1]])
 }
 
 /// Appends a stamp so that newer stamps sort first.

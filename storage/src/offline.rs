@@ -7,11 +7,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::bucket_config::BucketConfig;
 use crate::drive::{
-    Drive, DriveOp, DriveUsage, DriveVersions, ListEntry, ListQuery, Outcome, ShardReader, ShardWriter,
+    Drive, DriveOp, DriveUsage, DriveVersions, ListEntry, ListQuery, Outcome, ShardReader, ShardWriter, VersionEntry,
+    VersionsQuery,
 };
 use crate::error::{Result, StorageError};
-use crate::meta::{BucketRecord, ChangeRecord, PartRecord, UploadRecord};
+use crate::meta::{BucketRecord, ChangeRecord, PartRecord, UploadRecord, VersionRecord};
+use crate::versions::VersionId;
 
 /// A drive that failed to open, with the reason.
 #[derive(Debug)]
@@ -57,6 +60,10 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
+    async fn bucket_configs(&self, _: &str) -> Result<Vec<BucketConfig>> {
+        self.offline()
+    }
+
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
         self.offline()
     }
@@ -66,6 +73,14 @@ impl Drive for OfflineDrive {
     }
 
     async fn versions(&self, _: &str, _: &str, _: usize) -> Result<DriveVersions> {
+        self.offline()
+    }
+
+    async fn version(&self, _: &str, _: &str, _: VersionId) -> Result<Option<VersionRecord>> {
+        self.offline()
+    }
+
+    async fn list_versions(&self, _: &str, _: &VersionsQuery) -> Result<Vec<VersionEntry>> {
         self.offline()
     }
 

@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::drive::Drive;
+use crate::drive::{Drive, DriveOp};
 use crate::error::{Result, StorageError};
 use crate::format::{self, DriveFormat};
 use crate::heal;
 use crate::local::LocalDrive;
 use crate::offline::OfflineDrive;
+use crate::stamp::Stamp;
 use crate::store::ObjectStore;
 
 /// Present in a drive's root while it is being healed into its set; survives restarts.
@@ -40,13 +41,17 @@ impl ObjectStore {
         self.mark_started();
     }
 
-    /// Copies bucket records and every object to drives that joined blank, then marks them
+    /// Copies bucket records, their configuration and every version to drives that joined blank, then marks them
     /// healed.
     async fn heal_blank_drives(&self) -> Result<()> {
         let buckets = self.list_buckets().await?;
-        for drive in self.local_drives().iter().filter(|d| d.is_healing()) {
-            for bucket in &buckets {
+        for bucket in &buckets {
+            let config = self.bucket_config(&bucket.name).await?;
+            for drive in self.local_drives().iter().filter(|d| d.is_healing()) {
                 drive.put_bucket(bucket.clone()).await?;
+                if config.stamp != Stamp::default() {
+                    drive.commit(&bucket.name, "", DriveOp::AddBucketConfig { config: config.clone() }).await?;
+                }
             }
         }
         let mut healed = 0;

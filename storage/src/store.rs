@@ -3,17 +3,17 @@
 //! checksums of the body before anything becomes visible; every commit goes through
 //! [`crate::commit`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
 use uuid::Uuid;
 
 use crate::cleanup::Cleanups;
+use crate::bucket_config::{BucketCache, VersioningStatus};
 use crate::commit;
 use crate::drive::{Condition, Drive, DriveOp};
 use crate::erasure::Erasure;
@@ -22,9 +22,7 @@ use crate::get;
 use crate::heal::{self, HealQueue};
 use crate::list::{self, ListPage};
 use crate::local::LocalDrive;
-use crate::meta::{
-    self, BucketRecord, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord,
-};
+use crate::meta::{self, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord};
 use crate::multipart::{self, ChosenPart};
 use crate::placement::{self, object_hash, set_index};
 use crate::put::{self, BodyStream, Staged, StagedContent};
@@ -33,6 +31,7 @@ use crate::set::ErasureSet;
 use crate::stamp::{Clock, Stamp};
 use crate::startup;
 use crate::upload_list::{self, UploadPage, UploadQuery};
+use crate::versions::{Deleted, VersionId};
 
 /// How to build the store.
 #[derive(Debug, Clone)]
@@ -85,6 +84,15 @@ pub struct ObjectHandle {
 }
 
 impl ObjectHandle {
+    pub(crate) fn new(set: Arc<ErasureSet>, bucket: &str, key: &str, agreed: Agreed, map: get::ShardMap) -> Self {
+        Self { set, bucket: bucket.to_owned(), key: key.to_owned(), agreed, map }
+    }
+
+    /// The drives holding the version.
+    pub(crate) fn holders(&self) -> impl Iterator<Item = usize> + '_ {
+        self.agreed.holders.iter().map(|(drive, _)| *drive)
+    }
+
     /// The version record.
     pub fn record(&self) -> &VersionRecord {
         self.agreed.record()
@@ -150,11 +158,11 @@ const CONDITIONAL_STRIPES: usize = 256;
 pub struct ObjectStore {
     sets: Vec<Arc<ErasureSet>>,
     local: Vec<Arc<LocalDrive>>,
-    /// Buckets seen to exist. A stale entry costs at most a staged body: drives check the
-    /// bucket again when they commit.
-    buckets: RwLock<HashMap<String, BucketRecord>>,
-    /// Counts bucket deletions, so a lookup that raced one does not cache a deleted bucket.
-    bucket_epoch: AtomicU64,
+    /// Buckets and their configuration seen recently. A stale entry about a bucket's
+    /// existence costs at most a staged body: drives check the bucket again when they commit.
+    buckets: BucketCache,
+    /// Bucket configuration changes and bucket deletions through this store take turns.
+    config_turn: tokio::sync::Mutex<()>,
     /// Conditional writes of one key through this store take turns, so that racing
     /// conditional writers in one gateway do not all lose (409) by splitting the drives; the
     /// drives' compare-and-set is what makes them safe, across gateways too.
@@ -196,8 +204,8 @@ impl ObjectStore {
         let store = Arc::new(Self {
             sets,
             local,
-            buckets: RwLock::default(),
-            bucket_epoch: AtomicU64::new(0),
+            buckets: BucketCache::default(),
+            config_turn: tokio::sync::Mutex::new(()),
             conditional: (0..CONDITIONAL_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             clock,
             started: tokio::sync::watch::Sender::new(false),
@@ -249,7 +257,7 @@ impl ObjectStore {
 
     /// The set holding `bucket/key`, and the key's placement hash. Every object operation
     /// starts here, so a key the layout cannot hold is refused before any drive is asked.
-    fn set_for(&self, bucket: &str, key: &str) -> Result<(&Arc<ErasureSet>, u64)> {
+    pub(crate) fn set_for(&self, bucket: &str, key: &str) -> Result<(&Arc<ErasureSet>, u64)> {
         meta::check_key(key)?;
         let hash = object_hash(bucket, key);
         Ok((&self.sets[set_index(hash, self.sets.len())], hash))
@@ -263,8 +271,16 @@ impl ObjectStore {
         &self.local
     }
 
-    pub(crate) fn bucket_cache(&self) -> &RwLock<HashMap<String, BucketRecord>> {
+    pub(crate) fn bucket_cache(&self) -> &BucketCache {
         &self.buckets
+    }
+
+    pub(crate) fn config_turn(&self) -> &tokio::sync::Mutex<()> {
+        &self.config_turn
+    }
+
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Waits until the start-up work (orphan reclaim, healing of blank drives) has finished.
@@ -276,10 +292,6 @@ impl ObjectStore {
 
     pub(crate) fn mark_started(&self) {
         self.started.send_replace(true);
-    }
-
-    pub(crate) fn bucket_epoch(&self) -> &AtomicU64 {
-        &self.bucket_epoch
     }
 
     /// Holds the turn of conditional writes of the key with placement hash `hash`.
@@ -330,12 +342,13 @@ impl ObjectStore {
         condition: Condition,
     ) -> Result<VersionRecord> {
         let (set, hash) = self.set_for(bucket, key)?;
+        let versioned = self.bucket_config(bucket).await?.versioning_enabled();
         let _turn = self.conditional_turn(hash, &condition).await;
         let stamp = self.clock.next();
         let record = VersionRecord {
             version_id: Uuid::new_v4(),
             stamp,
-            null_version: true,
+            null_version: !versioned,
             mod_time_ns: stamp.unix_ns(),
             delete_marker: false,
             size: staged.size,
@@ -404,7 +417,11 @@ impl ObjectStore {
             attempt += 1;
             let agreed = match set.latest(bucket, key, "get object").await? {
                 Some(agreed) if !agreed.record().delete_marker => agreed,
-                _ => {
+                Some(marker) => {
+                    let version_id = VersionId::of(marker.record()).to_string();
+                    return Err(StorageError::DeleteMarker { version_id, requested: false });
+                }
+                None => {
                     self.bucket(bucket).await?;
                     return Err(StorageError::NoSuchKey { bucket: bucket.to_owned(), key: key.to_owned() });
                 }
@@ -419,42 +436,46 @@ impl ObjectStore {
                 previous = Some(version);
                 continue;
             }
-            let (set, bucket, key) = (Arc::clone(set), bucket.to_owned(), key.to_owned());
-            return Ok(ObjectHandle { set, bucket, key, agreed, map });
+            return Ok(ObjectHandle::new(Arc::clone(set), bucket, key, agreed, map));
         }
     }
 
-    /// Removes the current version of an object; absent objects are not an error. The removal
-    /// is a null delete marker, which the cleanup after its acknowledgement removes together
-    /// with the versions it superseded.
+    /// Deletes an object as its bucket's versioning says: a bucket that never had versioning
+    /// loses the current version (absent objects are not an error), through a null delete
+    /// marker that the cleanup after its acknowledgement removes together with what it
+    /// superseded; an enabled bucket gains a delete marker with an id; a suspended one a null
+    /// delete marker that replaces the null version. With `which`, exactly that version goes.
     #[tracing::instrument(name = "storage.delete_object", skip_all, fields(bucket = %bucket))]
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<()> {
+    pub async fn delete_object(&self, bucket: &str, key: &str, which: Option<VersionId>) -> Result<Deleted> {
+        if let Some(which) = which {
+            return self.delete_version(bucket, key, which).await;
+        }
         let (set, hash) = self.set_for(bucket, key)?;
-        match self.get_object(bucket, key).await {
-            Ok(_) => {}
-            Err(StorageError::NoSuchKey { .. }) => return Ok(()),
-            Err(e) => return Err(e),
+        let versioning = self.bucket_config(bucket).await?.versioning;
+        if versioning.is_none() {
+            match self.get_object(bucket, key).await {
+                Ok(_) => {}
+                Err(StorageError::NoSuchKey { .. } | StorageError::DeleteMarker { .. }) => {
+                    return Ok(Deleted { version_id: None, delete_marker: false });
+                }
+                Err(e) => return Err(e),
+            }
         }
         let stamp = self.clock.next();
         let total = set.drives.len();
-        let marker = delete_marker(stamp, set.erasure);
+        let mut marker = delete_marker(stamp, set.erasure);
+        marker.null_version = versioning != Some(VersioningStatus::Enabled);
         let records = (0..total)
             .map(|drive| {
                 Some(VersionRecord { shard_index: placement::shard_of_drive(hash, drive, total), ..marker.clone() })
             })
             .collect();
-        commit::add_version(set, bucket, key, records, Condition::None, "delete object").await
-    }
-
-    /// Replaces the tags of the current version.
-    pub async fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<VersionRecord> {
-        let (set, _) = self.set_for(bucket, key)?;
-        let handle = self.get_object(bucket, key).await?;
-        let holders: Vec<usize> = handle.agreed.holders.iter().map(|(drive, _)| *drive).collect();
-        let mut updated = handle.record().clone();
-        commit::set_tags(set, bucket, key, &holders, updated.version_id, tags.clone()).await?;
-        updated.tags = tags;
-        Ok(updated)
+        if versioning.is_none() {
+            commit::add_version(set, bucket, key, records, Condition::None, "delete object").await?;
+            return Ok(Deleted { version_id: None, delete_marker: false });
+        }
+        commit::add_lasting_marker(set, bucket, key, records).await?;
+        Ok(Deleted { version_id: Some(VersionId::of(&marker)), delete_marker: true })
     }
 
     /// Lists one page of a bucket's objects and common prefixes.
@@ -553,11 +574,12 @@ impl ObjectStore {
         let (parts, etag) = multipart::assemble(chosen, &stored)?;
         let checksum = checksum(&upload, &parts)?;
         let template = upload.template;
+        let versioned = self.bucket_config(bucket).await?.versioning_enabled();
         let stamp = self.clock.next();
         let record = VersionRecord {
             version_id: Uuid::new_v4(),
             stamp,
-            null_version: true,
+            null_version: !versioned,
             mod_time_ns: stamp.unix_ns(),
             delete_marker: false,
             size: parts.iter().map(|p| p.size).sum(),
@@ -608,7 +630,7 @@ impl ObjectStore {
     }
 }
 
-/// A null delete marker.
+/// A delete marker: a null one unless the caller makes it otherwise.
 fn delete_marker(stamp: Stamp, erasure: Erasure) -> VersionRecord {
     VersionRecord {
         version_id: Uuid::new_v4(),

@@ -7,6 +7,7 @@
 //! - reads are monotonic: once a version was returned, later reads (after the healer ran) never
 //!   return an older one.
 //!
+//! - in a bucket with versioning enabled, the overwritten version stays readable by its id.
 //! The child is this test binary itself, running the ignored `crash_child` test.
 
 use std::path::PathBuf;
@@ -15,12 +16,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
+use sovereign_storage::bucket_config::VersioningStatus;
 use sovereign_storage::put::BodyStream;
+use sovereign_storage::versions::{ListedVersion, VersionId};
 use sovereign_storage::{ObjectMeta, ObjectStore, StorageError, StoreConfig};
 
 const CHILD_DRIVES: &str = "CRASH_CHILD_DRIVES";
 const CHILD_PHASE: &str = "CRASH_CHILD_PHASE";
 const CHILD_SIZE: &str = "CRASH_CHILD_SIZE";
+const CHILD_VERSIONED: &str = "CRASH_CHILD_VERSIONED";
 const CRASH_ENV: &str = "SOVEREIGN_S3_TEST_CRASH";
 const ACKED: &str = "CRASH-CHILD-ACKED";
 
@@ -39,7 +43,11 @@ async fn open(drives: &[PathBuf]) -> std::sync::Arc<ObjectStore> {
 }
 
 async fn read(store: &ObjectStore) -> Result<Bytes, StorageError> {
-    let mut stream = store.get_object("b", "k").await?.read(None).await?;
+    read_version(store, None).await
+}
+
+async fn read_version(store: &ObjectStore, which: Option<VersionId>) -> Result<Bytes, StorageError> {
+    let mut stream = store.get_version("b", "k", which).await?.read(None).await?;
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
         out.extend_from_slice(&chunk?);
@@ -62,6 +70,13 @@ fn crash_child() {
         let store = open(&drives).await;
         if phase == 1 {
             store.create_bucket("b").await.unwrap();
+            if std::env::var(CHILD_VERSIONED).is_ok() {
+                let enable = |config: &mut sovereign_storage::bucket_config::BucketConfig| {
+                    config.versioning = Some(VersioningStatus::Enabled);
+                    Ok(())
+                };
+                store.update_bucket_config("b", enable).await.unwrap();
+            }
         }
         let bytes = data(size, phase);
         store.put_object("b", "k", body(bytes.clone()), Some(size as u64), ObjectMeta::default()).await.unwrap();
@@ -76,14 +91,18 @@ fn crash_child() {
 }
 
 /// Runs the child for `phase`, crashing at `point` once `after` drives applied it.
-fn run_child(drives: &[PathBuf], phase: u8, size: usize, crash: Option<(&str, usize)>) -> bool {
+fn run_child(drives: &[PathBuf], phase: u8, size: usize, versioned: bool, crash: Option<(&str, usize)>) -> bool {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(CHILD_DRIVES, drives.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":"))
         .env(CHILD_PHASE, phase.to_string())
         .env(CHILD_SIZE, size.to_string())
+        .env_remove(CHILD_VERSIONED)
         .env_remove(CRASH_ENV);
+    if versioned {
+        command.env(CHILD_VERSIONED, "1");
+    }
     if let Some((point, after)) = crash {
         command.env(CRASH_ENV, format!("{point}:{after}"));
     }
@@ -110,11 +129,11 @@ fn age_files(root: &std::path::Path) {
 }
 
 /// One crash scenario: returns which version the reopened store shows.
-async fn scenario(drive_count: usize, size: usize, point: &str, after: usize) -> u8 {
+async fn scenario(drive_count: usize, size: usize, versioned: bool, point: &str, after: usize) -> u8 {
     let dir = tempfile::tempdir().unwrap();
     let drives: Vec<PathBuf> = (0..drive_count).map(|i| dir.path().join(format!("d{i}"))).collect();
-    assert!(run_child(&drives, 1, size, None), "version 1 acknowledged");
-    let acked = run_child(&drives, 2, size, Some((point, after)));
+    assert!(run_child(&drives, 1, size, versioned, None), "version 1 acknowledged");
+    let acked = run_child(&drives, 2, size, versioned, Some((point, after)));
     age_files(dir.path());
     let store = open(&drives).await;
     let context = format!("{drive_count} drives, {size} bytes, crash at {point} after {after} drives");
@@ -135,14 +154,27 @@ async fn scenario(drive_count: usize, size: usize, point: &str, after: usize) ->
         assert!(now >= version, "{context}: a read went back from version {version} to {now}");
         assert_eq!(again, data(size, now), "{context}");
     }
+    if versioned {
+        // Both versions survive a crash mid-overwrite: the one overwritten is listed and read by
+        // its id, and so is the new one once it shows.
+        let listed = store.list_object_versions("b", "", None, None, None, 10).await.unwrap();
+        let mut kept = Vec::new();
+        for entry in listed.entries {
+            let ListedVersion::Version { record, .. } = entry else { continue };
+            let bytes = read_version(&store, Some(VersionId::of(&record))).await.unwrap();
+            kept.push(if bytes == data(size, 2) { 2 } else { 1 });
+        }
+        let expected: Vec<u8> = if version == 2 { vec![2, 1] } else { vec![1] };
+        assert_eq!(kept, expected, "{context}: versions listed and readable by id");
+    }
     version
 }
 
-async fn every_split(drive_count: usize, sizes: &[usize], point: &str) {
+async fn every_split(drive_count: usize, sizes: &[usize], versioned: bool, point: &str) {
     for &size in sizes {
         let mut seen = Vec::new();
         for after in 0..=drive_count {
-            seen.push(scenario(drive_count, size, point, after).await);
+            seen.push(scenario(drive_count, size, versioned, point, after).await);
         }
         // Before any drive applied version 2, version 1 stays; once all did, version 2 shows.
         assert_eq!(seen[0], 1, "{drive_count} drives, {size} bytes: {seen:?}");
@@ -155,19 +187,28 @@ const SIZES: [usize; 2] = [4096, 300 * 1024];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_step_of_an_overwrite_keeps_the_last_acknowledged_version_2_plus_2() {
-    every_split(4, &SIZES, "add_version").await;
+    every_split(4, &SIZES, false, "add_version").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_any_step_of_a_versioned_overwrite_keeps_both_versions() {
+    every_split(4, &SIZES, true, "add_version").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_any_step_of_an_overwrite_keeps_the_last_acknowledged_version_12_plus_4() {
-    every_split(16, &SIZES, "add_version").await;
+    every_split(16, &SIZES, false, "add_version").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_during_the_cleanup_after_an_overwrite_keeps_the_new_version() {
     for &size in &SIZES {
         for after in 0..=4 {
-            assert_eq!(scenario(4, size, "cleanup", after).await, 2, "{size} bytes, cleanup cut after {after} drives");
+            assert_eq!(
+                scenario(4, size, false, "cleanup", after).await,
+                2,
+                "{size} bytes, cleanup cut after {after} drives"
+            );
         }
     }
 }

@@ -19,8 +19,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sovereign_storage::bucket_config::BucketConfig;
 use sovereign_storage::drive::{
     Condition, Drive, DriveOp, DriveUsage, DriveVersions, ListEntry, ListQuery, Outcome, ShardReader, ShardWriter,
+    VersionEntry, VersionsQuery,
 };
 use sovereign_storage::erasure::Erasure;
 use sovereign_storage::get::decode_inline;
@@ -31,6 +33,7 @@ use sovereign_storage::put::encode_all;
 use sovereign_storage::quorum::Quorum;
 use sovereign_storage::set::ErasureSet;
 use sovereign_storage::stamp::{Clock, Stamp};
+use sovereign_storage::versions::VersionId;
 use sovereign_storage::{commit, Result, StorageError};
 use uuid::Uuid;
 
@@ -72,6 +75,18 @@ impl Drive for Switched {
     async fn bucket(&self, name: &str) -> Result<Option<BucketRecord>> {
         self.check()?;
         self.drive.bucket(name).await
+    }
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<BucketConfig>> {
+        self.check()?;
+        self.drive.bucket_configs(bucket).await
+    }
+    async fn version(&self, bucket: &str, key: &str, which: VersionId) -> Result<Option<VersionRecord>> {
+        self.check()?;
+        self.drive.version(bucket, key, which).await
+    }
+    async fn list_versions(&self, bucket: &str, query: &VersionsQuery) -> Result<Vec<VersionEntry>> {
+        self.check()?;
+        self.drive.list_versions(bucket, query).await
     }
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
         self.check()?;

@@ -182,7 +182,7 @@ async fn overwrite_and_delete_reclaim_shard_files() {
         assert!(std::time::Instant::now() < deadline, "replaced shard files still present");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    store.delete_object("b", "k").await.unwrap();
+    store.delete_object("b", "k", None).await.unwrap();
     assert!(matches!(read(&store, "k", None).await, Err(StorageError::NoSuchKey { .. })));
     // The delete marker's cleanup removes the version, the marker and the files.
     while (0..4).any(|drive| !fixture.shard_files(drive).is_empty()) {
@@ -333,7 +333,7 @@ async fn buckets_are_created_listed_and_deleted_only_when_empty() {
     assert!(matches!(store.create_bucket("b").await, Err(StorageError::BucketExists(_))));
     put(&store, "k", &data(10, 1)).await;
     assert!(matches!(store.delete_bucket("b").await, Err(StorageError::BucketNotEmpty(_))));
-    store.delete_object("b", "k").await.unwrap();
+    store.delete_object("b", "k", None).await.unwrap();
     store.delete_bucket("b").await.unwrap();
     assert!(store.list_buckets().await.unwrap().is_empty());
     assert!(matches!(store.bucket("b").await, Err(StorageError::NoSuchBucket(_))));

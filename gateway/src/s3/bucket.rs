@@ -1,5 +1,5 @@
 //! Bucket operations: CreateBucket, HeadBucket, ListBuckets, GetBucketLocation,
-//! GetBucketVersioning, DeleteBucket.
+//! DeleteBucket.
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -101,15 +101,6 @@ impl Gateway {
         // S3 reports us-east-1 as an empty constraint.
         let constraint = (self.region != US_EAST_1).then(|| BucketLocationConstraint::from(self.region.clone()));
         Ok(S3Response::new(GetBucketLocationOutput { location_constraint: constraint }))
-    }
-
-    /// Versioning has never been enabled on any bucket: the configuration has no status.
-    pub(super) async fn get_bucket_versioning_impl(
-        &self,
-        req: S3Request<GetBucketVersioningInput>,
-    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        self.store.bucket(&req.input.bucket).await.or_s3()?;
-        Ok(S3Response::new(GetBucketVersioningOutput::default()))
     }
 
     pub(super) async fn delete_bucket_impl(

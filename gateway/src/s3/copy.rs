@@ -3,10 +3,11 @@
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::store::ObjectMeta;
+use storage::versions::VersionId;
 
 use super::conditions::{header_condition, write_condition, Conditions};
 use super::convert::{self, StandardHeaders};
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::checksum::{self, Algorithm, BodyCheck};
 use crate::error::OrS3;
 use crate::parse;
@@ -22,8 +23,9 @@ impl Gateway {
         let if_none_match = header_condition(&req.headers, hyper::header::IF_NONE_MATCH)?;
         let if_match_given = if_match.is_some();
         let condition = write_condition(if_match, if_none_match)?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
-        let source = self.store.get_object(src_bucket, src_key).await.or_s3()?;
+        let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+        let source = self.store.get_version(src_bucket, src_key, src_version).await.or_s3()?;
+        let source_config = self.store.bucket_config(src_bucket).await.or_s3()?;
         let record = source.record().clone();
         let conditions = Conditions {
             if_match: input.copy_source_if_match,
@@ -36,7 +38,8 @@ impl Gateway {
             parse::replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "x-amz-metadata-directive")?;
         let replace_tags =
             parse::replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "x-amz-tagging-directive")?;
-        if src_bucket == input.bucket && src_key == input.key && !replace && !replace_tags {
+        let same_version = src_version.is_none_or(|v| v == VersionId::of(&record));
+        if src_bucket == input.bucket && src_key == input.key && same_version && !replace && !replace_tags {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -87,6 +90,7 @@ impl Gateway {
         let meta = ObjectMeta { headers, user_metadata, tags, checksum };
         let copied = self.store.commit_object(&input.bucket, &input.key, staged, meta, condition).await;
         let copied = self.condition_outcome(&input.bucket, &input.key, if_match_given, copied).await?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let sums = copied.checksum.as_ref().map(checksum::to_dto).unwrap_or_default();
         let result = CopyObjectResult {
             e_tag: Some(convert::etag(&copied)),
@@ -98,16 +102,21 @@ impl Gateway {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             ..Default::default()
         };
-        Ok(S3Response::new(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() }))
+        let output = CopyObjectOutput {
+            copy_object_result: Some(result),
+            copy_source_version_id: versioning::reported(&record, &source_config),
+            version_id: versioning::reported(&copied, &config),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
     }
 }
 
-/// The bucket and key of an `x-amz-copy-source`.
-pub fn copy_source(source: &CopySource) -> S3Result<(&str, &str)> {
+/// The bucket, key and version of an `x-amz-copy-source`.
+pub fn copy_source(source: &CopySource) -> S3Result<(&str, &str, Option<VersionId>)> {
     match source {
         CopySource::Bucket { bucket, key, version_id } => {
-            parse::check_version_id(version_id.as_deref())?;
-            Ok((bucket, key))
+            Ok((bucket, key, versioning::requested(version_id.as_deref())?))
         }
         _ => Err(s3_error!(NotImplemented, "Access point copy sources are not supported.")),
     }

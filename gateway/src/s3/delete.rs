@@ -4,9 +4,8 @@ use futures::{stream, StreamExt};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::error::OrS3;
-use crate::parse;
 
 /// Most keys a DeleteObjects request may name.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -17,9 +16,14 @@ impl Gateway {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
-        parse::check_version_id(input.version_id.as_deref())?;
-        self.store.delete_object(&input.bucket, &input.key).await.or_s3()?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let which = versioning::requested(input.version_id.as_deref())?;
+        let deleted = self.store.delete_object(&input.bucket, &input.key, which).await.or_s3()?;
+        let output = DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: deleted.version_id.map(|v| v.to_string()),
+            ..Default::default()
+        };
+        Ok(S3Response::new(output))
     }
 
     pub(super) async fn delete_objects_impl(
@@ -36,8 +40,8 @@ impl Gateway {
         let bucket = &input.bucket;
         let results = stream::iter(objects)
             .map(|object| async move {
-                let result = match parse::check_version_id(object.version_id.as_deref()) {
-                    Ok(()) => self.store.delete_object(bucket, &object.key).await.or_s3(),
+                let result = match versioning::requested(object.version_id.as_deref()) {
+                    Ok(which) => self.store.delete_object(bucket, &object.key, which).await.or_s3(),
                     Err(e) => Err(e),
                 };
                 (object, result)
@@ -49,11 +53,15 @@ impl Gateway {
         let mut errors = Vec::new();
         for (object, result) in results {
             match result {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
+                Ok(_) if quiet => {}
+                Ok(outcome) => deleted.push(DeletedObject {
                     key: Some(object.key),
                     version_id: object.version_id,
-                    ..Default::default()
+                    delete_marker: outcome.delete_marker.then_some(true),
+                    delete_marker_version_id: outcome
+                        .version_id
+                        .filter(|_| outcome.delete_marker)
+                        .map(|v| v.to_string()),
                 }),
                 Err(e) => errors.push(s3s::dto::Error {
                     key: Some(object.key),

@@ -7,10 +7,9 @@ use storage::put::BodyStream;
 
 use super::conditions::Conditions;
 use super::convert::{self, StandardHeaders};
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::checksum;
 use crate::error::OrS3;
-use crate::parse;
 
 /// Turns an object-layer stream into a response body.
 pub fn blob(body: BodyStream) -> StreamingBlob {
@@ -72,8 +71,9 @@ impl Gateway {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        parse::check_version_id(input.version_id.as_deref())?;
-        let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
+        let which = versioning::requested(input.version_id.as_deref())?;
+        let handle = self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record().clone();
         let conditions = Conditions {
             if_match: input.if_match,
@@ -112,6 +112,7 @@ impl Gateway {
             checksum_sha256: checksum.checksum_sha256,
             checksum_crc64nvme: checksum.checksum_crc64nvme,
             checksum_type: sums.map(|s| ChecksumType::from(s.kind.clone())),
+            version_id: versioning::reported(&record, &config),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -122,8 +123,9 @@ impl Gateway {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        parse::check_version_id(input.version_id.as_deref())?;
-        let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
+        let which = versioning::requested(input.version_id.as_deref())?;
+        let handle = self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record();
         let conditions = Conditions {
             if_match: input.if_match,
@@ -156,6 +158,7 @@ impl Gateway {
             checksum_sha256: checksum.checksum_sha256,
             checksum_crc64nvme: checksum.checksum_crc64nvme,
             checksum_type: sums.map(|s| ChecksumType::from(s.kind.clone())),
+            version_id: versioning::reported(record, &config),
             ..Default::default()
         };
         let mut response = S3Response::new(output);

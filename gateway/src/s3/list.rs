@@ -5,9 +5,10 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::drive::ListEntry;
 use storage::list::ListPage;
+use storage::versions::{ListedVersion, VersionId};
 
 use super::convert;
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::error::OrS3;
 use crate::parse;
 
@@ -74,23 +75,6 @@ fn split(page: &ListPage, encoder: &Encoder, owner: Option<&Owner>) -> (Vec<Obje
         }
     }
     (objects, prefixes)
-}
-
-/// A listed object as the only (null) version of its key.
-fn as_version(object: Object) -> ObjectVersion {
-    ObjectVersion {
-        key: object.key,
-        version_id: Some(parse::NULL_VERSION_ID.to_owned()),
-        is_latest: Some(true),
-        e_tag: object.e_tag,
-        last_modified: object.last_modified,
-        size: object.size,
-        storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
-        checksum_algorithm: object.checksum_algorithm,
-        checksum_type: object.checksum_type,
-        owner: object.owner,
-        restore_status: None,
-    }
 }
 
 impl Gateway {
@@ -176,7 +160,6 @@ impl Gateway {
         Ok(S3Response::new(output))
     }
 
-    /// Buckets are unversioned: every object is listed as its null version, the latest.
     pub(super) async fn list_object_versions_impl(
         &self,
         req: S3Request<ListObjectVersionsInput>,
@@ -185,15 +168,64 @@ impl Gateway {
         let encoder = Encoder::new(input.encoding_type.as_ref())?;
         let max = max_keys(input.max_keys)?;
         let key_marker = input.key_marker.as_deref().filter(|m| !m.is_empty());
-        if input.version_id_marker.as_deref().is_some_and(|m| !m.is_empty()) && key_marker.is_none() {
+        let version_marker = input.version_id_marker.as_deref().filter(|m| !m.is_empty());
+        if version_marker.is_some() && key_marker.is_none() {
             return Err(s3_error!(InvalidArgument, "A version-id marker cannot be specified without a key marker."));
         }
-        parse::check_version_id(input.version_id_marker.as_deref().filter(|m| !m.is_empty()))?;
-        let page =
-            self.list_page(&input.bucket, input.prefix.as_deref(), input.delimiter.as_deref(), key_marker, max).await?;
-        let last = page.entries.last().filter(|_| page.truncated);
-        let (objects, prefixes) = split(&page, &encoder, Some(&self.owner()));
-        let versions: Vec<ObjectVersion> = objects.into_iter().map(as_version).collect();
+        let version_marker = versioning::requested(version_marker)?;
+        let page = self
+            .store
+            .list_object_versions(
+                &input.bucket,
+                input.prefix.as_deref().unwrap_or_default(),
+                input.delimiter.as_deref().filter(|d| !d.is_empty()),
+                key_marker,
+                version_marker,
+                max as usize,
+            )
+            .await
+            .or_s3()?;
+        let owner = self.owner();
+        let (mut versions, mut markers, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
+        for entry in &page.entries {
+            match entry {
+                ListedVersion::Version { key, record, latest } if record.delete_marker => {
+                    markers.push(DeleteMarkerEntry {
+                        key: Some(encoder.apply(key.clone())),
+                        version_id: Some(VersionId::of(record).to_string()),
+                        is_latest: Some(*latest),
+                        last_modified: Some(convert::last_modified(record)),
+                        owner: Some(owner.clone()),
+                    });
+                }
+                ListedVersion::Version { key, record, latest } => versions.push(ObjectVersion {
+                    key: Some(encoder.apply(key.clone())),
+                    version_id: Some(VersionId::of(record).to_string()),
+                    is_latest: Some(*latest),
+                    e_tag: Some(convert::etag(record)),
+                    last_modified: Some(convert::last_modified(record)),
+                    size: Some(record.size as i64),
+                    storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
+                    checksum_algorithm: record
+                        .checksum
+                        .as_ref()
+                        .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.clone())]),
+                    checksum_type: record.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
+                    owner: Some(owner.clone()),
+                    restore_status: None,
+                }),
+                ListedVersion::Prefix(prefix) => {
+                    prefixes.push(CommonPrefix { prefix: Some(encoder.apply(prefix.clone())) });
+                }
+            }
+        }
+        let (next_key_marker, next_version_id_marker) = match page.entries.last().filter(|_| page.truncated) {
+            Some(ListedVersion::Version { key, record, .. }) => {
+                (Some(encoder.apply(key.clone())), Some(VersionId::of(record).to_string()))
+            }
+            Some(ListedVersion::Prefix(prefix)) => (Some(encoder.apply(prefix.clone())), None),
+            None => (None, None),
+        };
         let output = ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(encoder.apply(input.prefix.unwrap_or_default())),
@@ -202,11 +234,10 @@ impl Gateway {
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             max_keys: Some(max),
             is_truncated: Some(page.truncated),
-            next_key_marker: last.map(|e| encoder.apply(e.name().to_owned())),
-            next_version_id_marker: last
-                .filter(|e| matches!(e, ListEntry::Object { .. }))
-                .map(|_| parse::NULL_VERSION_ID.to_owned()),
+            next_key_marker,
+            next_version_id_marker,
             versions: (!versions.is_empty()).then_some(versions),
+            delete_markers: (!markers.is_empty()).then_some(markers),
             common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
             encoding_type: input.encoding_type,
             ..Default::default()

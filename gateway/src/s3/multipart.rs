@@ -162,8 +162,8 @@ impl Gateway {
         check_part_number(input.part_number)?;
         let id = upload_id(&input.upload_id)?;
         self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
-        let source = self.store.get_object(src_bucket, src_key).await.or_s3()?;
+        let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+        let source = self.store.get_version(src_bucket, src_key, src_version).await.or_s3()?;
         let record = source.record().clone();
         let conditions = Conditions {
             if_match: input.copy_source_if_match,
@@ -233,8 +233,10 @@ impl Gateway {
             })
             .await;
         let record = self.condition_outcome(&input.bucket, &input.key, if_match, completed).await?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let sums = record.checksum.as_ref().map(checksum::to_dto).unwrap_or_default();
         let output = CompleteMultipartUploadOutput {
+            version_id: super::versioning::reported(&record, &config),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             bucket: Some(input.bucket),
             key: Some(input.key),

@@ -11,7 +11,7 @@ use storage::StorageError;
 
 use super::conditions::write_condition;
 use super::convert::{self, StandardHeaders};
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::checksum::{self, BodyCheck};
 use crate::error::{to_s3, OrS3};
 use crate::parse;
@@ -62,6 +62,7 @@ impl Gateway {
         let meta = ObjectMeta { headers, user_metadata, tags, checksum: Some(checksum.clone()) };
         let committed = self.store.commit_object(&input.bucket, &input.key, staged, meta, condition).await;
         let record = self.condition_outcome(&input.bucket, &input.key, if_match, committed).await?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let sums = checksum::to_dto(&checksum);
         let output = PutObjectOutput {
             e_tag: Some(convert::etag(&record)),
@@ -71,6 +72,7 @@ impl Gateway {
             checksum_sha256: sums.checksum_sha256,
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_type: Some(ChecksumType::from(checksum.kind)),
+            version_id: versioning::reported(&record, &config),
             ..Default::default()
         };
         Ok(S3Response::new(output))
@@ -87,7 +89,9 @@ impl Gateway {
     ) -> S3Result<VersionRecord> {
         match committed {
             Err(StorageError::PreconditionFailed) if if_match => match self.store.get_object(bucket, key).await {
-                Err(StorageError::NoSuchKey { .. }) => Err(s3_error!(NoSuchKey, "The specified key does not exist.")),
+                Err(StorageError::NoSuchKey { .. } | StorageError::DeleteMarker { .. }) => {
+                    Err(s3_error!(NoSuchKey, "The specified key does not exist."))
+                }
                 _ => Err(to_s3(StorageError::PreconditionFailed)),
             },
             other => other.or_s3(),

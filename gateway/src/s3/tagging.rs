@@ -3,7 +3,7 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::error::OrS3;
 use crate::parse;
 
@@ -13,11 +13,13 @@ impl Gateway {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
-        parse::check_version_id(input.version_id.as_deref())?;
-        let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
-        let tag_set =
-            handle.record().tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect();
-        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, ..Default::default() }))
+        let which = versioning::requested(input.version_id.as_deref())?;
+        let handle = self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
+        let record = handle.record();
+        let tag_set = record.tags.iter().map(|(k, v)| Tag { key: Some(k.clone()), value: Some(v.clone()) }).collect();
+        let version_id = versioning::reported(record, &config);
+        Ok(S3Response::new(GetObjectTaggingOutput { tag_set, version_id }))
     }
 
     pub(super) async fn put_object_tagging_impl(
@@ -32,9 +34,10 @@ impl Gateway {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         parse::check_tags(&tags)?;
-        parse::check_version_id(input.version_id.as_deref())?;
-        self.store.set_tags(&input.bucket, &input.key, tags).await.or_s3()?;
-        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+        let which = versioning::requested(input.version_id.as_deref())?;
+        let record = self.store.set_version_tags(&input.bucket, &input.key, which, tags).await.or_s3()?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id: versioning::reported(&record, &config) }))
     }
 
     pub(super) async fn delete_object_tagging_impl(
@@ -42,8 +45,9 @@ impl Gateway {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
-        parse::check_version_id(input.version_id.as_deref())?;
-        self.store.set_tags(&input.bucket, &input.key, Vec::new()).await.or_s3()?;
-        Ok(S3Response::new(DeleteObjectTaggingOutput::default()))
+        let which = versioning::requested(input.version_id.as_deref())?;
+        let record = self.store.set_version_tags(&input.bucket, &input.key, which, Vec::new()).await.or_s3()?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
+        Ok(S3Response::new(DeleteObjectTaggingOutput { version_id: versioning::reported(&record, &config) }))
     }
 }

@@ -16,12 +16,15 @@ use async_trait::async_trait;
 use rocksdb::{Options, DB};
 use uuid::Uuid;
 
+use crate::bucket_config::BucketConfig;
 use crate::drive::{
-    Drive, DriveOp, DriveUsage, DriveVersions, ListEntry, ListQuery, Outcome, ShardReader, ShardWriter,
+    Drive, DriveOp, DriveUsage, DriveVersions, ListEntry, ListQuery, Outcome, ShardReader, ShardWriter, VersionEntry,
+    VersionsQuery,
 };
 use crate::error::{Result, StorageError};
-use crate::meta::{self, BucketRecord, ChangeRecord, PartRecord, UploadRecord};
+use crate::meta::{self, BucketRecord, ChangeRecord, PartRecord, UploadRecord, VersionRecord};
 use crate::metrics;
+use crate::versions::VersionId;
 use records::ChangeLog;
 use shard::{sync_dir, LocalShardReader, LocalShardWriter};
 
@@ -263,6 +266,11 @@ impl Drive for LocalDrive {
         self.blocking(move |inner| inner.get(&meta::bucket_key(&name))).await
     }
 
+    async fn bucket_configs(&self, bucket: &str) -> Result<Vec<BucketConfig>> {
+        let prefix = meta::bucket_config_prefix(bucket);
+        self.blocking(move |inner| Ok(inner.scan(&prefix)?.into_iter().map(|(_, c)| c).collect())).await
+    }
+
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>> {
         self.blocking(|inner| Ok(inner.scan(&meta::bucket_prefix())?.into_iter().map(|(_, r)| r).collect())).await
     }
@@ -280,6 +288,16 @@ impl Drive for LocalDrive {
         }
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         self.blocking(move |inner| inner.versions(&bucket, &key, limit)).await
+    }
+
+    async fn version(&self, bucket: &str, key: &str, which: VersionId) -> Result<Option<VersionRecord>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.blocking(move |inner| inner.version(&bucket, &key, which)).await
+    }
+
+    async fn list_versions(&self, bucket: &str, query: &VersionsQuery) -> Result<Vec<VersionEntry>> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.blocking(move |inner| inner.list_versions(&bucket, &query)).await
     }
 
     async fn commit(&self, bucket: &str, key: &str, op: DriveOp) -> Result<Outcome> {

@@ -9,10 +9,12 @@ use rocksdb::{DBRawIterator, Direction, IteratorMode, ReadOptions, ReadTier, Wri
 use uuid::Uuid;
 
 use super::{Inner, KEY_LOCK_STRIPES};
-use crate::drive::{Condition, DriveOp, DriveVersions, ListEntry, ListQuery, Outcome};
+use crate::bucket_config::BucketConfig;
+use crate::drive::{Condition, DriveOp, DriveVersions, ListEntry, ListQuery, Outcome, VersionEntry, VersionsQuery};
 use crate::error::Result;
 use crate::meta::{self, ChangeKind, ChangeRecord, PartRecord, UploadRecord, VersionRecord};
 use crate::placement;
+use crate::versions::VersionId;
 
 /// Versions of one key a listing reads per drive: the current one and, while an overwrite is
 /// being acknowledged or after a crash cut one short, the one before it.
@@ -203,6 +205,8 @@ impl Inner {
             op,
             DriveOp::Supersede { .. }
                 | DriveOp::SupersedeParts { .. }
+                | DriveOp::SupersedeBucketConfigs { .. }
+                | DriveOp::RemoveBucketConfig { .. }
                 | DriveOp::RemoveVersion { .. }
                 | DriveOp::RemovePart { .. }
         );
@@ -261,10 +265,11 @@ impl Inner {
                 change.batch.put(db_key, meta::encode(&record)?);
                 change.log(bucket, key, &record, ChangeKind::Metadata);
             }
-            DriveOp::Supersede { version_id, through } => {
+            DriveOp::Supersede { version_id, through, remove_marker } => {
                 for (db_key, record) in self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))? {
                     let older_null = record.null_version && record.stamp < through;
-                    let null_marker = record.version_id == version_id && record.null_version && record.delete_marker;
+                    let null_marker =
+                        remove_marker && record.version_id == version_id && record.null_version && record.delete_marker;
                     if older_null || null_marker {
                         change.remove_version(&db_key, &record);
                     }
@@ -275,6 +280,26 @@ impl Inner {
                     change.remove_version(&db_key, &record);
                     change.log(bucket, key, &record, ChangeKind::Delete);
                 }
+            }
+            DriveOp::DeleteVersion { version_id, stamp } => {
+                let db_key = meta::version_key_at(bucket, key, stamp, version_id);
+                if let Some(record) = self.get::<VersionRecord>(&db_key)? {
+                    change.remove_version(&db_key, &record);
+                    change.log(bucket, key, &record, ChangeKind::Delete);
+                }
+            }
+            DriveOp::AddBucketConfig { config } => {
+                change.batch.put(meta::bucket_config_key(bucket, config.stamp), meta::encode(&config)?);
+            }
+            DriveOp::SupersedeBucketConfigs { through } => {
+                for (db_key, config) in self.scan::<BucketConfig>(&meta::bucket_config_prefix(bucket))? {
+                    if config.stamp < through {
+                        change.batch.delete(db_key);
+                    }
+                }
+            }
+            DriveOp::RemoveBucketConfig { stamp } => {
+                change.batch.delete(meta::bucket_config_key(bucket, stamp));
             }
             DriveOp::CreateUpload { record } => {
                 change.batch.put(meta::upload_key(bucket, key, record.upload_id), meta::encode(&record)?);
@@ -337,8 +362,68 @@ impl Inner {
         if self.has_any(&meta::objects_prefix(name))? || self.has_any(&meta::uploads_prefix(name))? {
             return Ok(false);
         }
-        self.db.delete_opt(meta::bucket_key(name), &self.write_options())?;
+        let mut batch = WriteBatch::default();
+        batch.delete(meta::bucket_key(name));
+        batch.delete_range(meta::bucket_config_prefix(name), meta::bucket_config_end(name));
+        self.db.write_opt(batch, &self.write_options())?;
         Ok(true)
+    }
+
+    /// One version of a key: by stamp and id with one read, or the newest null version.
+    pub(super) fn version(&self, bucket: &str, key: &str, which: VersionId) -> Result<Option<VersionRecord>> {
+        match which {
+            VersionId::Id { stamp, id } => self.get(&meta::version_key_at(bucket, key, stamp, id)),
+            VersionId::Null => Ok(self.find_version(bucket, key, |v| v.null_version)?.map(|(_, v)| v)),
+        }
+    }
+
+    pub(super) fn list_versions(&self, bucket: &str, query: &VersionsQuery) -> Result<Vec<VersionEntry>> {
+        let keys = &query.keys;
+        let base = meta::objects_prefix(bucket);
+        let mut start = meta::at_key(bucket, &keys.prefix);
+        if let Some(after) = &keys.start_after {
+            let rolled_up = keys.common_prefix(after) == Some(after.as_str());
+            let past = match query.after_version {
+                Some((stamp, id)) if !rolled_up => {
+                    let mut past = meta::version_key_at(bucket, after, stamp, id);
+                    past.push(0);
+                    past
+                }
+                _ if rolled_up => meta::after_prefix(bucket, after),
+                _ => meta::after_key(bucket, after),
+            };
+            start = start.max(past);
+        }
+        let mut out = Vec::new();
+        let mut iter = self.db.raw_iterator();
+        iter.seek(&start);
+        while out.len() < keys.limit {
+            let (Some(db_key), Some(value)) = (iter.key(), iter.value()) else { break };
+            let Some(key) = meta::object_key_of(base.len(), db_key).filter(|_| db_key.starts_with(&base)) else {
+                break;
+            };
+            if !key.starts_with(&keys.prefix) {
+                break;
+            }
+            match keys.common_prefix(key).map(str::to_owned) {
+                Some(prefix) => {
+                    let next = meta::after_prefix(bucket, &prefix);
+                    if keys.start_after.as_deref().is_none_or(|after| prefix.as_str() > after) {
+                        out.push(VersionEntry::Prefix(prefix));
+                    }
+                    iter.seek(next);
+                }
+                None => {
+                    let key = key.to_owned();
+                    let mut record: VersionRecord = meta::decode(value)?;
+                    record.inline = None;
+                    out.push(VersionEntry::Version { key, record });
+                    iter.next();
+                }
+            }
+        }
+        iter.status()?;
+        Ok(out)
     }
 
     pub(super) fn list_latest(&self, bucket: &str, query: &ListQuery) -> Result<Vec<ListEntry>> {

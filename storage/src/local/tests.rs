@@ -51,7 +51,7 @@ async fn an_overwrite_keeps_the_previous_version_until_the_cleanup() {
     assert_eq!(drive.inner.reclaim_orphans(SystemTime::now() + Duration::from_secs(60)).unwrap(), 0);
     assert!(test_has_shard(&drive, old.parts[0].data_id));
     // Once the new version is acknowledged, the cleanup removes the old one and its file.
-    let cleanup = DriveOp::Supersede { version_id: new.version_id, through: new.stamp };
+    let cleanup = DriveOp::Supersede { version_id: new.version_id, through: new.stamp, remove_marker: true };
     drive.commit("bkt", "key", cleanup.clone()).await.unwrap();
     assert_eq!(drive.versions("bkt", "key", 10).await.unwrap().versions, vec![new.clone()]);
     // Its file stays for a grace period (a GET may be opening it), then goes.
@@ -158,7 +158,11 @@ async fn a_bucket_is_removed_only_while_empty() {
     let marker = VersionRecord { delete_marker: true, ..meta::test_record(2) };
     drive.commit("bkt", "k", add(&marker)).await.unwrap();
     drive
-        .commit("bkt", "k", DriveOp::Supersede { version_id: marker.version_id, through: marker.stamp })
+        .commit(
+            "bkt",
+            "k",
+            DriveOp::Supersede { version_id: marker.version_id, through: marker.stamp, remove_marker: true },
+        )
         .await
         .unwrap();
     assert!(drive.delete_bucket_if_empty("bkt").await.unwrap());
