@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
+use crate::cleanup;
 use crate::commit;
 use crate::drive::DriveOp;
 use crate::error::{Result, StorageError};
@@ -226,7 +227,7 @@ async fn write_everywhere(sets: &[Arc<ErasureSet>], bucket: &str, config: &Bucke
     let Some((short_set, short_tally)) = short else {
         for set in sets {
             let cleanup = DriveOp::SupersedeBucketConfigs { through: config.stamp };
-            commit::spawn_cleanup(set, bucket, "", (0..set.drives.len()).collect(), cleanup);
+            cleanup::schedule(set, bucket, "", (0..set.drives.len()).collect(), cleanup);
         }
         return Ok(());
     };

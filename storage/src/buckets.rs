@@ -71,7 +71,9 @@ impl ObjectStore {
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let _turn = self.config_turn().lock().await;
         let state = self.bucket_state_on_drives(name).await?.ok_or_else(|| StorageError::NoSuchBucket(name.into()))?;
-        if self.holds_versions(name).await? || !self.list_uploads(name, &UploadQuery::first(1)).await?.entries.is_empty() {
+        if self.holds_versions(name).await?
+            || !self.list_uploads(name, &UploadQuery::first(1)).await?.entries.is_empty()
+        {
             return Err(StorageError::BucketNotEmpty(name.to_owned()));
         }
         self.bucket_cache().invalidate(name);

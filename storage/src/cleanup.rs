@@ -22,9 +22,11 @@ use crate::stamp::Stamp;
 /// new version on too few drives must still find the old one on the others.
 pub const CLEANUP_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What a cleanup cleans: the versions of a key, or the uploads of one part number.
+/// What a cleanup cleans: the versions of a key, the uploads of one part number, or a
+/// bucket's configuration records (told apart by the kind of op).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Target {
+    kind: std::mem::Discriminant<DriveOp>,
     bucket: String,
     key: String,
     part: Option<(Uuid, i32)>,
@@ -87,7 +89,9 @@ impl Cleanups {
 /// The stamp a cleanup op removes up to; a greater one removes everything a lesser one does.
 fn through(op: &DriveOp) -> Option<Stamp> {
     match op {
-        DriveOp::Supersede { through, .. } | DriveOp::SupersedeParts { through, .. } => Some(*through),
+        DriveOp::Supersede { through, .. }
+        | DriveOp::SupersedeParts { through, .. }
+        | DriveOp::SupersedeBucketConfigs { through } => Some(*through),
         _ => None,
     }
 }
@@ -101,7 +105,7 @@ pub fn schedule(set: &Arc<ErasureSet>, bucket: &str, key: &str, drives: Vec<usiz
         DriveOp::SupersedeParts { upload_id, number, .. } => Some((*upload_id, *number)),
         _ => None,
     };
-    let target = Target { bucket: bucket.to_owned(), key: key.to_owned(), part };
+    let target = Target { kind: std::mem::discriminant(&op), bucket: bucket.to_owned(), key: key.to_owned(), part };
     let due = Due { at: Instant::now() + CLEANUP_DELAY, drives, op };
     let first_at = due.at;
     if !set.cleanups.queue(target.clone(), due) {
@@ -131,11 +135,15 @@ mod tests {
 
     fn supersede(wall_ns: u64) -> Due {
         let through = Stamp { hlc: wall_ns, writer: 1 };
-        Due { at: Instant::now(), drives: vec![0, 1], op: DriveOp::Supersede { version_id: Uuid::nil(), through } }
+        Due {
+            at: Instant::now(),
+            drives: vec![0, 1],
+            op: DriveOp::Supersede { version_id: Uuid::nil(), through, remove_marker: false },
+        }
     }
 
     fn target() -> Target {
-        Target { bucket: "b".into(), key: "k".into(), part: None }
+        Target { kind: std::mem::discriminant(&supersede(0).op), bucket: "b".into(), key: "k".into(), part: None }
     }
 
     #[tokio::test]

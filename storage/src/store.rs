@@ -12,8 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 use uuid::Uuid;
 
-use crate::cleanup::Cleanups;
 use crate::bucket_config::{BucketCache, VersioningStatus};
+use crate::cleanup::Cleanups;
 use crate::commit;
 use crate::drive::{Condition, Drive, DriveOp};
 use crate::erasure::Erasure;

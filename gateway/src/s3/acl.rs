@@ -9,9 +9,8 @@
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::error::OrS3;
-use crate::parse;
 
 /// The only object ownership this server has: ACLs disabled, the bucket owner owns everything.
 const OWNERSHIP: &str = ObjectOwnership::BUCKET_OWNER_ENFORCED;
@@ -70,8 +69,8 @@ impl Gateway {
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let input = req.input;
-        parse::check_version_id(input.version_id.as_deref())?;
-        self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
+        let which = versioning::requested(input.version_id.as_deref())?;
+        self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
         let output = GetObjectAclOutput {
             grants: Some(self.owner_only_grants()),
             owner: Some(self.owner()),
@@ -85,8 +84,8 @@ impl Gateway {
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let input = req.input;
-        parse::check_version_id(input.version_id.as_deref())?;
-        self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
+        let which = versioning::requested(input.version_id.as_deref())?;
+        self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
         self.check_policy(input.access_control_policy.as_ref())?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
     }

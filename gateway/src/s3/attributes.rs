@@ -6,10 +6,9 @@ use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::meta::VersionRecord;
 
 use super::convert;
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::checksum;
 use crate::error::OrS3;
-use crate::parse;
 
 /// Parts listed per page by default and at most.
 const MAX_LISTED_PARTS: i32 = 1000;
@@ -65,8 +64,9 @@ impl Gateway {
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = req.input;
-        parse::check_version_id(input.version_id.as_deref())?;
-        let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
+        let which = versioning::requested(input.version_id.as_deref())?;
+        let handle = self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
+        let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record();
         let wants = |attribute: &str| input.object_attributes.iter().any(|a| a.as_str() == attribute);
         let sums = record.checksum.as_ref().filter(|_| wants(ObjectAttributes::CHECKSUM));
@@ -87,6 +87,7 @@ impl Gateway {
             storage_class: wants(ObjectAttributes::STORAGE_CLASS)
                 .then(|| StorageClass::from_static(StorageClass::STANDARD)),
             last_modified: Some(convert::last_modified(record)),
+            version_id: versioning::reported(record, &config),
             ..Default::default()
         };
         Ok(S3Response::new(output))
