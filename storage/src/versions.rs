@@ -132,18 +132,31 @@ fn entry_position(entry: &VersionEntry) -> Position {
 }
 
 /// The version `which` of a key as a set agrees on it: the newest such version held by enough
-/// drives that it may have been committed.
+/// drives that it may have been committed. For the null version every drive reports all the
+/// null versions it holds: one superseded by a write that a crash cut short is still the
+/// committed one.
 pub(crate) async fn find(set: &ErasureSet, bucket: &str, key: &str, which: VersionId) -> Result<Option<Agreed>> {
-    let results = set.on_all(|drive| drive.version(bucket, key, which)).await;
-    let answers = set.answers(results);
+    let results: Vec<Result<Vec<VersionRecord>>> = match which {
+        VersionId::Id { .. } => {
+            let found = set.on_all(|drive| drive.version(bucket, key, which)).await;
+            found.into_iter().map(|r| r.map(|v| v.into_iter().collect())).collect()
+        }
+        VersionId::Null => {
+            let listed = set.on_all(|drive| drive.versions(bucket, key, usize::MAX)).await;
+            listed.into_iter().map(|r| r.map(|v| v.versions.into_iter().filter(|v| v.null_version).collect())).collect()
+        }
+    };
+    let answers = set.list_answers(results);
     let unknown = answers.iter().filter(|a| matches!(a, Answer::Unknown)).count();
     set.quorum.check_read("get object version", answers.len() - unknown)?;
     let mut held: Vec<Agreed> = Vec::new();
     for (drive, answer) in answers.into_iter().enumerate() {
-        let Answer::Found(record) = answer else { continue };
-        match held.iter_mut().find(|a| a.record().version_id == record.version_id) {
-            Some(agreed) => agreed.holders.push((drive, record)),
-            None => held.push(Agreed { holders: vec![(drive, record)] }),
+        let Answer::Found(records) = answer else { continue };
+        for record in records {
+            match held.iter_mut().find(|a| a.record().version_id == record.version_id) {
+                Some(agreed) => agreed.holders.push((drive, record)),
+                None => held.push(Agreed { holders: vec![(drive, record)] }),
+            }
         }
     }
     held.sort_by(|a, b| b.record().stamp.cmp(&a.record().stamp));

@@ -3,7 +3,6 @@
 
 use std::process::Command;
 
-use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule, Delete, MfaDelete,
     ObjectIdentifier, Tag, Tagging, VersioningConfiguration,
