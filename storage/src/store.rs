@@ -22,7 +22,8 @@ use crate::heal::{self, HealQueue};
 use crate::list::{self, ListPage};
 use crate::local::LocalDrive;
 use crate::meta::{
-    self, BucketRecord, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord,
+    self, BucketRecord, DataPart, ObjectEncryption, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord,
+    VersionRecord,
 };
 use crate::multipart::{self, ChosenPart};
 use crate::placement::{self, object_hash, set_index};
@@ -70,10 +71,12 @@ pub struct ObjectMeta {
     pub tags: Vec<(String, String)>,
     /// Checksum to store and return.
     pub checksum: Option<StoredChecksum>,
+    /// How the data is sealed, when the gateway encrypted it.
+    pub encryption: Option<ObjectEncryption>,
 }
 
-/// A located object version, ready to be read.
-#[derive(Debug)]
+/// A located object version, ready to be read (a clone reads the same version again).
+#[derive(Debug, Clone)]
 pub struct ObjectHandle {
     set: Arc<ErasureSet>,
     bucket: String,
@@ -345,6 +348,7 @@ impl ObjectStore {
             shard_index: 0,
             parts: Vec::new(),
             inline: None,
+            encryption: meta.encryption,
         };
         let total = set.drives.len();
         let records: Vec<Option<VersionRecord>> = (0..total)
@@ -556,6 +560,7 @@ impl ObjectStore {
             shard_index: 0,
             parts,
             inline: None,
+            encryption: template.encryption,
         };
         multipart::complete(set, bucket, key, upload_id, &record, hash, condition).await?;
         Ok(record)
@@ -616,6 +621,7 @@ fn delete_marker(stamp: Stamp, erasure: Erasure) -> VersionRecord {
         shard_index: 0,
         parts: Vec::new(),
         inline: None,
+        encryption: None,
     }
 }
 

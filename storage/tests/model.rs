@@ -188,6 +188,7 @@ impl Harness {
             shard_index: 0,
             parts: Vec::new(),
             inline: None,
+            encryption: None,
         };
         let records = (0..DRIVES)
             .map(|drive| {

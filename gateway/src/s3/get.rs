@@ -11,6 +11,7 @@ use super::Gateway;
 use crate::checksum;
 use crate::error::OrS3;
 use crate::parse;
+use crate::sse::headers::{CustomerHeaders, SseOutput};
 
 /// Turns an object-layer stream into a response body.
 pub fn blob(body: BodyStream) -> StreamingBlob {
@@ -23,7 +24,8 @@ fn resolve_range(
     range: Option<Range>,
     part_number: Option<i32>,
 ) -> S3Result<Option<std::ops::Range<u64>>> {
-    let size = record.size;
+    let size = crate::sse::object_size(record);
+    let part_sizes = crate::sse::part_sizes(record);
     if let Some(number) = part_number {
         if !(1..=10_000).contains(&number) {
             return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
@@ -43,8 +45,8 @@ fn resolve_range(
             e.set_status_code(hyper::StatusCode::RANGE_NOT_SATISFIABLE);
             e
         })?;
-        let start: u64 = record.parts[..index].iter().map(|p| p.size).sum();
-        return Ok(Some(start..start + record.parts[index].size));
+        let start: u64 = part_sizes[..index].iter().sum();
+        return Ok(Some(start..start + part_sizes[index]));
     }
     match range {
         None => Ok(None),
@@ -81,6 +83,8 @@ impl Gateway {
         parse::check_version_id(input.version_id.as_deref())?;
         let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
         let record = handle.record().clone();
+        let customer = CustomerHeaders::of_get(&input);
+        let data_key = self.sse.data_key(record.encryption.as_ref(), &customer).await?;
         let conditions = Conditions {
             if_match: input.if_match,
             if_none_match: input.if_none_match,
@@ -89,14 +93,15 @@ impl Gateway {
         };
         conditions.check(&record, false)?;
         let range = resolve_range(&record, input.range, input.part_number)?;
-        let length = range.as_ref().map_or(record.size, |r| r.end - r.start);
-        let content_range = range.as_ref().map(|r| content_range(r, record.size));
+        let size = crate::sse::object_size(&record);
+        let length = range.as_ref().map_or(size, |r| r.end - r.start);
+        let content_range = range.as_ref().map(|r| content_range(r, size));
         let whole = range.is_none();
-        let body = handle.read(range).await.or_s3()?;
+        let body = self.sse.read(handle, range, data_key, &input.bucket, &input.key).await?;
         let headers = StandardHeaders::of(&record);
         let sums = record.checksum.as_ref().filter(|_| whole && wants_checksum(input.checksum_mode.as_ref()));
         let checksum = sums.map(checksum::to_dto).unwrap_or_default();
-        let output = GetObjectOutput {
+        let mut output = GetObjectOutput {
             body: Some(blob(body)),
             content_length: Some(length as i64),
             content_range,
@@ -120,6 +125,7 @@ impl Gateway {
             checksum_type: sums.map(|s| ChecksumType::from(s.kind.clone())),
             ..Default::default()
         };
+        SseOutput::of(record.encryption.as_ref(), customer.key_md5).get(&mut output);
         Ok(S3Response::new(output))
     }
 
@@ -131,6 +137,8 @@ impl Gateway {
         parse::check_version_id(input.version_id.as_deref())?;
         let handle = self.store.get_object(&input.bucket, &input.key).await.or_s3()?;
         let record = handle.record();
+        let customer = CustomerHeaders::of_head(&input);
+        self.sse.check_access(record, &customer).await?;
         let conditions = Conditions {
             if_match: input.if_match,
             if_none_match: input.if_none_match,
@@ -142,9 +150,10 @@ impl Gateway {
         let headers = StandardHeaders::of(record);
         let sums = record.checksum.as_ref().filter(|_| range.is_none() && wants_checksum(input.checksum_mode.as_ref()));
         let checksum = sums.map(checksum::to_dto).unwrap_or_default();
-        let output = HeadObjectOutput {
-            content_length: Some(range.as_ref().map_or(record.size, |r| r.end - r.start) as i64),
-            content_range: range.as_ref().map(|r| content_range(r, record.size)),
+        let size = crate::sse::object_size(record);
+        let mut output = HeadObjectOutput {
+            content_length: Some(range.as_ref().map_or(size, |r| r.end - r.start) as i64),
+            content_range: range.as_ref().map(|r| content_range(r, size)),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(convert::etag(record)),
             last_modified: Some(convert::last_modified(record)),
@@ -164,6 +173,7 @@ impl Gateway {
             checksum_type: sums.map(|s| ChecksumType::from(s.kind.clone())),
             ..Default::default()
         };
+        SseOutput::of(record.encryption.as_ref(), customer.key_md5).head(&mut output);
         Ok(S3Response::new(output))
     }
 }

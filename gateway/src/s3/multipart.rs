@@ -73,6 +73,7 @@ impl Gateway {
             None => None,
         };
         let template = ObjectTemplate {
+            encryption: None,
             headers: StandardHeaders {
                 content_type: input.content_type.map(|c| c.to_string()),
                 content_encoding: input.content_encoding,
