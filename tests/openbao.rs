@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -141,7 +141,7 @@ impl OpenBao {
     }
 
     /// An AppRole login bound to the policy in `policy_file`: `(role_id, secret_id)`.
-    pub fn approle(&self, policy_file: &PathBuf, ttl: &str) -> (String, String) {
+    pub fn approle(&self, policy_file: &Path, ttl: &str) -> (String, String) {
         self.run(&["policy", "write", "sovereign-s3-gateway", &policy_file.display().to_string()]);
         let methods = self.run(&["auth", "list"]);
         if !methods.contains("approle/") {
