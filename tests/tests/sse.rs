@@ -247,3 +247,29 @@ async fn copy_object_moves_between_modes() {
         .await;
     assert_s3_error(unknown, 400, &["KMS.NotFoundException"]);
 }
+
+#[tokio::test]
+async fn upload_part_copy_from_an_encrypted_source_copies_its_plaintext() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let (_server, s3) = server_with_bucket(4).await;
+    let data = random_bytes(300 * 1024);
+    put_sse_s3(&s3, "source", &data).await;
+    let upload_id = create_multipart_upload(&s3, BUCKET, "assembled").await;
+    let part = s3
+        .upload_part_copy()
+        .bucket(BUCKET)
+        .key("assembled")
+        .upload_id(&upload_id)
+        .part_number(1)
+        .copy_source(format!("{BUCKET}/source"))
+        .copy_source_range("bytes=70000-307199")
+        .send()
+        .await
+        .expect("part copy");
+    let etag = part.copy_part_result().and_then(|r| r.e_tag()).expect("ETag").to_owned();
+    let parts = vec![CompletedPart::builder().part_number(1).e_tag(etag).build()];
+    let upload = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+    let complete = s3.complete_multipart_upload().bucket(BUCKET).key("assembled").upload_id(&upload_id);
+    complete.multipart_upload(upload).send().await.expect("complete");
+    assert_same_bytes(&get_bytes(&s3, BUCKET, "assembled").await, &data[70000..], "copied plaintext");
+}
