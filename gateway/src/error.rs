@@ -1,6 +1,7 @@
 //! The one place where object-layer errors become S3 errors.
 
 use s3s::{s3_error, S3Error, S3ErrorCode};
+use sovereign_kms_client::KmsError;
 use storage::StorageError;
 
 use crate::admission::BODY_IDLE_TIMEOUT_TEXT;
@@ -107,6 +108,56 @@ fn with_marker_headers(mut e: S3Error, version_id: &str) -> S3Error {
     }
     e.set_headers(headers);
     e
+}
+
+/// An S3 error with a code s3s does not name, such as AWS's `KMS.*` codes.
+fn custom(code: &str, status: hyper::StatusCode, message: &str) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.to_owned().into()), message.to_owned());
+    e.set_status_code(status);
+    e
+}
+
+/// Maps a key management failure to the `KMS.*` error S3 sends when KMS fails it: a missing key
+/// or a bad sealed key is the client's 400, an unreachable, sealed or slow KMS a retryable 5xx.
+pub fn kms_to_s3(e: KmsError) -> S3Error {
+    use hyper::StatusCode;
+    match e {
+        KmsError::KeyNotFound(key) => {
+            custom("KMS.NotFoundException", StatusCode::BAD_REQUEST, &format!("Invalid keyId '{key}'"))
+        }
+        KmsError::InvalidCiphertext { .. } => {
+            tracing::warn!(error = %e, "sealed data key rejected by the KMS");
+            custom(
+                "KMS.InvalidCiphertextException",
+                StatusCode::BAD_REQUEST,
+                "The object's data key cannot be decrypted with its KMS key.",
+            )
+        }
+        KmsError::AccessDenied(_) => {
+            tracing::error!(error = %e, "KMS refused the gateway");
+            custom(
+                "KMS.AccessDeniedException",
+                StatusCode::FORBIDDEN,
+                "The gateway is not allowed to use this KMS key.",
+            )
+        }
+        KmsError::Timeout(_) => {
+            tracing::error!(error = %e, "KMS request failed");
+            custom(
+                "KMS.DependencyTimeoutException",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The key management service did not answer in time. Please try again.",
+            )
+        }
+        KmsError::Unavailable(_) | KmsError::Config(_) | KmsError::Protocol(_) => {
+            tracing::error!(error = %e, "KMS request failed");
+            custom(
+                "KMS.KMSInternalException",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The key management service is unavailable. Please try again.",
+            )
+        }
+    }
 }
 
 /// `?`-friendly conversion for handlers.

@@ -15,5 +15,6 @@ pub mod request_checks;
 pub mod s3;
 pub mod server;
 pub mod sigv2;
+pub mod sse;
 pub mod telemetry;
 pub mod unsupported;

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::service::{S3Service, S3ServiceBuilder};
+use sovereign_kms_client::cache::CachedKms;
+use sovereign_kms_client::local::LocalKms;
+use sovereign_kms_client::openbao::OpenBao;
+use sovereign_kms_client::Kms;
 use storage::{ObjectStore, StoreConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -20,12 +24,14 @@ use crate::access::SignedOnly;
 use crate::admission::{
     AcceptBackoff, ConnectionActivity, Limits, RequestLimit, SendStallTimeout, Throttle, WARNING_INTERVAL,
 };
-use crate::config::{self, ServerArgs};
+
+use crate::config::{self, KmsKind, ServerArgs};
 use crate::cors::Cors;
 use crate::credentials::{self, Origin};
 use crate::frontend::{Frontend, FrontendState};
 use crate::identity::{DomainHost, RootAuth};
 use crate::s3::Gateway;
+use crate::sse::Sse;
 use crate::telemetry::audit::AuditLog;
 
 /// Interval of the HTTP/2 keep-alive pings that detect a vanished client.
@@ -58,6 +64,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         fsync = args.fsync,
         "object store open"
     );
+    let kms = key_management(&args, &drives).await?;
+    let ttl = Duration::from_secs(args.kms_cache_ttl_secs);
+    let kms: Arc<dyn Kms> = Arc::new(CachedKms::new(kms, args.kms_cache_entries, ttl));
+    let sse = Sse::new(kms, args.kms_default_key.clone());
     std::sync::LazyLock::force(&crate::telemetry::metrics::METRICS);
     std::sync::LazyLock::force(&storage::metrics::METRICS);
     let audit = match &args.audit_log {
@@ -65,7 +75,7 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         None => None,
     };
     let state = Arc::new(FrontendState {
-        s3: build_service(&args, Arc::clone(&store), &root)?,
+        s3: build_service(&args, Arc::clone(&store), &root, sse)?,
         store,
         audit,
         metrics_token: args.metrics_token.clone(),
@@ -103,8 +113,9 @@ fn build_service(
     args: &ServerArgs,
     store: Arc<ObjectStore>,
     root: &credentials::RootCredentials,
+    sse: Sse,
 ) -> Result<S3Service, String> {
-    let gateway = Gateway::new(store, args.region.clone(), &root.access_key);
+    let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(RootAuth::new(root));
     builder.set_access(SignedOnly::new(&args.region));
@@ -112,6 +123,32 @@ fn build_service(
         builder.set_host(DomainHost::new(&args.domain)?);
     }
     Ok(builder.build())
+}
+
+/// The KMS that seals data keys, as configured.
+async fn key_management(args: &ServerArgs, drives: &[std::path::PathBuf]) -> Result<Arc<dyn Kms>, String> {
+    match args.kms {
+        KmsKind::Local => {
+            let path = args.local_key_file(drives);
+            let kms = LocalKms::open(&path, vec![args.kms_default_key.clone()]).map_err(|e| e.to_string())?;
+            tracing::info!(provider = "local", key_file = %path.display(), default_key = %args.kms_default_key, "KMS ready");
+            Ok(Arc::new(kms))
+        }
+        KmsKind::Openbao => {
+            let config = args.openbao()?;
+            let address = config.address.clone();
+            let kms = OpenBao::new(config).map_err(|e| e.to_string())?;
+            // OpenBao being down at start-up is not fatal: encrypted requests fail with a KMS
+            // error until it answers, and everything else works.
+            match kms.health().await {
+                Ok(()) => {
+                    tracing::info!(provider = "openbao", %address, default_key = %args.kms_default_key, "KMS ready")
+                }
+                Err(e) => tracing::warn!(provider = "openbao", %address, error = %e, "KMS not reachable yet"),
+            }
+            Ok(Arc::new(kms))
+        }
+    }
 }
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {

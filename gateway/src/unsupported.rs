@@ -1,7 +1,8 @@
 //! Requests that ask for something this release does not do and that bear on security, refused
-//! at the front door instead of accepted and ignored: server-side encryption (SSE-S3, SSE-KMS,
-//! SSE-C), object lock, ACLs beyond the owner's, and POST Object form uploads (which s3s would
-//! buffer whole in memory). Nothing here reads the request body.
+//! at the front door instead of accepted and ignored: server-side encryption of multipart
+//! uploads (single-request writes, copies and reads are encrypted by `sse`), object lock, ACLs
+//! beyond the owner's, and POST Object form uploads (which s3s would buffer whole in memory).
+//! Nothing here reads the request body.
 
 use hyper::header::CONTENT_TYPE;
 use hyper::{HeaderMap, Method, Request};
@@ -10,7 +11,7 @@ use s3s::{s3_error, Body, S3Error, S3Result};
 /// Header prefixes that ask for server-side encryption: SSE-S3 and SSE-KMS
 /// (`x-amz-server-side-encryption`, `-aws-kms-key-id`, `-context`, `-bucket-key-enabled`),
 /// SSE-C (`-customer-algorithm`, `-customer-key`, `-customer-key-MD5`), and SSE-C of a copy
-/// source.
+/// source. Refused on multipart upload requests only.
 const ENCRYPTION_PREFIXES: &[&str] = &["x-amz-server-side-encryption", "x-amz-copy-source-server-side-encryption"];
 
 /// Header prefix of object lock settings on a write (`-mode`, `-retain-until-date`,
@@ -40,16 +41,25 @@ pub fn check(req: &Request<Body>) -> S3Result<()> {
             "POST Object (browser form upload) is not implemented; use PUT Object or a presigned PUT URL"
         ));
     }
-    for (name, value) in req.headers() {
-        refuse_setting(name.as_str(), value.to_str().unwrap_or_default())?;
-    }
     let query = req.uri().query().unwrap_or_default();
+    let multipart = is_multipart(query);
+    for (name, value) in req.headers() {
+        refuse_setting(name.as_str(), value.to_str().unwrap_or_default(), multipart)?;
+    }
     for pair in query.split('&').filter(|pair| pair.starts_with("x-amz-") || pair.starts_with("X-Amz-")) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-        refuse_setting(&name.to_ascii_lowercase(), &value)?;
+        refuse_setting(&name.to_ascii_lowercase(), &value, multipart)?;
     }
     Ok(())
+}
+
+/// True for the requests of a multipart upload (`?uploads`, `?uploadId=...`).
+fn is_multipart(query: &str) -> bool {
+    query
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or_default())
+        .any(|name| name == "uploads" || name == "uploadId")
 }
 
 /// True for a POST whose body is `multipart/form-data`: s3s treats every such POST as a form
@@ -60,10 +70,11 @@ fn is_form_upload(method: &Method, headers: &HeaderMap) -> bool {
     *method == Method::POST && essence.eq_ignore_ascii_case("multipart/form-data")
 }
 
-/// Refuses one header (lower-case `name`) that asks for an unsupported security setting.
-fn refuse_setting(name: &str, value: &str) -> S3Result<()> {
+/// Refuses one header (lower-case `name`) that asks for an unsupported security setting;
+/// encryption headers only when `multipart`.
+fn refuse_setting(name: &str, value: &str, multipart: bool) -> S3Result<()> {
     let value = value.trim();
-    let unimplemented = ENCRYPTION_PREFIXES.iter().any(|p| name.starts_with(p))
+    let unimplemented = (multipart && ENCRYPTION_PREFIXES.iter().any(|p| name.starts_with(p)))
         || name.starts_with(OBJECT_LOCK_PREFIX)
         || (name == BUCKET_OBJECT_LOCK && value.eq_ignore_ascii_case("true"));
     if unimplemented {
@@ -101,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn encryption_headers_are_refused() {
+    fn encryption_headers_are_refused_on_multipart_uploads_only() {
         for name in [
             "x-amz-server-side-encryption",
             "x-amz-server-side-encryption-aws-kms-key-id",
@@ -109,11 +120,18 @@ mod tests {
             "x-amz-server-side-encryption-customer-key-MD5",
             "x-amz-copy-source-server-side-encryption-customer-key",
         ] {
-            assert_eq!(refusal("PUT", "/b/k", &[(name, "AES256")]), Some(S3ErrorCode::NotImplemented), "{name}");
+            assert_eq!(
+                refusal("POST", "/b/k?uploads", &[(name, "AES256")]),
+                Some(S3ErrorCode::NotImplemented),
+                "{name}"
+            );
+            let part = "/b/k?partNumber=1&uploadId=u";
+            assert_eq!(refusal("PUT", part, &[(name, "AES256")]), Some(S3ErrorCode::NotImplemented), "{name}");
+            assert_eq!(refusal("PUT", "/b/k", &[(name, "AES256")]), None, "{name}");
         }
-        assert!(refusal("GET", "/b/k", &[("x-amz-server-side-encryption-customer-key", "k")]).is_some());
-        let presigned = "/b/k?X-Amz-Signature=s&x-amz-server-side-encryption=aws%3Akms";
-        assert_eq!(refusal("PUT", presigned, &[]), Some(S3ErrorCode::NotImplemented));
+        assert_eq!(refusal("GET", "/b/k", &[("x-amz-server-side-encryption-customer-key", "k")]), None);
+        let presigned = "/b/k?uploads&X-Amz-Signature=s&x-amz-server-side-encryption=aws%3Akms";
+        assert_eq!(refusal("POST", presigned, &[]), Some(S3ErrorCode::NotImplemented));
     }
 
     #[test]

@@ -81,6 +81,32 @@ pub struct VersionRecord {
     /// CompleteMultipartUpload of it answers as the first did. Absent from older records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_upload: Option<Uuid>,
+    /// How the gateway sealed the data, when it is encrypted; `size`, `etag` and `parts` then
+    /// describe the sealed bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ObjectEncryption>,
+}
+
+/// How a version's data is sealed by the gateway's server-side encryption (ADR 0009). The object
+/// layer stores it and never interprets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEncryption {
+    /// `AES256` (SSE-S3), `aws:kms` (SSE-KMS) or `SSE-C`.
+    pub mode: String,
+    /// The KMS key that seals the data key (empty for SSE-C).
+    pub key_id: String,
+    /// The data key as the KMS sealed it (empty for SSE-C).
+    pub sealed_key: String,
+    /// SSE-C: base64 of a random salt followed by the HMAC-SHA256 of the customer key under it.
+    pub customer_key_mac: Option<String>,
+    /// SSE-KMS encryption context as the client sent it (base64 of a JSON object).
+    pub context: Option<String>,
+    /// Whether the client asked for an S3 Bucket Key (reported back, as AWS does).
+    pub bucket_key_enabled: bool,
+    /// The ETag reported instead of the sealed data's (SSE-S3: the plaintext's MD5).
+    pub etag: Option<String>,
+    /// Plaintext bytes per sealed package.
+    pub package_bytes: u32,
 }
 
 /// A checksum algorithm and its base64 value, as S3 reports it.
@@ -135,6 +161,9 @@ pub struct ObjectTemplate {
     pub checksum_algorithm: Option<String>,
     /// `FULL_OBJECT` or `COMPOSITE`, for the checksum algorithm.
     pub checksum_type: Option<String>,
+    /// How every part is sealed (each with its own salt), when the object is encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<ObjectEncryption>,
 }
 
 /// One uploaded part of a multipart upload, as stored on each drive of the set. Part records
@@ -381,6 +410,7 @@ pub(crate) fn test_record(mod_time_ns: i64) -> VersionRecord {
         parts: Vec::new(),
         inline: None,
         completed_upload: None,
+        encryption: None,
     }
 }
 

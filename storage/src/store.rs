@@ -22,7 +22,10 @@ use crate::get;
 use crate::heal::{self, HealQueue};
 use crate::list::{self, ListPage};
 use crate::local::LocalDrive;
-use crate::meta::{self, DataPart, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord};
+use crate::meta::{
+    self, BucketRecord, DataPart, ObjectEncryption, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord,
+    VersionRecord,
+};
 use crate::multipart::{self, ChosenPart};
 use crate::placement::{self, object_hash, set_index};
 use crate::put::{self, BodyStream, Staged, StagedContent};
@@ -71,10 +74,12 @@ pub struct ObjectMeta {
     pub tags: Vec<(String, String)>,
     /// Checksum to store and return.
     pub checksum: Option<StoredChecksum>,
+    /// How the data is sealed, when the gateway encrypted it.
+    pub encryption: Option<ObjectEncryption>,
 }
 
-/// A located object version, ready to be read.
-#[derive(Debug)]
+/// A located object version, ready to be read (a clone reads the same version again).
+#[derive(Debug, Clone)]
 pub struct ObjectHandle {
     set: Arc<ErasureSet>,
     bucket: String,
@@ -362,6 +367,7 @@ impl ObjectStore {
             parts: Vec::new(),
             inline: None,
             completed_upload: None,
+            encryption: meta.encryption,
         };
         let total = set.drives.len();
         let records: Vec<Option<VersionRecord>> = (0..total)
@@ -593,6 +599,7 @@ impl ObjectStore {
             parts,
             inline: None,
             completed_upload: Some(upload_id),
+            encryption: template.encryption,
         };
         multipart::complete(set, bucket, key, upload_id, &record, hash, condition).await?;
         Ok(record)
@@ -649,6 +656,7 @@ fn delete_marker(stamp: Stamp, erasure: Erasure) -> VersionRecord {
         parts: Vec::new(),
         inline: None,
         completed_upload: None,
+        encryption: None,
     }
 }
 

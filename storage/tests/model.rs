@@ -206,6 +206,7 @@ impl Harness {
             parts: Vec::new(),
             inline: None,
             completed_upload: None,
+            encryption: None,
         };
         let records = (0..DRIVES)
             .map(|drive| {

@@ -29,7 +29,7 @@ impl Conditions {
         let modified = seconds(&convert::last_modified(record));
         let matches = |cond: &ETagCondition| match cond {
             ETagCondition::Any => true,
-            ETagCondition::ETag(tag) => tag.value() == record.etag,
+            ETagCondition::ETag(tag) => tag.value() == crate::sse::etag(record),
         };
         let failed = || s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold");
         if let Some(cond) = &self.if_match {

@@ -105,15 +105,15 @@ pub fn metadata_out(record: &VersionRecord) -> Option<Metadata> {
     Some(record.user_metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
-/// The ETag of a record.
+/// The ETag of a record, as clients see it (of the plaintext, for SSE-S3 objects).
 pub fn etag(record: &VersionRecord) -> ETag {
-    ETag::Strong(record.etag.clone())
+    ETag::Strong(crate::sse::etag(record).to_owned())
 }
 
 /// The `ETag` and `Last-Modified` headers of a record, for responses without a body (304).
 pub fn validator_headers(record: &VersionRecord) -> hyper::HeaderMap {
     let mut headers = hyper::HeaderMap::new();
-    let etag = format!("\"{}\"", record.etag);
+    let etag = format!("\"{}\"", crate::sse::etag(record));
     let pairs = [
         (hyper::header::ETAG, Some(etag)),
         (hyper::header::LAST_MODIFIED, format_http_date(&last_modified(record)).ok()),

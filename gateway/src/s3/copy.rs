@@ -11,6 +11,8 @@ use super::{versioning, Gateway};
 use crate::checksum::{self, Algorithm, BodyCheck};
 use crate::error::OrS3;
 use crate::parse;
+use crate::sse::headers::{CustomerHeaders, Requested, WriteHeaders};
+use crate::sse::Sealing;
 
 impl Gateway {
     pub(super) async fn copy_object_impl(
@@ -23,6 +25,8 @@ impl Gateway {
         let if_none_match = header_condition(&req.headers, hyper::header::IF_NONE_MATCH)?;
         let if_match_given = if_match.is_some();
         let condition = write_condition(if_match, if_none_match)?;
+        let source_customer = CustomerHeaders::of_copy_source(&input);
+        let encryption = WriteHeaders::of_copy(&input);
         let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         let source = self.store.get_version(src_bucket, src_key, src_version).await.or_s3()?;
         let source_config = self.store.bucket_config(src_bucket).await.or_s3()?;
@@ -34,12 +38,20 @@ impl Gateway {
             if_unmodified_since: input.copy_source_if_unmodified_since,
         };
         conditions.check(&record, true)?;
+        let source_key = self.sse.data_key(record.encryption.as_ref(), &source_customer).await?;
         let replace =
             parse::replaces(input.metadata_directive.as_ref().map(|d| d.as_str()), "x-amz-metadata-directive")?;
         let replace_tags =
             parse::replaces(input.tagging_directive.as_ref().map(|d| d.as_str()), "x-amz-tagging-directive")?;
         let same_version = src_version.is_none_or(|v| v == VersionId::of(&record));
-        if src_bucket == input.bucket && src_key == input.key && same_version && !replace && !replace_tags {
+        let changes_encryption = !matches!(encryption.requested()?, Requested::Nothing);
+        if src_bucket == input.bucket
+            && src_key == input.key
+            && same_version
+            && !replace
+            && !replace_tags
+            && !changes_encryption
+        {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -74,12 +86,18 @@ impl Gateway {
             .clone()
             .filter(|sum| sum.kind == checksum::FULL_OBJECT && requested.is_none_or(|a| a.name() == sum.algorithm));
         let check = kept.is_none().then(|| BodyCheck::compute(requested.unwrap_or(Algorithm::Crc64Nvme)));
-        let body = source.read(None).await.or_s3()?;
+        let sealing = self.sse.begin_write(&input.bucket, &input.key, &encryption, None).await?;
+        let body = self.sse.read(source, None, source_key, src_bucket, src_key).await?;
         let body = match &check {
             Some(check) => check.wrap_read(body),
             None => body,
         };
-        let staged = self.store.stage(&input.bucket, &input.key, body, Some(record.size)).await.or_s3()?;
+        let size = crate::sse::object_size(&record);
+        let (body, size) = match &sealing {
+            Some(sealing) => (sealing.seal(body, 1)?, sealing.sealed_size(size)),
+            None => (body, size),
+        };
+        let staged = self.store.stage(&input.bucket, &input.key, body, Some(size)).await.or_s3()?;
         let checksum = match check.map(|c| c.finish(None)).transpose() {
             Ok(computed) => computed.or(kept),
             Err(e) => {
@@ -87,7 +105,8 @@ impl Gateway {
                 return Err(e);
             }
         };
-        let meta = ObjectMeta { headers, user_metadata, tags, checksum };
+        let encryption = sealing.as_ref().map(Sealing::finish);
+        let meta = ObjectMeta { headers, user_metadata, tags, checksum, encryption };
         let copied = self.store.commit_object(&input.bucket, &input.key, staged, meta, condition).await;
         let copied = self.condition_outcome(&input.bucket, &input.key, if_match_given, copied).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
@@ -102,12 +121,15 @@ impl Gateway {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             ..Default::default()
         };
-        let output = CopyObjectOutput {
+        let mut output = CopyObjectOutput {
             copy_object_result: Some(result),
             copy_source_version_id: versioning::reported(&record, &source_config),
             version_id: versioning::reported(&copied, &config),
             ..Default::default()
         };
+        if let Some(sealing) = &sealing {
+            sealing.output().copy(&mut output);
+        }
         Ok(S3Response::new(output))
     }
 }

@@ -10,6 +10,8 @@ use super::convert::{self, StandardHeaders};
 use super::{versioning, Gateway};
 use crate::checksum;
 use crate::error::OrS3;
+use crate::parse;
+use crate::sse::headers::{CustomerHeaders, SseOutput};
 
 /// Turns an object-layer stream into a response body.
 pub fn blob(body: BodyStream) -> StreamingBlob {
@@ -22,7 +24,8 @@ fn resolve_range(
     range: Option<Range>,
     part_number: Option<i32>,
 ) -> S3Result<Option<std::ops::Range<u64>>> {
-    let size = record.size;
+    let size = crate::sse::object_size(record);
+    let part_sizes = crate::sse::part_sizes(record);
     if let Some(number) = part_number {
         if !(1..=10_000).contains(&number) {
             return Err(s3_error!(InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"));
@@ -36,8 +39,8 @@ fn resolve_range(
         let index = usize::try_from(number - 1).ok().filter(|i| *i < record.parts.len());
         // AWS answers a part number past the object's part count as an invalid part (400).
         let index = index.ok_or_else(|| s3_error!(InvalidPart, "The requested partnumber is not satisfiable"))?;
-        let start: u64 = record.parts[..index].iter().map(|p| p.size).sum();
-        return Ok(Some(start..start + record.parts[index].size));
+        let start: u64 = part_sizes[..index].iter().sum();
+        return Ok(Some(start..start + part_sizes[index]));
     }
     match range {
         None => Ok(None),
@@ -75,6 +78,8 @@ impl Gateway {
         let handle = self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record().clone();
+        let customer = CustomerHeaders::of_get(&input);
+        let data_key = self.sse.data_key(record.encryption.as_ref(), &customer).await?;
         let conditions = Conditions {
             if_match: input.if_match,
             if_none_match: input.if_none_match,
@@ -83,14 +88,15 @@ impl Gateway {
         };
         conditions.check(&record, false)?;
         let range = resolve_range(&record, input.range, input.part_number)?;
-        let length = range.as_ref().map_or(record.size, |r| r.end - r.start);
-        let content_range = range.as_ref().map(|r| content_range(r, record.size));
+        let size = crate::sse::object_size(&record);
+        let length = range.as_ref().map_or(size, |r| r.end - r.start);
+        let content_range = range.as_ref().map(|r| content_range(r, size));
         let whole = range.is_none();
-        let body = handle.read(range).await.or_s3()?;
+        let body = self.sse.read(handle, range, data_key, &input.bucket, &input.key).await?;
         let headers = StandardHeaders::of(&record);
         let sums = record.checksum.as_ref().filter(|_| whole && wants_checksum(input.checksum_mode.as_ref()));
         let checksum = sums.map(checksum::to_dto).unwrap_or_default();
-        let output = GetObjectOutput {
+        let mut output = GetObjectOutput {
             body: Some(blob(body)),
             content_length: Some(length as i64),
             content_range,
@@ -115,6 +121,7 @@ impl Gateway {
             version_id: versioning::reported(&record, &config),
             ..Default::default()
         };
+        SseOutput::of(record.encryption.as_ref(), customer.key_md5).get(&mut output);
         Ok(S3Response::new(output))
     }
 
@@ -127,6 +134,8 @@ impl Gateway {
         let handle = self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record();
+        let customer = CustomerHeaders::of_head(&input);
+        self.sse.check_access(record, &customer).await?;
         let conditions = Conditions {
             if_match: input.if_match,
             if_none_match: input.if_none_match,
@@ -138,9 +147,10 @@ impl Gateway {
         let headers = StandardHeaders::of(record);
         let sums = record.checksum.as_ref().filter(|_| range.is_none() && wants_checksum(input.checksum_mode.as_ref()));
         let checksum = sums.map(checksum::to_dto).unwrap_or_default();
-        let output = HeadObjectOutput {
-            content_length: Some(range.as_ref().map_or(record.size, |r| r.end - r.start) as i64),
-            content_range: range.as_ref().map(|r| content_range(r, record.size)),
+        let size = crate::sse::object_size(record);
+        let mut output = HeadObjectOutput {
+            content_length: Some(range.as_ref().map_or(size, |r| r.end - r.start) as i64),
+            content_range: range.as_ref().map(|r| content_range(r, size)),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(convert::etag(record)),
             last_modified: Some(convert::last_modified(record)),
@@ -161,6 +171,7 @@ impl Gateway {
             version_id: versioning::reported(record, &config),
             ..Default::default()
         };
+        SseOutput::of(record.encryption.as_ref(), customer.key_md5).head(&mut output);
         let mut response = S3Response::new(output);
         // s3s's HeadObjectOutput has no tag count; AWS sends it on HEAD as on GET.
         if !record.tags.is_empty() {

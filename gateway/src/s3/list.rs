@@ -60,7 +60,7 @@ fn split(page: &ListPage, encoder: &Encoder, owner: Option<&Owner>) -> (Vec<Obje
                     key: Some(encoder.apply(key.clone())),
                     e_tag: Some(convert::etag(record)),
                     last_modified: Some(convert::last_modified(record)),
-                    size: Some(record.size as i64),
+                    size: Some(crate::sse::object_size(record) as i64),
                     storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
                     checksum_algorithm: record
                         .checksum

@@ -24,18 +24,21 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
 use storage::ObjectStore;
 
+use crate::sse::Sse;
+
 /// The S3 front end of one object store.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     store: Arc<ObjectStore>,
     region: String,
     owner_id: String,
+    sse: Sse,
 }
 
 impl Gateway {
-    /// A gateway serving `store` in `region` for the owner `access_key`.
-    pub fn new(store: Arc<ObjectStore>, region: String, access_key: &str) -> Self {
-        Self { store, region, owner_id: access_key.to_owned() }
+    /// A gateway serving `store` in `region` for the owner `access_key`, sealing data with `sse`.
+    pub fn new(store: Arc<ObjectStore>, region: String, access_key: &str, sse: Sse) -> Self {
+        Self { store, region, owner_id: access_key.to_owned(), sse }
     }
 
     fn owner(&self) -> Owner {

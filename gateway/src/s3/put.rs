@@ -15,6 +15,8 @@ use super::{versioning, Gateway};
 use crate::checksum::{self, BodyCheck};
 use crate::error::{to_s3, OrS3};
 use crate::parse;
+use crate::sse::headers::WriteHeaders;
+use crate::sse::Sealing;
 
 /// Largest object a single PUT may carry (5 GiB), as in S3.
 const MAX_PUT_SIZE: i64 = 5 * 1024 * 1024 * 1024;
@@ -34,6 +36,7 @@ impl Gateway {
             return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let check = BodyCheck::from_headers(&req.headers)?;
+        let sealing = self.sse.begin_write(&input.bucket, &input.key, &WriteHeaders::of_put(&input), None).await?;
         let tags = parse::parse_tagging_header(input.tagging.as_deref())?;
         let headers = StandardHeaders {
             content_type: input.content_type.map(|c| c.to_string()),
@@ -49,8 +52,13 @@ impl Gateway {
         let condition = write_condition(input.if_match, input.if_none_match)?;
         let body = input.body.map_or_else(empty_body, |b| check.wrap(b));
         let size = input.content_length.map(|len| len as u64);
+        let (body, size) = match &sealing {
+            Some(sealing) => (sealing.seal(body, 1)?, size.map(|n| sealing.sealed_size(n))),
+            None => (body, size),
+        };
         let staged = self.store.stage(&input.bucket, &input.key, body, size).await.or_s3()?;
-        let verified = checksum::check_content_md5(input.content_md5.as_deref(), &staged.md5)
+        let plain_md5 = sealing.as_ref().map_or(staged.md5, Sealing::plain_md5);
+        let verified = checksum::check_content_md5(input.content_md5.as_deref(), &plain_md5)
             .and_then(|()| check.finish(req.trailing_headers.as_ref()));
         let checksum = match verified {
             Ok(checksum) => checksum,
@@ -59,12 +67,13 @@ impl Gateway {
                 return Err(e);
             }
         };
-        let meta = ObjectMeta { headers, user_metadata, tags, checksum: Some(checksum.clone()) };
+        let encryption = sealing.as_ref().map(Sealing::finish);
+        let meta = ObjectMeta { headers, user_metadata, tags, checksum: Some(checksum.clone()), encryption };
         let committed = self.store.commit_object(&input.bucket, &input.key, staged, meta, condition).await;
         let record = self.condition_outcome(&input.bucket, &input.key, if_match, committed).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let sums = checksum::to_dto(&checksum);
-        let output = PutObjectOutput {
+        let mut output = PutObjectOutput {
             e_tag: Some(convert::etag(&record)),
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
@@ -75,6 +84,9 @@ impl Gateway {
             version_id: versioning::reported(&record, &config),
             ..Default::default()
         };
+        if let Some(sealing) = &sealing {
+            sealing.output().put(&mut output);
+        }
         Ok(S3Response::new(output))
     }
 

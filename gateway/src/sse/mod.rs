@@ -1,0 +1,255 @@
+//! Server-side encryption (SSE-S3, SSE-KMS, SSE-C): the gateway seals object data before the
+//! object layer erasure-codes it, so drives only ever hold ciphertext, and opens it on reads.
+//! Data keys come from the KMS ([`sovereign_kms_client::Kms`]) or, for SSE-C, from the request.
+//! The handlers call [`Sse`]; the package format is in [`package`].
+
+pub mod headers;
+pub mod package;
+mod read;
+pub mod stream;
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use s3s::dto::ServerSideEncryption;
+use s3s::{s3_error, S3Result};
+use sovereign_kms_client::{Kms, PlainKey};
+use storage::meta::{ObjectEncryption, VersionRecord};
+use storage::put::BodyStream;
+use storage::store::ObjectHandle;
+
+use crate::error::kms_to_s3;
+use headers::{CustomerHeaders, CustomerKey, Requested, WriteHeaders, MODE_CUSTOMER};
+use package::{Identity, Layout, PieceSealer, PACKAGE_PLAIN_BYTES};
+use stream::PlainDigest;
+
+/// A bucket's default encryption (PutBucketEncryption), applied to writes without headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketDefault {
+    /// `AES256` or `aws:kms`.
+    pub algorithm: ServerSideEncryption,
+    /// The transit key for `aws:kms` (the configured default key when absent).
+    pub kms_key_id: Option<String>,
+    /// Whether S3 Bucket Keys are enabled.
+    pub bucket_key_enabled: bool,
+}
+
+/// Seals and opens object data with keys from one KMS.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    kms: Arc<dyn Kms>,
+    default_key: String,
+}
+
+/// The sealing of one new object (or of the parts of one multipart upload).
+#[derive(Debug)]
+pub struct Sealing {
+    key: PlainKey,
+    encryption: ObjectEncryption,
+    bucket: String,
+    object: String,
+    digest: PlainDigest,
+    customer_key_md5: Option<String>,
+}
+
+impl Sse {
+    /// Encryption with data keys from `kms`; SSE-S3 and SSE-KMS without a key id use
+    /// `default_key`.
+    pub fn new(kms: Arc<dyn Kms>, default_key: String) -> Self {
+        Self { kms, default_key }
+    }
+
+    /// Decides how a new object `bucket`/`key` is sealed, from its headers or else the bucket's
+    /// default; `None` stores it in plaintext. Asks the KMS for a data key.
+    pub async fn begin_write(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: &WriteHeaders,
+        bucket_default: Option<&BucketDefault>,
+    ) -> S3Result<Option<Sealing>> {
+        let bucket_key = headers.bucket_key_enabled.unwrap_or(false);
+        let (mode, key_id, context, bucket_key) = match headers.requested()? {
+            Requested::Customer(customer) => return Ok(Some(Sealing::customer(bucket, key, customer)?)),
+            Requested::S3 => (ServerSideEncryption::AES256, None, None, bucket_key),
+            Requested::Kms { key_id, context } => (ServerSideEncryption::AWS_KMS, key_id, context, bucket_key),
+            Requested::Nothing => match bucket_default {
+                None => return Ok(None),
+                Some(d) => {
+                    let key_id = d.kms_key_id.clone().filter(|_| d.algorithm.as_str() == ServerSideEncryption::AWS_KMS);
+                    let mode = if d.algorithm.as_str() == ServerSideEncryption::AWS_KMS {
+                        ServerSideEncryption::AWS_KMS
+                    } else {
+                        ServerSideEncryption::AES256
+                    };
+                    (mode, key_id, None, d.bucket_key_enabled)
+                }
+            },
+        };
+        let key_id = key_id.unwrap_or_else(|| self.default_key.clone());
+        let data_key = self.kms.generate_data_key(&key_id).await.map_err(kms_to_s3)?;
+        let encryption = ObjectEncryption {
+            mode: mode.to_owned(),
+            key_id,
+            sealed_key: data_key.sealed,
+            customer_key_mac: None,
+            context,
+            bucket_key_enabled: bucket_key,
+            etag: None,
+            package_bytes: PACKAGE_PLAIN_BYTES,
+        };
+        Ok(Some(Sealing::new(bucket, key, data_key.plaintext, encryption, None)))
+    }
+
+    /// The data key of a sealed object, checking the SSE-C key the request carries against the
+    /// stored MAC (AWS's 400 when it is missing, 403 when it is wrong). `None` for plaintext
+    /// objects, which must not be read with SSE-C headers.
+    pub async fn data_key(
+        &self,
+        encryption: Option<&ObjectEncryption>,
+        customer: &CustomerHeaders,
+    ) -> S3Result<Option<PlainKey>> {
+        let given = customer.key()?;
+        let Some(encryption) = encryption else {
+            if given.is_some() {
+                return Err(s3_error!(InvalidRequest, "The encryption parameters are not applicable to this object."));
+            }
+            return Ok(None);
+        };
+        if encryption.mode != MODE_CUSTOMER {
+            if given.is_some() {
+                return Err(s3_error!(InvalidRequest, "The encryption parameters are not applicable to this object."));
+            }
+            let key = self.kms.decrypt(&encryption.key_id, &encryption.sealed_key).await.map_err(kms_to_s3)?;
+            return Ok(Some(key));
+        }
+        let given = given.ok_or_else(|| {
+            s3_error!(
+                InvalidRequest,
+                "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
+            )
+        })?;
+        let matches = encryption.customer_key_mac.as_deref().is_some_and(|mac| given.matches(mac));
+        if !matches {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        Ok(Some(given.key))
+    }
+
+    /// Checks that a request may see a sealed object's metadata (HeadObject): SSE-C objects
+    /// need their key.
+    pub async fn check_access(&self, record: &VersionRecord, customer: &CustomerHeaders) -> S3Result<()> {
+        let customer_mode = record.encryption.as_ref().is_some_and(|e| e.mode == MODE_CUSTOMER);
+        if customer_mode || customer.present() {
+            self.data_key(record.encryption.as_ref(), customer).await?;
+        }
+        Ok(())
+    }
+
+    /// Streams `range` of the object's plaintext (all of it when `None`): sealed objects are
+    /// opened with `key` (from [`Sse::data_key`]), others read as stored.
+    pub async fn read(
+        &self,
+        handle: ObjectHandle,
+        range: Option<Range<u64>>,
+        key: Option<PlainKey>,
+        bucket: &str,
+        object: &str,
+    ) -> S3Result<BodyStream> {
+        match (key, handle.record().encryption.clone()) {
+            (Some(key), Some(encryption)) => read::open(handle, &encryption, key, range, bucket, object).await,
+            _ => handle.read(range).await.map_err(crate::error::to_s3),
+        }
+    }
+}
+
+impl Sealing {
+    fn new(
+        bucket: &str,
+        object: &str,
+        key: PlainKey,
+        encryption: ObjectEncryption,
+        customer_key_md5: Option<String>,
+    ) -> Self {
+        let (bucket, object) = (bucket.to_owned(), object.to_owned());
+        Self { key, encryption, bucket, object, digest: PlainDigest::default(), customer_key_md5 }
+    }
+
+    fn customer(bucket: &str, object: &str, customer: CustomerKey) -> S3Result<Self> {
+        let encryption = ObjectEncryption {
+            mode: MODE_CUSTOMER.to_owned(),
+            key_id: String::new(),
+            sealed_key: String::new(),
+            customer_key_mac: Some(customer.mac()?),
+            context: None,
+            bucket_key_enabled: false,
+            etag: None,
+            package_bytes: PACKAGE_PLAIN_BYTES,
+        };
+        Ok(Self::new(bucket, object, customer.key, encryption, Some(customer.key_md5)))
+    }
+
+    /// Seals `body` as part `part_number` (1 for a simple object).
+    pub fn seal(&self, body: BodyStream, part_number: i32) -> S3Result<BodyStream> {
+        let identity = identity(&self.encryption, &self.bucket, &self.object, part_number);
+        let (sealer, header) = PieceSealer::new(self.key.bytes(), identity)
+            .map_err(|_| s3_error!(InternalError, "We encountered an internal error. Please try again."))?;
+        let layout = Layout::new(self.encryption.package_bytes);
+        Ok(stream::seal(body, sealer, header, layout, self.digest.clone()))
+    }
+
+    /// Stored size of a plaintext body of `plain` bytes.
+    pub fn sealed_size(&self, plain: u64) -> u64 {
+        Layout::new(self.encryption.package_bytes).sealed_size(plain)
+    }
+
+    /// MD5 of the plaintext sealed so far.
+    pub fn plain_md5(&self) -> [u8; 16] {
+        self.digest.md5()
+    }
+
+    /// The record of the sealed object; SSE-S3 objects report the plaintext's MD5 as ETag, the
+    /// others the sealed data's, as AWS does.
+    pub fn finish(&self) -> ObjectEncryption {
+        let mut encryption = self.encryption.clone();
+        if encryption.mode == ServerSideEncryption::AES256 {
+            encryption.etag = Some(hex::encode(self.digest.md5()));
+        }
+        encryption
+    }
+
+    /// The response headers for the object being written.
+    pub fn output(&self) -> headers::SseOutput {
+        headers::SseOutput::of(Some(&self.encryption), self.customer_key_md5.clone())
+    }
+}
+
+/// What the packages of part `part_number` of `bucket`/`object` are bound to.
+fn identity(encryption: &ObjectEncryption, bucket: &str, object: &str, part_number: i32) -> Identity {
+    let context = encryption.context.as_deref().unwrap_or_default();
+    Identity::new(bucket, object, part_number, context, encryption.package_bytes)
+}
+
+/// Plaintext sizes of the object's pieces (one per part; one for a simple object).
+pub fn part_sizes(record: &VersionRecord) -> Vec<u64> {
+    match &record.encryption {
+        None => record.parts.iter().map(|p| p.size).collect(),
+        Some(e) => {
+            let layout = Layout::new(e.package_bytes);
+            read::pieces(record).iter().map(|&(_, sealed)| layout.plain_size(sealed)).collect()
+        }
+    }
+}
+
+/// The object's size as clients see it (the plaintext's).
+pub fn object_size(record: &VersionRecord) -> u64 {
+    match &record.encryption {
+        None => record.size,
+        Some(_) => part_sizes(record).iter().sum(),
+    }
+}
+
+/// The object's ETag as clients see it.
+pub fn etag(record: &VersionRecord) -> &str {
+    record.encryption.as_ref().and_then(|e| e.etag.as_deref()).unwrap_or(&record.etag)
+}
