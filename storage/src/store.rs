@@ -23,8 +23,7 @@ use crate::heal::{self, HealQueue};
 use crate::list::{self, ListPage};
 use crate::local::LocalDrive;
 use crate::meta::{
-    self, BucketRecord, DataPart, ObjectEncryption, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord,
-    VersionRecord,
+    self, DataPart, ObjectEncryption, ObjectTemplate, PartRecord, StoredChecksum, UploadRecord, VersionRecord,
 };
 use crate::multipart::{self, ChosenPart};
 use crate::placement::{self, object_hash, set_index};

@@ -10,7 +10,6 @@ use super::convert::{self, StandardHeaders};
 use super::{versioning, Gateway};
 use crate::checksum;
 use crate::error::OrS3;
-use crate::parse;
 use crate::sse::headers::{CustomerHeaders, SseOutput};
 
 /// Turns an object-layer stream into a response body.
