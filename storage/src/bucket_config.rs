@@ -162,7 +162,7 @@ pub(crate) async fn resolve(set: &ErasureSet, bucket: &BucketRecord) -> Result<B
             }
         }
     }
-    held.sort_by(|a, b| b.0.stamp.cmp(&a.0.stamp));
+    held.sort_by_key(|held| std::cmp::Reverse(held.0.stamp));
     let committed = held.into_iter().find(|(_, holders)| set.quorum.may_be_committed(*holders, unknown));
     Ok(committed
         .map(|(config, _)| config)

@@ -285,6 +285,8 @@ pub struct VersionsQuery {
 }
 
 /// One entry of a versions listing.
+// Listings are mostly made of the large variant: boxing it would add an allocation per entry.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum VersionEntry {
     /// One version or delete marker of a key.

@@ -23,6 +23,8 @@ pub enum UploadMarker {
 }
 
 /// One listed entry, in key then upload-id order.
+// Listings are mostly made of the large variant: boxing it would add an allocation per entry.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum UploadEntry {
     Upload(UploadRecord),

@@ -87,6 +87,8 @@ pub struct Deleted {
 }
 
 /// One entry of a ListObjectVersions page.
+// Listings are mostly made of the large variant: boxing it would add an allocation per entry.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListedVersion {
     /// A version or delete marker.
@@ -159,7 +161,7 @@ pub(crate) async fn find(set: &ErasureSet, bucket: &str, key: &str, which: Versi
             }
         }
     }
-    held.sort_by(|a, b| b.record().stamp.cmp(&a.record().stamp));
+    held.sort_by_key(|held| std::cmp::Reverse(held.record().stamp));
     Ok(held.into_iter().find(|a| set.quorum.may_be_committed(a.holders.len(), unknown)))
 }
 

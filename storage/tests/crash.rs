@@ -5,9 +5,9 @@
 //! - a key shows its last acknowledged version or a newer one, with the bytes a client wrote;
 //! - the previous version's data survives the restart's orphan reclaim when it is still current;
 //! - reads are monotonic: once a version was returned, later reads (after the healer ran) never
-//!   return an older one.
-//!
+//!   return an older one;
 //! - in a bucket with versioning enabled, the overwritten version stays readable by its id.
+//!
 //! The child is this test binary itself, running the ignored `crash_child` test.
 
 use std::path::PathBuf;

@@ -10,6 +10,9 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use sovereign_e2e::*;
 
+/// A listed version or marker: key, version id, is latest, is a delete marker, modified.
+type ListedEntry = (String, String, bool, bool, (i64, u32));
+
 async fn set_versioning(s3: &Client, status: BucketVersioningStatus) {
     let configuration = VersioningConfiguration::builder().status(status).build();
     s3.put_bucket_versioning()
@@ -46,7 +49,7 @@ async fn all_versions(s3: &Client, page: i32) -> Vec<(String, String, bool, bool
             .send()
             .await
             .expect("list object versions");
-        let mut entries: Vec<(String, String, bool, bool, (i64, u32))> = Vec::new();
+        let mut entries: Vec<ListedEntry> = Vec::new();
         for v in listed.versions() {
             let key = v.key().expect("key").to_owned();
             let id = v.version_id().expect("version id").to_owned();
