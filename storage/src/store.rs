@@ -156,6 +156,10 @@ pub struct HealStats {
 const GET_ATTEMPTS: usize = 3;
 /// Stripes of the turn conditional writes of one key take in this store.
 const CONDITIONAL_STRIPES: usize = 256;
+/// How long [`ObjectStore::close`] waits for the last holders of its drives, and how often it
+/// looks.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// The erasure-coded object store over local drives.
 #[derive(Debug)]
@@ -292,6 +296,27 @@ impl ObjectStore {
         let mut started = self.started.subscribe();
         // The sender lives as long as the store, so this only ends when the flag is set.
         let _ = started.wait_for(|done| *done).await;
+    }
+
+    /// Closes the store and returns once every local drive is released (its database closed
+    /// and its lock free), so that the drives can be opened again in this process. Waits for
+    /// the start-up work first; requests and cleanups still running finish before their drives
+    /// are let go.
+    pub async fn close(self: Arc<Self>) -> Result<()> {
+        self.startup_finished().await;
+        let watches: Vec<_> = self.local.iter().map(|drive| drive.release_watch()).collect();
+        drop(self);
+        let deadline = tokio::time::Instant::now() + CLOSE_TIMEOUT;
+        while !watches.iter().all(|watch| watch.released()) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StorageError::Meta(format!(
+                    "drives still in use {} s after the store was closed",
+                    CLOSE_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(CLOSE_POLL).await;
+        }
+        Ok(())
     }
 
     pub(crate) fn mark_started(&self) {

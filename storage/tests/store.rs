@@ -97,8 +97,8 @@ async fn two_lost_drives_still_read_and_a_third_is_quorum_lost() {
         for (i, bytes) in objects.iter().enumerate() {
             put(&store, &format!("k{i}"), bytes).await;
         }
+        store.close().await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     wipe(&fixture.drives[0]);
     wipe(&fixture.drives[2]);
     let store = fixture.open().await;
@@ -113,8 +113,7 @@ async fn two_lost_drives_still_read_and_a_third_is_quorum_lost() {
         assert!(Instant::now() < deadline, "drive was not healed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    drop(store);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    store.close().await.unwrap();
     wipe(&fixture.drives[1]);
     wipe(&fixture.drives[3]);
     let store = fixture.open().await;
@@ -130,8 +129,8 @@ async fn three_lost_drives_is_quorum_lost() {
         let store = fixture.open().await;
         store.create_bucket("b").await.unwrap();
         put(&store, "k", &data(1 << 20, 1)).await;
+        store.close().await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     for drive in 0..3 {
         wipe(&fixture.drives[drive]);
     }
@@ -231,8 +230,8 @@ async fn interrupted_writes_are_invisible_and_reclaimed_at_start() {
         std::fs::write(&orphan, b"orphan").unwrap();
         let old = std::time::SystemTime::now() - Duration::from_secs(60);
         std::fs::File::options().write(true).open(&orphan).unwrap().set_modified(old).unwrap();
+        store.close().await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let store = fixture.open().await;
     assert!(matches!(read(&store, "lost", None).await, Err(StorageError::NoSuchKey { .. })));
     let deadline = Instant::now() + Duration::from_secs(10);

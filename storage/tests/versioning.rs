@@ -95,7 +95,7 @@ async fn configuration_is_written_everywhere_and_read_back_after_a_restart() {
         })
         .await
         .unwrap();
-    drop(store);
+    store.close().await.unwrap();
     let store = fixture.open().await;
     let config = store.bucket_config("b").await.unwrap();
     assert_eq!(config.versioning, Some(VersioningStatus::Enabled));
@@ -261,7 +261,7 @@ async fn versions_and_markers_survive_two_lost_drives() {
     let large = put(&store, "k", &large_bytes).await;
     let marker = store.delete_object("b", "k", None).await.unwrap().version_id.unwrap();
     let before = all_versions(&store, 1000).await;
-    drop(store);
+    store.close().await.unwrap();
     for drive in &fixture.drives[..2] {
         std::fs::remove_dir_all(drive).unwrap();
         std::fs::create_dir_all(drive).unwrap();

@@ -9,7 +9,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -109,6 +109,12 @@ impl LocalDrive {
         })
     }
 
+    /// A handle that tells when every holder of this drive has let go of it, and so its
+    /// database is closed and its lock released.
+    pub(crate) fn release_watch(&self) -> ReleaseWatch {
+        ReleaseWatch(Arc::downgrade(&self.inner))
+    }
+
     /// The drive's root directory.
     pub fn root(&self) -> &Path {
         &self.inner.root
@@ -132,6 +138,15 @@ impl LocalDrive {
     {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || work(&inner)).await?
+    }
+}
+
+/// See [`LocalDrive::release_watch`].
+pub(crate) struct ReleaseWatch(Weak<Inner>);
+
+impl ReleaseWatch {
+    pub(crate) fn released(&self) -> bool {
+        self.0.strong_count() == 0
     }
 }
 
