@@ -8,6 +8,7 @@ use s3s::host::{MultiDomain, S3Host, VirtualHost};
 use s3s::{s3_error, S3Result};
 
 use crate::credentials::RootCredentials;
+use crate::principal::{Principal, Principals};
 use crate::{parse, sigv2};
 
 /// Authentication against the root key pair.
@@ -32,6 +33,15 @@ impl S3Auth for RootAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         if access_key == self.access_key {
             return Ok(self.secret_key.clone());
+        }
+        Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
+    }
+}
+
+impl Principals for RootAuth {
+    fn resolve(&self, access_key: &str, _session_token: Option<&str>) -> S3Result<Principal> {
+        if access_key == self.access_key {
+            return Ok(Principal::Root { access_key: access_key.to_owned() });
         }
         Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
     }

@@ -11,6 +11,7 @@ pub mod error_body;
 pub mod frontend;
 pub mod identity;
 pub mod parse;
+pub mod principal;
 pub mod request_checks;
 pub mod s3;
 pub mod server;
