@@ -1,21 +1,19 @@
 //! Buckets: records kept on every drive of every set, looked up under quorum and cached in the
-//! process with their configuration ([`crate::bucket_config`]). Removal is decided on each
-//! drive under its bucket lock, so an object committed while a bucket is being deleted either
-//! keeps the bucket alive or is refused: none survives in a deleted bucket to reappear when the
-//! name is created again.
+//! process with their configuration ([`crate::bucket_config`]). DeleteBucket fences the drives
+//! before it decides, so an object committed while a bucket is being deleted either keeps the
+//! bucket alive or is refused, and what is left of refused writes is purged: none survives in
+//! a deleted bucket to reappear when the name is created again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::future::join_all;
 
-use crate::drive::DriveOp;
 use crate::error::{Result, StorageError};
 use crate::meta::BucketRecord;
 use crate::set::ErasureSet;
-use crate::stamp::Stamp;
 use crate::store::{now_ns, ObjectStore};
-use crate::upload_list::UploadQuery;
+use crate::upload_list::{self, UploadQuery};
 
 impl ObjectStore {
     /// The bucket record some set agrees on (bucket records are kept on every drive), with
@@ -64,46 +62,63 @@ impl ObjectStore {
         Ok(listed.into_values().collect())
     }
 
-    /// Deletes an empty bucket. Each drive removes its record only if it holds no object or
-    /// upload of the bucket, under a lock its commits share; if some drive still holds one (a
-    /// write that raced the delete), the drives that removed the record get it back and the
-    /// bucket stays.
+    /// Deletes an empty bucket, in three steps (docs/adr/0008-bucket-configuration-and-versioning.md):
+    /// 1. fence: every drive removes the bucket's record, so no write can reach a quorum from
+    ///    then on, and the writes in progress have landed or will fail;
+    /// 2. decide on what the fenced drives hold: a version or upload that a read quorum holds
+    ///    (an acknowledged write, or a racing one that got far enough to be seen) keeps the
+    ///    bucket, whose record then goes back on the drives (BucketNotEmpty);
+    /// 3. otherwise purge what is left: the debris of writes that never reached a quorum, which
+    ///    no listing shows and which would otherwise block every later DeleteBucket.
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let _turn = self.config_turn().lock().await;
         let state = self.bucket_state_on_drives(name).await?.ok_or_else(|| StorageError::NoSuchBucket(name.into()))?;
-        if self.holds_versions(name).await?
-            || !self.list_uploads(name, &UploadQuery::first(1)).await?.entries.is_empty()
-        {
+        if self.holds_data(name).await? {
             return Err(StorageError::BucketNotEmpty(name.to_owned()));
         }
         self.bucket_cache().invalidate(name);
-        let mut outcomes = Vec::new();
+        let mut fenced = Vec::new();
         for set in self.sets() {
-            outcomes.push(set.on_all(|drive| drive.delete_bucket_if_empty(name)).await);
+            fenced.push(set.on_all(|drive| drive.fence_bucket(name)).await);
         }
-        let refused = outcomes.iter().flatten().any(|r| matches!(r, Ok(false)));
-        if refused {
-            // The removal took the configuration with it: both come back.
-            let config = DriveOp::AddBucketConfig { config: state.config.clone() };
-            for (set, results) in self.sets().iter().zip(&outcomes) {
-                let restore = set.drives.iter().zip(results).filter(|(_, r)| matches!(r, Ok(true)));
-                join_all(restore.map(|(drive, _)| async {
-                    drive.put_bucket(state.record.clone()).await?;
-                    if state.config.stamp != Stamp::default() {
-                        drive.commit(name, "", config.clone()).await?;
-                    }
-                    Ok::<_, StorageError>(())
-                }))
-                .await;
+        let decided = self.decide_deletion(name, &fenced).await;
+        if decided.is_err() {
+            for (set, results) in self.sets().iter().zip(&fenced) {
+                let restore = set.drives.iter().zip(results).filter(|(_, r)| r.is_ok());
+                join_all(restore.map(|(drive, _)| drive.put_bucket(state.record.clone()))).await;
             }
             self.bucket_cache().invalidate(name);
-            return Err(StorageError::BucketNotEmpty(name.to_owned()));
+            return decided;
         }
-        for (set, results) in self.sets().iter().zip(&outcomes) {
-            set.quorum.check_write("delete bucket", ErasureSet::count_ok(results))?;
+        for set in self.sets() {
+            for (drive, purged) in set.drives.iter().zip(set.on_all(|drive| drive.purge_bucket(name)).await) {
+                if let Err(e) = purged {
+                    // Records left behind sit under no bucket record; the next DeleteBucket of
+                    // the name purges them, and no quorum read shows them meanwhile.
+                    tracing::warn!(drive = drive.label(), bucket = name, error = %e, "purging a deleted bucket failed");
+                }
+            }
         }
         // A lookup that ran during the removal may have cached the bucket again.
         self.bucket_cache().invalidate(name);
         Ok(())
+    }
+
+    /// Step 2 of [`ObjectStore::delete_bucket`]: the bucket may go if every set's write quorum
+    /// was fenced and no read quorum holds a version or an upload.
+    async fn decide_deletion(&self, name: &str, fenced: &[Vec<Result<()>>]) -> Result<()> {
+        for (set, results) in self.sets().iter().zip(fenced) {
+            set.quorum.check_write("delete bucket", ErasureSet::count_ok(results))?;
+        }
+        if self.holds_data(name).await? {
+            return Err(StorageError::BucketNotEmpty(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Whether a read quorum holds a version, delete marker or upload of the bucket.
+    async fn holds_data(&self, name: &str) -> Result<bool> {
+        Ok(self.holds_versions(name).await?
+            || !upload_list::list_uploads(self.sets(), name, &UploadQuery::first(1)).await?.entries.is_empty())
     }
 }

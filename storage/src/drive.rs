@@ -39,10 +39,15 @@ pub trait Drive: Send + Sync + Debug {
     async fn bucket_configs(&self, bucket: &str) -> Result<Vec<BucketConfig>>;
     /// Lists all bucket records in name order.
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
-    /// Removes a bucket record if the bucket holds neither objects nor uploads on this drive;
-    /// returns whether it did. Commits to the bucket on this drive wait while this runs, and
-    /// commits after it find no bucket, so no object lands in a removed bucket.
-    async fn delete_bucket_if_empty(&self, name: &str) -> Result<bool>;
+    /// Removes a bucket record, the first step of DeleteBucket: commits to the bucket on this
+    /// drive that are in progress finish first, and those after it find no bucket
+    /// ([`Outcome::Missing`]). The bucket's records stay until [`Drive::purge_bucket`], so the
+    /// bucket comes back whole if the record is put back.
+    async fn fence_bucket(&self, name: &str) -> Result<()>;
+    /// Removes every version, upload, part and configuration record of a fenced bucket (the
+    /// debris of writes that never reached a quorum) and, after a grace period, their shard
+    /// files. Does nothing while the drive holds the bucket's record.
+    async fn purge_bucket(&self, name: &str) -> Result<()>;
 
     /// The newest versions of a key, newest first: at most `limit` of them.
     async fn versions(&self, bucket: &str, key: &str, limit: usize) -> Result<DriveVersions>;

@@ -68,7 +68,11 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
-    async fn delete_bucket_if_empty(&self, _: &str) -> Result<bool> {
+    async fn fence_bucket(&self, _: &str) -> Result<()> {
+        self.offline()
+    }
+
+    async fn purge_bucket(&self, _: &str) -> Result<()> {
         self.offline()
     }
 

@@ -334,9 +334,18 @@ impl ObjectStore {
         Ok(merge_sets(pages.into_iter().collect::<Result<_>>()?, max))
     }
 
-    /// Whether the bucket holds any version or delete marker.
+    /// Whether a read quorum of some set holds a version or delete marker of the bucket. Asks
+    /// the drives without looking for the bucket's record, which DeleteBucket has removed when
+    /// it asks.
     pub(crate) async fn holds_versions(&self, bucket: &str) -> Result<bool> {
-        Ok(!self.list_object_versions(bucket, "", None, None, None, 1).await?.entries.is_empty())
+        let keys = ListQuery { prefix: String::new(), delimiter: None, start_after: None, limit: 0 };
+        let query = VersionsQuery { keys, after_version: None };
+        for set in self.sets() {
+            if !list_set(set, bucket, query.clone(), 1).await?.entries.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 

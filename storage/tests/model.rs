@@ -92,9 +92,13 @@ impl Drive for Switched {
         self.check()?;
         self.drive.list_buckets().await
     }
-    async fn delete_bucket_if_empty(&self, name: &str) -> Result<bool> {
+    async fn fence_bucket(&self, name: &str) -> Result<()> {
         self.check()?;
-        self.drive.delete_bucket_if_empty(name).await
+        self.drive.fence_bucket(name).await
+    }
+    async fn purge_bucket(&self, name: &str) -> Result<()> {
+        self.check()?;
+        self.drive.purge_bucket(name).await
     }
     async fn versions(&self, bucket: &str, key: &str, limit: usize) -> Result<DriveVersions> {
         self.check()?;

@@ -131,6 +131,23 @@ impl LocalDrive {
         self.blocking(move |inner| inner.reclaim_orphans(before)).await
     }
 
+    /// Removes the shard files among `released` that no record references any more, after a
+    /// grace period: a GET that located a superseded version just before its removal opens its
+    /// files within moments. After a crash, the next start's orphan reclaim removes them.
+    fn reclaim_later(&self, released: Vec<Uuid>) {
+        if released.is_empty() {
+            return;
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            tokio::time::sleep(RECLAIM_GRACE).await;
+            let reclaimed = tokio::task::spawn_blocking(move || inner.reclaim(&released)).await;
+            if let Err(e) = reclaimed {
+                tracing::warn!(error = %e, "shard reclaim task failed");
+            }
+        });
+    }
+
     async fn blocking<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
@@ -290,9 +307,16 @@ impl Drive for LocalDrive {
         self.blocking(|inner| Ok(inner.scan(&meta::bucket_prefix())?.into_iter().map(|(_, r)| r).collect())).await
     }
 
-    async fn delete_bucket_if_empty(&self, name: &str) -> Result<bool> {
+    async fn fence_bucket(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
-        self.blocking(move |inner| inner.delete_bucket_if_empty(&name)).await
+        self.blocking(move |inner| inner.fence_bucket(&name)).await
+    }
+
+    async fn purge_bucket(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        let released = self.blocking(move |inner| inner.purge_bucket(&name)).await?;
+        self.reclaim_later(released);
+        Ok(())
     }
 
     async fn versions(&self, bucket: &str, key: &str, limit: usize) -> Result<DriveVersions> {
@@ -318,19 +342,7 @@ impl Drive for LocalDrive {
     async fn commit(&self, bucket: &str, key: &str, op: DriveOp) -> Result<Outcome> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
         let (outcome, released) = self.blocking(move |inner| inner.commit(&bucket, &key, op)).await?;
-        if !released.is_empty() {
-            // A GET that located the superseded version just before its cleanup opens its files
-            // within moments; they go after a grace period (or, after a crash, at the next
-            // start's orphan reclaim).
-            let inner = Arc::clone(&self.inner);
-            tokio::spawn(async move {
-                tokio::time::sleep(RECLAIM_GRACE).await;
-                let reclaimed = tokio::task::spawn_blocking(move || inner.reclaim(&released)).await;
-                if let Err(e) = reclaimed {
-                    tracing::warn!(error = %e, "shard reclaim task failed");
-                }
-            });
-        }
+        self.reclaim_later(released);
         Ok(outcome)
     }
 

@@ -357,16 +357,33 @@ impl Inner {
         Ok(self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))?.into_iter().find(|(_, v)| wanted(v)))
     }
 
-    pub(super) fn delete_bucket_if_empty(&self, name: &str) -> Result<bool> {
+    pub(super) fn fence_bucket(&self, name: &str) -> Result<()> {
         let _exclusive = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
-        if self.has_any(&meta::objects_prefix(name))? || self.has_any(&meta::uploads_prefix(name))? {
-            return Ok(false);
-        }
         let mut batch = WriteBatch::default();
         batch.delete(meta::bucket_key(name));
-        batch.delete_range(meta::bucket_config_prefix(name), meta::bucket_config_end(name));
         self.db.write_opt(batch, &self.write_options())?;
-        Ok(true)
+        Ok(())
+    }
+
+    /// Removes every record of a fenced bucket; returns the shard files they released.
+    pub(super) fn purge_bucket(&self, name: &str) -> Result<Vec<Uuid>> {
+        let _exclusive = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
+        if self.get::<meta::BucketRecord>(&meta::bucket_key(name))?.is_some() {
+            return Ok(Vec::new());
+        }
+        let mut change = Change::new();
+        for (db_key, record) in self.scan::<VersionRecord>(&meta::objects_prefix(name))? {
+            change.remove_version(&db_key, &record);
+        }
+        for (db_key, upload) in self.scan::<UploadRecord>(&meta::uploads_prefix(name))? {
+            change.batch.delete(db_key);
+            for (part_key, part) in self.scan::<PartRecord>(&meta::parts_prefix(upload.upload_id))? {
+                change.remove_part(&part_key, upload.upload_id, &part);
+            }
+        }
+        change.batch.delete_range(meta::bucket_config_prefix(name), meta::bucket_config_end(name));
+        self.db.write_opt(change.batch, &self.write_options())?;
+        Ok(change.released)
     }
 
     /// One version of a key: by stamp and id with one read, or the newest null version.

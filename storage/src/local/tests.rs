@@ -150,21 +150,21 @@ async fn a_part_uploaded_again_replaces_the_first_only_after_its_cleanup() {
 }
 
 #[tokio::test]
-async fn a_bucket_is_removed_only_while_empty() {
+async fn a_fenced_bucket_takes_no_commit_and_only_a_fenced_bucket_is_purged() {
     let dir = tempfile::tempdir().unwrap();
     let drive = drive_with_bucket(dir.path());
     drive.commit("bkt", "k", add(&meta::test_record(1))).await.unwrap();
-    assert!(!drive.delete_bucket_if_empty("bkt").await.unwrap());
-    let marker = VersionRecord { delete_marker: true, ..meta::test_record(2) };
-    drive.commit("bkt", "k", add(&marker)).await.unwrap();
-    drive
-        .commit(
-            "bkt",
-            "k",
-            DriveOp::Supersede { version_id: marker.version_id, through: marker.stamp, remove_marker: true },
-        )
-        .await
-        .unwrap();
-    assert!(drive.delete_bucket_if_empty("bkt").await.unwrap());
+    let upload_id = Uuid::new_v4();
+    let upload = meta::UploadRecord { upload_id, key: "k".into(), initiated_ns: 1, template: Default::default() };
+    drive.commit("bkt", "k", DriveOp::CreateUpload { record: upload }).await.unwrap();
+    // Purging a bucket that has its record does nothing.
+    drive.purge_bucket("bkt").await.unwrap();
+    assert_eq!(drive.versions("bkt", "k", 10).await.unwrap().versions.len(), 1);
+    drive.fence_bucket("bkt").await.unwrap();
     assert_eq!(drive.commit("bkt", "k", add(&meta::test_record(3))).await.unwrap(), Outcome::Missing);
+    // Fencing alone keeps the records: the bucket comes back whole with its record.
+    assert_eq!(drive.versions("bkt", "k", 10).await.unwrap().versions.len(), 1);
+    drive.purge_bucket("bkt").await.unwrap();
+    assert!(drive.versions("bkt", "k", 10).await.unwrap().versions.is_empty());
+    assert!(drive.upload("bkt", "k", upload_id).await.unwrap().is_none());
 }
