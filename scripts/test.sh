@@ -2,7 +2,7 @@
 # The one test command: installs what the build and the tests need (on a fresh Debian machine),
 # builds the workspace once in the release profile, and runs every test: unit tests, and the
 # end-to-end suites that start the real server on 127.0.0.1 and drive it with aws-sdk-s3, curl
-# (presigned URLs) and the aws cli, against a real OpenBao for encryption, and promtool checks
+# (presigned URLs), the aws cli and headless Chromium (CORS), against a real OpenBao for encryption, and promtool checks
 # of the alert rules. Servers the tests start are stopped by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v curl >/dev/null || missing+=(curl)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v fusermount3 >/dev/null || missing+=(fuse3)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     sudo_cmd=""
