@@ -16,9 +16,11 @@ use crate::heal::HealQueue;
 use crate::quorum::{self, Agreed, Answer, Quorum};
 use crate::stamp::Clock;
 
-/// Versions of a key each drive is asked for first: the current one, and room for the one an
-/// overwrite in flight (or cut short by a crash) is about to supersede.
-const VERSIONS_PER_LOOKUP: usize = 3;
+/// Versions of a key each drive is asked for, round after round until the answers decide: the
+/// newest alone decides almost every lookup, so a key's noncurrent versions (10,000 of them in a
+/// versioned bucket) cost a GET nothing; an overwrite in flight or cut short by a crash needs a
+/// few more; only then are they all read.
+const LOOKUP_LIMITS: [usize; 3] = [1, 16, usize::MAX];
 
 /// The drives of one erasure set and how new objects are laid out on them.
 #[derive(Debug)]
@@ -87,15 +89,14 @@ impl ErasureSet {
     }
 
     async fn lookup(&self, bucket: &str, key: &str, op: &'static str, report: bool) -> Result<Option<Agreed>> {
-        let mut limit = VERSIONS_PER_LOOKUP;
-        loop {
+        let mut limits = LOOKUP_LIMITS.iter().peekable();
+        while let Some(&limit) = limits.next() {
             let results = self.on_all(|drive| drive.versions(bucket, key, limit)).await;
             let answers = self.answers(
                 results.into_iter().map(|r| r.map(|v: DriveVersions| (!v.versions.is_empty()).then_some(v))).collect(),
             );
             let resolved = quorum::resolve_versions(answers, &self.quorum, op)?;
-            if resolved.incomplete && limit != usize::MAX {
-                limit = usize::MAX;
+            if resolved.incomplete && limits.peek().is_some() {
                 continue;
             }
             if let Some(agreed) = &resolved.agreed {
@@ -106,6 +107,7 @@ impl ErasureSet {
             }
             return Ok(resolved.agreed);
         }
+        Ok(None)
     }
 
     /// Number of drives whose result is `Ok`.
