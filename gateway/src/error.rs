@@ -75,6 +75,9 @@ pub fn to_s3(e: StorageError) -> S3Error {
             s3_error!(IncompleteBody, "You did not provide the number of bytes specified by the Content-Length HTTP header.")
         }
         StorageError::Body(message) => body_error(&message),
+        StorageError::EntityTooLarge { .. } => {
+            s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size.")
+        }
         StorageError::InvalidKey(_) => s3_error!(InvalidArgument, "Object key contains a character that is not allowed (NUL)."),
         StorageError::PreconditionFailed => {
             s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold")

@@ -70,6 +70,12 @@ pub enum StorageError {
         /// Bytes received.
         got: u64,
     },
+    /// A body of undeclared length (chunked) went past the largest size allowed.
+    #[error("the body is larger than the {max} bytes allowed")]
+    EntityTooLarge {
+        /// The largest size allowed, in bytes.
+        max: u64,
+    },
     /// The request body stream failed (client went away, bad chunk signature, bad checksum).
     #[error("request body: {0}")]
     Body(String),

@@ -66,7 +66,8 @@ fn browser_result(port: u16) -> String {
 
 #[tokio::test]
 async fn a_browser_on_an_allowed_origin_reads_the_object_and_others_are_blocked() {
-    let (server, s3) = server_with_bucket(4).await;
+    // The server stops when `_server` is dropped, at the end of the test.
+    let (_server, s3) = server_with_bucket(4).await;
     let put = put_bytes(&s3, BUCKET, "page.txt", b"hello from sovereign-s3").await;
     let presigned = s3
         .get_object()

@@ -1,7 +1,7 @@
 //! PutObject.
 
 use bytes::Bytes;
-use futures::stream;
+use futures::{stream, StreamExt};
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::meta::VersionRecord;
@@ -23,6 +23,21 @@ const MAX_PUT_SIZE: i64 = 5 * 1024 * 1024 * 1024;
 
 fn empty_body() -> BodyStream {
     Box::pin(stream::empty::<storage::Result<Bytes>>())
+}
+
+/// A body of undeclared length (`Transfer-Encoding: chunked` without Content-Length) that
+/// fails with EntityTooLarge once more than `max` bytes have come, so that nothing larger than
+/// a declared body could be is ever staged.
+pub(super) fn at_most(body: BodyStream, max: u64) -> BodyStream {
+    let mut seen = 0u64;
+    Box::pin(body.map(move |chunk| {
+        let bytes = chunk?;
+        seen += bytes.len() as u64;
+        if seen > max {
+            return Err(StorageError::EntityTooLarge { max });
+        }
+        Ok(bytes)
+    }))
 }
 
 impl Gateway {
@@ -52,6 +67,7 @@ impl Gateway {
         let condition = write_condition(input.if_match, input.if_none_match)?;
         let body = input.body.map_or_else(empty_body, |b| check.wrap(b));
         let size = input.content_length.map(|len| len as u64);
+        let body = if size.is_none() { at_most(body, MAX_PUT_SIZE as u64) } else { body };
         let (body, size) = match &sealing {
             Some(sealing) => (sealing.seal(body, 1)?, size.map(|n| sealing.sealed_size(n))),
             None => (body, size),
@@ -108,5 +124,32 @@ impl Gateway {
             },
             other => other.or_s3(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(sizes: &[usize]) -> BodyStream {
+        let chunks: Vec<storage::Result<Bytes>> = sizes.iter().map(|n| Ok(Bytes::from(vec![0u8; *n]))).collect();
+        Box::pin(stream::iter(chunks))
+    }
+
+    async fn drain(body: BodyStream) -> storage::Result<u64> {
+        let mut body = body;
+        let mut total = 0;
+        while let Some(chunk) = body.next().await {
+            total += chunk?.len() as u64;
+        }
+        Ok(total)
+    }
+
+    #[tokio::test]
+    async fn an_undeclared_body_fails_once_it_passes_the_limit() {
+        assert_eq!(drain(at_most(chunks(&[4, 6]), 10)).await.unwrap(), 10);
+        let err = drain(at_most(chunks(&[4, 6, 1]), 10)).await.unwrap_err();
+        assert!(matches!(err, StorageError::EntityTooLarge { max: 10 }), "{err}");
+        assert_eq!(to_s3(err).code().as_str(), "EntityTooLarge");
     }
 }
