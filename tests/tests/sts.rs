@@ -207,7 +207,7 @@ async fn roles_map_to_policies_and_bad_requests_get_sts_errors() {
     assert_sts_error(&sts_post(&server, &with_policy), 400, "ValidationError");
     // GET with the parameters in the query works too.
     let query = format!(
-        "{}/?Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName=q&WebIdentityToken={}",
+        "{}/?Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName=query&WebIdentityToken={}",
         server.url(),
         url_encode(ROLE_ARN),
         url_encode(&token)
@@ -273,7 +273,7 @@ async fn forged_and_foreign_tokens_are_refused() {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{real_kid}"}}"#));
     assert_sts_error(&assume(&server, &format!("{header}.{payload}."), None), 400, "InvalidIdentityToken");
     // A signature stripped from a real token.
-    let stripped: String = real.rsplitn(2, '.').nth(1).expect("signing input").to_owned() + ".";
+    let stripped = format!("{}.", real.rsplit_once('.').expect("signing input").0);
     assert_sts_error(&assume(&server, &stripped, None), 400, "InvalidIdentityToken");
 }
 
