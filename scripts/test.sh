@@ -2,8 +2,7 @@
 # The one test command: installs what the build and the tests need (on a fresh Debian machine),
 # builds the workspace once in the release profile, and runs every test: unit tests, and the
 # end-to-end suites that start the real server on 127.0.0.1 and drive it with aws-sdk-s3, curl
-# (presigned URLs) and the aws cli, against a real OpenBao for encryption and a real OpenID
-# provider (npm oidc-provider, Keycloak's layout) for STS, and promtool checks
+# (presigned URLs) and the aws cli, against a real OpenBao for encryption, and promtool checks
 # of the alert rules. Servers the tests start are stopped by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +11,11 @@ missing=()
 command -v clang >/dev/null || missing+=(clang)
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 [ -x /usr/bin/aws ] || missing+=(awscli)
+# node and npm run the OpenID provider of the STS tests (below).
+command -v node >/dev/null || missing+=(nodejs npm)
 command -v curl >/dev/null || missing+=(curl)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v fusermount3 >/dev/null || missing+=(fuse3)
-command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     sudo_cmd=""
