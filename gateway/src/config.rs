@@ -243,6 +243,39 @@ pub struct ServerArgs {
     /// PEM file of the CA that signed OpenBao's certificate (default: the system's roots).
     #[arg(long, env = "SOVEREIGN_S3_OPENBAO_CA_FILE")]
     pub openbao_ca_file: Option<PathBuf>,
+
+    /// Trusted OpenID Connect issuers (exact `iss`, e.g.
+    /// `https://keycloak.example/realms/sovereign`): turns on STS AssumeRoleWithWebIdentity.
+    #[arg(long, env = "SOVEREIGN_S3_OIDC_ISSUER", value_delimiter = ',')]
+    pub oidc_issuer: Vec<String>,
+
+    /// Client ids a web identity token must be issued for (its `aud` or `azp`).
+    #[arg(long, env = "SOVEREIGN_S3_OIDC_CLIENT_ID", value_delimiter = ',')]
+    pub oidc_client_id: Vec<String>,
+
+    /// The token claim that names policies (a string, comma-separated list or array).
+    #[arg(long, env = "SOVEREIGN_S3_OIDC_POLICY_CLAIM", default_value = "policy")]
+    pub oidc_policy_claim: String,
+
+    /// `ROLE=POLICY`: a Keycloak realm role, client role (of the client ids) or group that
+    /// grants a policy; repeat the flag (or separate with commas) for several.
+    #[arg(long, env = "SOVEREIGN_S3_OIDC_ROLE_POLICY", value_delimiter = ',')]
+    pub oidc_role_policy: Vec<String>,
+
+    /// The cluster key that seals STS session credentials (64 hex characters), created on
+    /// first start if missing; every gateway of a cluster must have the same (default:
+    /// `sts-cluster.key` beside the first drive directory).
+    #[arg(long, env = "SOVEREIGN_S3_STS_KEY_FILE")]
+    pub sts_key_file: Option<PathBuf>,
+
+    /// Longest STS session granted, in seconds (AWS: 900 to 43200).
+    #[arg(
+        long = "sts-max-duration-secs",
+        env = "SOVEREIGN_S3_STS_MAX_DURATION_SECS",
+        default_value_t = 43_200,
+        value_parser = clap::value_parser!(u64).range(900..=43_200)
+    )]
+    pub sts_max_duration_secs: u64,
 }
 
 /// Where data keys come from.
@@ -293,12 +326,35 @@ impl ServerArgs {
     /// The local KMS master key file: configured, or beside the first drive directory (so that
     /// it is not inside a drive, whose contents are ciphertext only).
     pub fn local_key_file(&self, drives: &[PathBuf]) -> PathBuf {
-        if let Some(path) = &self.kms_local_key_file {
-            return path.clone();
+        match &self.kms_local_key_file {
+            Some(path) => path.clone(),
+            None => beside_drives(drives, LOCAL_KEY_FILE_NAME),
         }
-        let first = drives.first().map(PathBuf::as_path).unwrap_or(std::path::Path::new("."));
-        let parent = std::path::absolute(first).ok().and_then(|p| p.parent().map(PathBuf::from));
-        parent.unwrap_or_else(|| PathBuf::from(".")).join(LOCAL_KEY_FILE_NAME)
+    }
+}
+
+/// A file named `name` in the directory that holds the first drive directory.
+fn beside_drives(drives: &[PathBuf], name: &str) -> PathBuf {
+    let first = drives.first().map(PathBuf::as_path).unwrap_or(std::path::Path::new("."));
+    let parent = std::path::absolute(first).ok().and_then(|p| p.parent().map(PathBuf::from));
+    parent.unwrap_or_else(|| PathBuf::from(".")).join(name)
+}
+
+/// File name of the STS cluster key when no path is configured.
+pub const STS_KEY_FILE_NAME: &str = "sts-cluster.key";
+
+impl ServerArgs {
+    /// Whether STS (and so session credentials) is on: some OIDC issuer is trusted.
+    pub fn sts_enabled(&self) -> bool {
+        !self.oidc_issuer.is_empty()
+    }
+
+    /// The STS cluster key file: configured, or beside the first drive directory.
+    pub fn sts_key_file(&self, drives: &[PathBuf]) -> PathBuf {
+        match &self.sts_key_file {
+            Some(path) => path.clone(),
+            None => beside_drives(drives, STS_KEY_FILE_NAME),
+        }
     }
 }
 

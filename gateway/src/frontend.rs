@@ -25,6 +25,8 @@ use crate::admission::{ConnectionActivity, IdleTimeoutBody, InProgressBody, Requ
 use crate::cors::Cors;
 use crate::error_body;
 use crate::request_checks;
+use crate::sts::auth::Authenticator;
+use crate::sts::{endpoint as sts_endpoint, Sts};
 use crate::telemetry::audit::{AuditEntry, AuditLog};
 use crate::telemetry::logging;
 use crate::telemetry::metrics::{self, METRICS};
@@ -60,6 +62,10 @@ pub struct FrontendState {
     pub body_idle_timeout: Duration,
     /// Applies buckets' CORS rules.
     pub cors: Cors,
+    /// AssumeRoleWithWebIdentity, when STS is on.
+    pub sts: Option<Arc<Sts>>,
+    /// Root and session credentials: checks the session token of session-signed requests.
+    pub auth: Authenticator,
 }
 
 /// The front end as seen by one connection.
@@ -94,6 +100,10 @@ impl hyper::service::Service<Request<Incoming>> for Frontend {
         Box::pin(async move {
             // A signed request to these paths is S3 (a bucket named `health` or `metrics`).
             let readable = matches!(*req.method(), Method::GET | Method::HEAD) && !signed_for_s3(&req);
+            if let Some(sts) = this.state.sts.clone().filter(|_| sts_endpoint::is_sts_request(&req)) {
+                let response = this.sts(&sts, req).await;
+                return Ok(response.map(|body| Body::http_body(InProgressBody::new(body, in_progress))));
+            }
             let response = match req.uri().path() {
                 LIVE_PATH if readable => Ok(text(StatusCode::OK, "live")),
                 READY_PATH if readable => Ok(this.ready().await),
@@ -163,6 +173,17 @@ impl Frontend {
         response
     }
 
+    /// An STS request: under the cap on requests in flight, with a request id.
+    async fn sts(&self, sts: &Sts, req: Request<Incoming>) -> Response<Body> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut response = match self.state.requests.try_admit() {
+            Some(_permit) => sts_endpoint::handle(sts, req, &request_id).await,
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "too many requests in flight"),
+        };
+        set_header(response.headers_mut(), "x-amzn-requestid", &request_id);
+        response
+    }
+
     async fn s3(&self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
         let context = RequestContext::default();
         req.extensions_mut().insert(context.clone());
@@ -177,7 +198,8 @@ impl Frontend {
             Some(permit) => {
                 record.permit = Some(permit);
                 async {
-                    match request_checks::check(&mut req).await {
+                    let checked = request_checks::check(&mut req).await;
+                    match checked.and_then(|()| self.state.auth.check_session_token(req.headers(), req.uri())) {
                         Ok(()) if method == Method::OPTIONS => {
                             match self.state.cors.preflight(&self.state.store, &req).await {
                                 Ok(response) => Ok(response),

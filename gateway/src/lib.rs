@@ -17,5 +17,6 @@ pub mod s3;
 pub mod server;
 pub mod sigv2;
 pub mod sse;
+pub mod sts;
 pub mod telemetry;
 pub mod unsupported;

@@ -30,8 +30,14 @@ use crate::cors::Cors;
 use crate::credentials::{self, Origin};
 use crate::frontend::{Frontend, FrontendState};
 use crate::identity::{DomainHost, RootAuth};
+use crate::principal::Principals;
 use crate::s3::Gateway;
+use crate::sigv2;
 use crate::sse::Sse;
+use crate::sts::auth::Authenticator;
+use crate::sts::claims::ClaimMapping;
+use crate::sts::session::ClusterKey;
+use crate::sts::{Sts, StsConfig};
 use crate::telemetry::audit::AuditLog;
 
 /// Interval of the HTTP/2 keep-alive pings that detect a vanished client.
@@ -74,8 +80,13 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         Some(path) => Some(AuditLog::open(path, args.audit_log_max_bytes)?),
         None => None,
     };
+    let sessions = session_key(&args, &drives)?;
+    let auth = Authenticator::new(RootAuth::new(&root), sessions.clone());
+    let sts = security_token_service(&args, sessions)?;
     let state = Arc::new(FrontendState {
-        s3: build_service(&args, Arc::clone(&store), &root, sse)?,
+        s3: build_service(&args, Arc::clone(&store), &root, sse, &auth)?,
+        sts,
+        auth,
         store,
         audit,
         metrics_token: args.metrics_token.clone(),
@@ -114,15 +125,52 @@ fn build_service(
     store: Arc<ObjectStore>,
     root: &credentials::RootCredentials,
     sse: Sse,
+    auth: &Authenticator,
 ) -> Result<S3Service, String> {
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(RootAuth::new(root));
+    // Signature V2 is checked in the front door (request_checks), against the same keys.
+    sigv2::verify_with(Arc::new(auth.clone()));
+    builder.set_auth(auth.clone());
     builder.set_access(SignedOnly::new(&args.region));
     if !args.domain.is_empty() {
         builder.set_host(DomainHost::new(&args.domain)?);
     }
     Ok(builder.build())
+}
+
+/// Who signed a request (root, or an STS session with its claims and policies), for the
+/// access step: `Principals::resolve(access_key, x-amz-security-token)`.
+pub fn principals(auth: &Authenticator) -> Arc<dyn Principals> {
+    Arc::new(auth.clone())
+}
+
+/// The cluster key of STS sessions, when STS is on or a key file is configured (a gateway
+/// that only verifies sessions minted by others).
+fn session_key(args: &ServerArgs, drives: &[std::path::PathBuf]) -> Result<Option<Arc<ClusterKey>>, String> {
+    if !args.sts_enabled() && args.sts_key_file.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(ClusterKey::load_or_create(&args.sts_key_file(drives))?)))
+}
+
+/// AssumeRoleWithWebIdentity, when some OIDC issuer is trusted.
+fn security_token_service(args: &ServerArgs, key: Option<Arc<ClusterKey>>) -> Result<Option<Arc<Sts>>, String> {
+    let Some(key) = key.filter(|_| args.sts_enabled()) else {
+        return Ok(None);
+    };
+    let config = StsConfig {
+        issuers: args.oidc_issuer.clone(),
+        client_ids: args.oidc_client_id.clone(),
+        mapping: ClaimMapping {
+            policy_claim: args.oidc_policy_claim.clone(),
+            role_policies: ClaimMapping::parse_role_policies(&args.oidc_role_policy)?,
+            client_ids: args.oidc_client_id.clone(),
+        },
+        max_duration: Duration::from_secs(args.sts_max_duration_secs),
+    };
+    tracing::info!(issuers = ?config.issuers, client_ids = ?config.client_ids, "STS AssumeRoleWithWebIdentity on");
+    Ok(Some(Arc::new(Sts::new(config, key)?)))
 }
 
 /// The KMS that seals data keys, as configured.

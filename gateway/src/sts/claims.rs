@@ -1,0 +1,154 @@
+//! From a verified web identity token's claims to policy names: the policy claim (a string, a
+//! comma-separated list or a JSON array), and Keycloak roles and groups mapped by configuration.
+
+use serde_json::{Map, Value};
+
+/// Claims copied into a session, for policy variables (`${jwt:sub}`) and conditions.
+const KEPT_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "client_id",
+    "preferred_username",
+    "email",
+    "groups",
+    "realm_access",
+    "resource_access",
+    "scope",
+];
+
+/// How claims become policy names.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimMapping {
+    /// The claim that names policies directly (`policy` by default).
+    pub policy_claim: String,
+    /// Keycloak realm roles, client roles (of the configured clients) and groups, each with
+    /// the policy it grants.
+    pub role_policies: Vec<(String, String)>,
+    /// The configured client ids, whose `resource_access` roles count.
+    pub client_ids: Vec<String>,
+}
+
+impl ClaimMapping {
+    /// Parses `ROLE=POLICY` mappings (`--oidc-role-policy`).
+    pub fn parse_role_policies(pairs: &[String]) -> Result<Vec<(String, String)>, String> {
+        pairs
+            .iter()
+            .map(|pair| match pair.split_once('=') {
+                Some((role, policy)) if !role.trim().is_empty() && !policy.trim().is_empty() => {
+                    Ok((role.trim().to_owned(), policy.trim().to_owned()))
+                }
+                _ => Err(format!("--oidc-role-policy {pair:?}: expected ROLE=POLICY")),
+            })
+            .collect()
+    }
+
+    /// The policy names the claims grant, each once, in the order found.
+    pub fn policies(&self, claims: &Map<String, Value>) -> Vec<String> {
+        let mut policies = Vec::new();
+        let mut add = |name: &str| {
+            if !name.is_empty() && !policies.iter().any(|p| p == name) {
+                policies.push(name.to_owned());
+            }
+        };
+        for name in strings(claims.get(&self.policy_claim)) {
+            name.split(',').map(str::trim).for_each(&mut add);
+        }
+        let granted = self.roles_and_groups(claims);
+        for (role, policy) in &self.role_policies {
+            if granted.iter().any(|g| g == role) {
+                add(policy);
+            }
+        }
+        policies
+    }
+
+    /// Realm roles, the configured clients' roles, and groups (with and without Keycloak's
+    /// leading `/`).
+    fn roles_and_groups<'a>(&self, claims: &'a Map<String, Value>) -> Vec<&'a str> {
+        let mut names: Vec<&str> = strings(claims.get("realm_access").and_then(|r| r.get("roles")));
+        let clients = claims.get("resource_access");
+        for client in &self.client_ids {
+            names.extend(strings(clients.and_then(|c| c.get(client)).and_then(|c| c.get("roles"))));
+        }
+        for group in strings(claims.get("groups")) {
+            names.push(group);
+            if let Some(bare) = group.strip_prefix('/') {
+                names.push(bare);
+            }
+        }
+        names
+    }
+
+    /// The claims a session keeps: [`KEPT_CLAIMS`] and the policy claim.
+    pub fn kept_claims(&self, claims: &Map<String, Value>) -> Map<String, Value> {
+        claims
+            .iter()
+            .filter(|(name, _)| KEPT_CLAIMS.contains(&name.as_str()) || **name == self.policy_claim)
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
+    }
+}
+
+/// A claim that is a string or an array of strings, as strings.
+fn strings(value: Option<&Value>) -> Vec<&str> {
+    match value {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn mapping() -> ClaimMapping {
+        ClaimMapping {
+            policy_claim: "policy".into(),
+            role_policies: ClaimMapping::parse_role_policies(&[
+                "s3-writers=readwrite".into(),
+                "auditors=readonly".into(),
+                "ops=diagnostics".into(),
+            ])
+            .unwrap(),
+            client_ids: vec!["sovereign-s3".into()],
+        }
+    }
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_policy_claim_is_a_string_a_comma_list_or_an_array() {
+        let m = mapping();
+        assert_eq!(m.policies(&claims(json!({"policy": "readonly"}))), ["readonly"]);
+        assert_eq!(m.policies(&claims(json!({"policy": "readonly, writeonly,"}))), ["readonly", "writeonly"]);
+        assert_eq!(m.policies(&claims(json!({"policy": ["a", "b,c", "a"]}))), ["a", "b", "c"]);
+        assert!(m.policies(&claims(json!({"policy": 3}))).is_empty());
+    }
+
+    #[test]
+    fn keycloak_roles_and_groups_map_to_policies() {
+        let m = mapping();
+        let c = claims(json!({
+            "realm_access": {"roles": ["offline_access", "s3-writers"]},
+            "resource_access": {"sovereign-s3": {"roles": ["auditors"]}, "other": {"roles": ["ops"]}},
+            "groups": ["/ops"],
+        }));
+        assert_eq!(m.policies(&c), ["readwrite", "readonly", "diagnostics"]);
+        assert!(m.policies(&claims(json!({"resource_access": {"other": {"roles": ["s3-writers"]}}}))).is_empty());
+    }
+
+    #[test]
+    fn bad_mappings_are_refused_and_kept_claims_are_selected() {
+        assert!(ClaimMapping::parse_role_policies(&["noequals".into()]).is_err());
+        assert!(ClaimMapping::parse_role_policies(&["=x".into()]).is_err());
+        let kept = mapping().kept_claims(&claims(json!({"sub": "a", "policy": "p", "nonce": "n"})));
+        assert_eq!(kept.len(), 2);
+    }
+}
