@@ -21,6 +21,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::RequestContext;
+use crate::authz::conditions::ClientConnection;
 use crate::admission::{ConnectionActivity, IdleTimeoutBody, InProgressBody, RequestLimit};
 use crate::cors::Cors;
 use crate::error_body;
@@ -60,6 +61,8 @@ pub struct FrontendState {
     pub body_idle_timeout: Duration,
     /// Applies buckets' CORS rules.
     pub cors: Cors,
+    /// Whether clients connect over TLS (aws:SecureTransport).
+    pub secure: bool,
 }
 
 /// The front end as seen by one connection.
@@ -166,6 +169,7 @@ impl Frontend {
     async fn s3(&self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
         let context = RequestContext::default();
         req.extensions_mut().insert(context.clone());
+        req.extensions_mut().insert(ClientConnection { peer: self.peer, secure: self.state.secure });
         let mut record = RequestRecord::begin(self, &req, context);
         let head = req.method() == Method::HEAD;
         let method = req.method().clone();

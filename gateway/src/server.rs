@@ -20,11 +20,12 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-use crate::access::SignedOnly;
+use crate::access::Authorize;
 use crate::admission::{
     AcceptBackoff, ConnectionActivity, Limits, RequestLimit, SendStallTimeout, Throttle, WARNING_INTERVAL,
 };
 
+use crate::authz::bucket_policies::StoredPolicies;
 use crate::config::{self, KmsKind, ServerArgs};
 use crate::cors::Cors;
 use crate::credentials::{self, Origin};
@@ -74,6 +75,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         Some(path) => Some(AuditLog::open(path, args.audit_log_max_bytes)?),
         None => None,
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let state = Arc::new(FrontendState {
         s3: build_service(&args, Arc::clone(&store), &root, sse)?,
         store,
@@ -83,11 +88,8 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         requests: RequestLimit::new(limits.max_requests_in_flight),
         body_idle_timeout: limits.body_idle_timeout,
         cors: Cors::new(if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) }),
+        secure: tls.is_some(),
     });
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
-        _ => None,
-    };
     let listener =
         TcpListener::bind(args.address).await.map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
     let address = listener.local_addr().map_err(|e| format!("listener address: {e}"))?;
@@ -115,10 +117,12 @@ fn build_service(
     root: &credentials::RootCredentials,
     sse: Sse,
 ) -> Result<S3Service, String> {
+    let policies = Arc::new(StoredPolicies::new(Arc::clone(&store)));
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(RootAuth::new(root));
-    builder.set_access(SignedOnly::new(&args.region));
+    let auth = RootAuth::new(root);
+    builder.set_auth(auth.clone());
+    builder.set_access(Authorize::new(&args.region, Arc::new(auth), policies));
     if !args.domain.is_empty() {
         builder.set_host(DomainHost::new(&args.domain)?);
     }
