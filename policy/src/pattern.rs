@@ -183,7 +183,7 @@ mod tests {
         assert!(!p.matches("arn:aws:s3:::home/alice/x", &Context::default(), false), "unset variable");
         let star = Pattern::parse("a${*}b${?}c${$}", WILD);
         assert!(star.matches("a*b?c$", &context, false));
-        assert!(!star.matches("aXb?c$", &context, false), "${*} is a literal star");
+        assert!(!star.matches("aXb?c$", &context, false), "${{*}} is a literal star");
         let value_star = Pattern::parse("${aws:username}", WILD);
         context.insert("aws:userid", "a*");
         assert!(!Pattern::parse("${aws:userid}", WILD).matches("abc", &context, false), "values are literal");
