@@ -100,8 +100,8 @@ impl Authorize {
             Some(bucket) => self.policies.policy(bucket).await?,
             None => None,
         };
-        let context = conditions::request_context(&request.parts, &principal, SystemTime::now())
-            .map_err(|_| access_denied())?;
+        let context =
+            conditions::request_context(&request.parts, &principal, SystemTime::now()).map_err(|_| access_denied())?;
         let authorization = Authorization::of(&principal, context, bucket_policy);
         // Operations checked per key by their handler need nothing here, unless no policy
         // could allow any key.
@@ -270,12 +270,19 @@ mod tests {
             .map(|(bucket, text)| ((*bucket).to_owned(), Arc::new(Policy::parse(text, Kind::Bucket(bucket)).unwrap())))
             .collect();
         let policies = Arc::new(MapPolicies { policies: parsed, lookups: AtomicUsize::new(0) });
-        let authorize = Authorize::new("us-east-1", Arc::new(principals), Arc::clone(&policies) as Arc<dyn BucketPolicies>);
+        let authorize =
+            Authorize::new("us-east-1", Arc::new(principals), Arc::clone(&policies) as Arc<dyn BucketPolicies>);
         Setup { authorize, policies }
     }
 
     /// The decision on `operation` at `uri` (path style) by `access_key` (None: unsigned).
-    async fn decide(setup: &Setup, access_key: Option<&str>, operation: &str, uri: &str, headers: &[(&'static str, &str)]) -> S3Result<Authorization> {
+    async fn decide(
+        setup: &Setup,
+        access_key: Option<&str>,
+        operation: &str,
+        uri: &str,
+        headers: &[(&'static str, &str)],
+    ) -> S3Result<Authorization> {
         let uri: Uri = uri.parse().unwrap();
         let mut segments = uri.path().trim_start_matches('/').splitn(2, '/');
         let path = match (segments.next().filter(|b| !b.is_empty()), segments.next()) {
@@ -314,8 +321,17 @@ mod tests {
 
     #[tokio::test]
     async fn root_may_do_everything_without_reading_any_policy() {
-        let setup = setup(&[("b", r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}}"#)]);
-        for (operation, uri) in [("GetObject", "/b/k"), ("PutBucketPolicy", "/b"), ("DeleteBucket", "/b"), ("ListBuckets", "/"), ("NoSuchOperation", "/b")] {
+        let setup = setup(&[(
+            "b",
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*","Resource":"arn:aws:s3:::b/*"}}"#,
+        )]);
+        for (operation, uri) in [
+            ("GetObject", "/b/k"),
+            ("PutBucketPolicy", "/b"),
+            ("DeleteBucket", "/b"),
+            ("ListBuckets", "/"),
+            ("NoSuchOperation", "/b"),
+        ] {
             let authorization = decide(&setup, Some(ROOT_KEY), operation, uri, &[]).await.unwrap();
             assert!(authorization.allows("s3:DeleteObject", "arn:aws:s3:::b/k"));
         }
@@ -343,7 +359,10 @@ mod tests {
 
     #[tokio::test]
     async fn anonymous_callers_are_not_named_principals() {
-        let setup = setup(&[("b", r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam:::user/reader"},"Action":"s3:*","Resource":"arn:aws:s3:::b/*"}}"#)]);
+        let setup = setup(&[(
+            "b",
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam:::user/reader"},"Action":"s3:*","Resource":"arn:aws:s3:::b/*"}}"#,
+        )]);
         assert!(!allowed(&setup, None, "GetObject", "/b/k").await);
         assert!(allowed(&setup, Some("READER"), "PutObject", "/b/k").await, "the bucket policy grants on its own");
         assert!(!allowed(&setup, Some("DROPBOX"), "GetObject", "/b/k").await);
@@ -371,7 +390,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_bucket_policy_deny_wins_over_readwrite() {
-        let setup = setup(&[("b", r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":["s3:DeleteObject","s3:PutObject"],"Resource":"arn:aws:s3:::b/locked/*"}}"#)]);
+        let setup = setup(&[(
+            "b",
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":["s3:DeleteObject","s3:PutObject"],"Resource":"arn:aws:s3:::b/locked/*"}}"#,
+        )]);
         assert!(!allowed(&setup, Some("WRITER"), "PutObject", "/b/locked/k").await);
         assert!(!allowed(&setup, Some("WRITER"), "DeleteObject", "/b/locked/k").await);
         assert!(allowed(&setup, Some("WRITER"), "PutObject", "/b/open/k").await);
@@ -383,13 +405,23 @@ mod tests {
 
     #[tokio::test]
     async fn copies_need_read_on_the_source_under_its_bucket_policy() {
-        let setup = setup(&[("src", r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:GetObject*","Resource":"arn:aws:s3:::src/secret/*"}}"#)]);
+        let setup = setup(&[(
+            "src",
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:GetObject*","Resource":"arn:aws:s3:::src/secret/*"}}"#,
+        )]);
         let ok = decide(&setup, Some("WRITER"), "CopyObject", "/dst/k", &[("x-amz-copy-source", "/src/open/a")]).await;
         assert!(ok.is_ok());
-        let denied = decide(&setup, Some("WRITER"), "CopyObject", "/dst/k", &[("x-amz-copy-source", "/src/secret/a")]).await;
+        let denied =
+            decide(&setup, Some("WRITER"), "CopyObject", "/dst/k", &[("x-amz-copy-source", "/src/secret/a")]).await;
         assert_eq!(denied.unwrap_err().code(), &S3ErrorCode::AccessDenied);
-        let versioned =
-            decide(&setup, Some("WRITER"), "UploadPartCopy", "/dst/k?partNumber=1&uploadId=u", &[("x-amz-copy-source", "/src/secret/a?versionId=v")]).await;
+        let versioned = decide(
+            &setup,
+            Some("WRITER"),
+            "UploadPartCopy",
+            "/dst/k?partNumber=1&uploadId=u",
+            &[("x-amz-copy-source", "/src/secret/a?versionId=v")],
+        )
+        .await;
         assert_eq!(versioned.unwrap_err().code(), &S3ErrorCode::AccessDenied);
         let dropbox =
             decide(&setup, Some("DROPBOX"), "CopyObject", "/dst/k", &[("x-amz-copy-source", "/src/open/a")]).await;

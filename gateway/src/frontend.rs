@@ -21,8 +21,8 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::RequestContext;
-use crate::authz::conditions::ClientConnection;
 use crate::admission::{ConnectionActivity, IdleTimeoutBody, InProgressBody, RequestLimit};
+use crate::authz::conditions::ClientConnection;
 use crate::cors::Cors;
 use crate::error_body;
 use crate::request_checks;

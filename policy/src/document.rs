@@ -248,7 +248,14 @@ impl Parser<'_> {
         for key in fields.keys() {
             let known = matches!(
                 key.as_str(),
-                "Sid" | "Effect" | "Principal" | "NotPrincipal" | "Action" | "NotAction" | "Resource" | "NotResource"
+                "Sid"
+                    | "Effect"
+                    | "Principal"
+                    | "NotPrincipal"
+                    | "Action"
+                    | "NotAction"
+                    | "Resource"
+                    | "NotResource"
                     | "Condition"
             );
             if !known {

@@ -43,7 +43,8 @@ fn actions_are_case_insensitive_with_wildcards() {
     assert!(allowed(&[&p], None, &alice(), "s3:GetObject", "arn:aws:s3:::b/k"));
     assert!(allowed(&[&p], None, &alice(), "s3:GetBucketPolicy", "arn:aws:s3:::b"));
     assert!(!allowed(&[&p], None, &alice(), "s3:PutObject", "arn:aws:s3:::b/k"));
-    let q = identity(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:?etObject","Resource":"*"}}"#);
+    let q =
+        identity(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:?etObject","Resource":"*"}}"#);
     assert!(allowed(&[&q], None, &alice(), "s3:GetObject", "arn:aws:s3:::b/k"));
     assert!(!allowed(&[&q], None, &alice(), "s3:GetObjectTagging", "arn:aws:s3:::b/k"));
 }
@@ -136,7 +137,8 @@ fn conditions_gate_statements() {
     let mut context = Context::default();
     context.insert("s3:prefix", "public/a");
     context.insert("aws:SecureTransport", "true");
-    let list = |context: &Context| allowed_in(&[], Some(&p), &Caller::Anonymous, "s3:ListBucket", "arn:aws:s3:::b", context);
+    let list =
+        |context: &Context| allowed_in(&[], Some(&p), &Caller::Anonymous, "s3:ListBucket", "arn:aws:s3:::b", context);
     assert!(list(&context));
     let mut other_prefix = Context::default();
     other_prefix.insert("s3:prefix", "private/");
@@ -161,7 +163,8 @@ fn builtins_as_minio_defines_them() {
     let writeonly = builtin("writeonly").unwrap();
     let console = builtin("consoleAdmin").unwrap();
     let diagnostics = builtin("diagnostics").unwrap();
-    let ask = |p: &sovereign_policy::Policy, action: &str, resource: &str| allowed(&[p], None, &alice(), action, resource);
+    let ask =
+        |p: &sovereign_policy::Policy, action: &str, resource: &str| allowed(&[p], None, &alice(), action, resource);
     assert!(ask(readonly, "s3:GetObject", "arn:aws:s3:::b/k"));
     assert!(ask(readonly, "s3:GetBucketLocation", "arn:aws:s3:::b"));
     assert!(!ask(readonly, "s3:PutObject", "arn:aws:s3:::b/k"));

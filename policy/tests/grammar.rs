@@ -20,8 +20,9 @@ fn path_of(result: Result<Policy, MalformedPolicy>) -> (String, String) {
 
 #[test]
 fn statement_as_object_or_array_and_both_versions() {
-    let one = identity(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#)
-        .unwrap();
+    let one =
+        identity(r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#)
+            .unwrap();
     assert_eq!(one.statements.len(), 1);
     assert_eq!(one.statements[0].effect, Effect::Allow);
     let many = identity(
@@ -52,7 +53,8 @@ fn bucket_policy_principals() {
 
 #[test]
 fn malformed_json_reports_line_and_column() {
-    let err = bucket("{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Effect\": \"Allow\",}\n  ]\n}").unwrap_err();
+    let err = bucket("{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Effect\": \"Allow\",}\n  ]\n}")
+        .unwrap_err();
     assert_eq!(err.position, Position::Text { line: 4, column: 24 }, "{err}");
     assert!(err.to_string().contains("line 4, column 24"), "{err}");
     let err = bucket("").unwrap_err();
@@ -167,9 +169,8 @@ fn malformed_elements_report_their_path() {
 
 #[test]
 fn identity_policies_name_no_principal() {
-    let (message, path) = path_of(identity(
-        r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}}"#,
-    ));
+    let (message, path) =
+        path_of(identity(r#"{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}}"#));
     assert_eq!(path, "Statement.Principal");
     assert!(message.contains("should not specify a principal"));
 }

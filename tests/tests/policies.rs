@@ -48,18 +48,26 @@ async fn bucket_policy_round_trip_and_status() {
 async fn malformed_policies_are_refused_with_the_position() {
     let (server, s3) = server_with_bucket(4).await;
     let bad_json = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [ }\n}";
-    let error = assert_s3_error(s3.put_bucket_policy().bucket(BUCKET).policy(bad_json).send().await, 400, &["MalformedPolicy"]);
+    let error =
+        assert_s3_error(s3.put_bucket_policy().bucket(BUCKET).policy(bad_json).send().await, 400, &["MalformedPolicy"]);
     assert!(error.message.as_deref().unwrap_or_default().contains("line 3"), "{error:?}");
 
     let no_effect = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{BUCKET}/*"}}]}}"#
     );
-    let error = assert_s3_error(s3.put_bucket_policy().bucket(BUCKET).policy(no_effect).send().await, 400, &["MalformedPolicy"]);
+    let error = assert_s3_error(
+        s3.put_bucket_policy().bucket(BUCKET).policy(no_effect).send().await,
+        400,
+        &["MalformedPolicy"],
+    );
     assert!(error.message.as_deref().unwrap_or_default().contains("Statement[0]"), "{error:?}");
 
     let other_bucket = public_prefix_policy("someone-elses-bucket");
-    let error =
-        assert_s3_error(s3.put_bucket_policy().bucket(BUCKET).policy(other_bucket).send().await, 400, &["MalformedPolicy"]);
+    let error = assert_s3_error(
+        s3.put_bucket_policy().bucket(BUCKET).policy(other_bucket).send().await,
+        400,
+        &["MalformedPolicy"],
+    );
     assert!(error.message.as_deref().unwrap_or_default().contains("Policy has invalid resource"), "{error:?}");
 
     let padded = format!("{}{}", public_prefix_policy(BUCKET), " ".repeat(21 * 1024));
@@ -103,7 +111,8 @@ async fn unsigned_requests_get_what_the_bucket_policy_gives_everyone_and_nothing
     curl(&[&url(&server, "?list-type=2&prefix=private/")]).assert_error(403, "AccessDenied");
     curl(&[&url(&server, "?policy")]).assert_error(403, "AccessDenied");
     curl(&[&format!("{}/", server.url())]).assert_error(403, "AccessDenied");
-    curl(&["-X", "PUT", "--data-binary", "overwritten", &url(&server, "/public/photo.jpg")]).assert_error(403, "AccessDenied");
+    curl(&["-X", "PUT", "--data-binary", "overwritten", &url(&server, "/public/photo.jpg")])
+        .assert_error(403, "AccessDenied");
     curl(&["-X", "PUT", "--data-binary", "new", &url(&server, "/public/new.txt")]).assert_error(403, "AccessDenied");
     curl(&["-X", "DELETE", &url(&server, "/public/photo.jpg")]).assert_error(403, "AccessDenied");
     let policy_put = ["-X", "PUT", "--data-binary", "{}", &url(&server, "?policy")];

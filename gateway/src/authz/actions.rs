@@ -337,7 +337,8 @@ mod tests {
 
     /// The operation table of docs/authorization.md, as the code has it.
     fn markdown_table() -> String {
-        let mut table = String::from("| Operation | Action | With `versionId` | Resource | Also |\n|---|---|---|---|---|\n");
+        let mut table =
+            String::from("| Operation | Action | With `versionId` | Resource | Also |\n|---|---|---|---|---|\n");
         for r in RULES {
             let resource = match r.scope {
                 Scope::Service => "`arn:aws:s3:::`",

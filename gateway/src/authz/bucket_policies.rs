@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use s3s::S3Result;
 use policy::{Kind, Policy};
+use s3s::S3Result;
 use storage::stamp::Stamp;
 use storage::{ObjectStore, StorageError};
 

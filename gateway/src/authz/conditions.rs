@@ -23,8 +23,12 @@ pub struct ClientConnection {
 }
 
 /// Query parameters that become condition keys.
-const QUERY_KEYS: &[(&str, &str)] =
-    &[("prefix", "s3:prefix"), ("delimiter", "s3:delimiter"), ("max-keys", "s3:max-keys"), ("versionId", "s3:VersionId")];
+const QUERY_KEYS: &[(&str, &str)] = &[
+    ("prefix", "s3:prefix"),
+    ("delimiter", "s3:delimiter"),
+    ("max-keys", "s3:max-keys"),
+    ("versionId", "s3:VersionId"),
+];
 
 /// Request headers that become `s3:<header>` condition keys.
 const HEADER_KEYS: &[&str] = &[
@@ -91,7 +95,11 @@ fn query_pairs(uri: &Uri) -> impl Iterator<Item = (String, String)> + '_ {
 }
 
 /// The condition keys of a request from `principal`, at `now`.
-pub fn request_context(parts: &RequestParts<'_>, principal: &Principal, now: SystemTime) -> Result<Context, AmbiguousQuery> {
+pub fn request_context(
+    parts: &RequestParts<'_>,
+    principal: &Principal,
+    now: SystemTime,
+) -> Result<Context, AmbiguousQuery> {
     let mut context = Context::default();
     caller_keys(&mut context, principal);
     if let Some(connection) = parts.connection {
@@ -277,7 +285,8 @@ mod tests {
         };
         let uri: Uri = "/".parse().unwrap();
         let headers = HeaderMap::new();
-        let context = request_context(&parts(&uri, &headers, None), &Principal::Session(session), SystemTime::now()).unwrap();
+        let context =
+            request_context(&parts(&uri, &headers, None), &Principal::Session(session), SystemTime::now()).unwrap();
         assert_eq!(context.get("jwt:sub"), Some(&["u-1".to_owned()][..]));
         assert_eq!(context.get("jwt:groups").map(<[String]>::len), Some(2));
         assert_eq!(context.get("jwt:level"), Some(&["3".to_owned()][..]));

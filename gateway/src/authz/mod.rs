@@ -10,8 +10,8 @@ pub mod conditions;
 
 use std::sync::{Arc, LazyLock};
 
-use s3s::{s3_error, S3Error, S3ErrorCode};
 use policy::{builtin, decide, Caller, Context, Policy, Request};
+use s3s::{s3_error, S3Error, S3ErrorCode};
 
 use crate::principal::Principal;
 

@@ -2,9 +2,9 @@
 //! GetBucketPolicy, DeleteBucketPolicy and GetBucketPolicyStatus, kept in the bucket's
 //! configuration record. The access step reads them through [`crate::authz::bucket_policies`].
 
+use policy::{Kind, Policy as PolicyDocument};
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
-use policy::{Kind, Policy as PolicyDocument};
 
 use super::Gateway;
 use crate::error::OrS3;
@@ -118,10 +118,8 @@ mod tests {
         let big = format!("{}{}", ok, " ".repeat(MAX_POLICY_BYTES));
         let err = validate(&big, "b").unwrap_err();
         assert_eq!(err.code().as_str(), "PolicyTooLarge");
-        let tags = ok.replace(
-            r#""Resource""#,
-            r#""Condition":{"StringEquals":{"s3:ExistingObjectTag/team":"x"}},"Resource""#,
-        );
+        let tags =
+            ok.replace(r#""Resource""#, r#""Condition":{"StringEquals":{"s3:ExistingObjectTag/team":"x"}},"Resource""#);
         let err = validate(&tags, "b").unwrap_err();
         assert!(err.message().unwrap_or_default().contains("unsupported condition key"), "{err:?}");
     }

@@ -46,7 +46,8 @@ impl Gateway {
                 let version_id = object.version_id.as_deref();
                 // Every key is authorized on its own; without the access step's
                 // authorization, none is.
-                let allowed = authorization.is_some_and(|a| a.allows_key("DeleteObjects", bucket, &object.key, version_id));
+                let allowed =
+                    authorization.is_some_and(|a| a.allows_key("DeleteObjects", bucket, &object.key, version_id));
                 let result = match versioning::requested(version_id) {
                     _ if !allowed => Err(access_denied()),
                     Ok(which) => self.store.delete_object(bucket, &object.key, which).await.or_s3(),

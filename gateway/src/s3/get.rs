@@ -76,9 +76,11 @@ impl Gateway {
         let authorization = req.extensions.get::<Authorization>().cloned();
         let input = req.input;
         let which = versioning::requested(input.version_id.as_deref())?;
-        let handle = self.store.get_version(&input.bucket, &input.key, which).await.map_err(|e| {
-            authz::conceal_missing(authorization.as_ref(), &input.bucket, crate::error::to_s3(e))
-        })?;
+        let handle = self
+            .store
+            .get_version(&input.bucket, &input.key, which)
+            .await
+            .map_err(|e| authz::conceal_missing(authorization.as_ref(), &input.bucket, crate::error::to_s3(e)))?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record().clone();
         let customer = CustomerHeaders::of_get(&input);
@@ -135,9 +137,11 @@ impl Gateway {
         let authorization = req.extensions.get::<Authorization>().cloned();
         let input = req.input;
         let which = versioning::requested(input.version_id.as_deref())?;
-        let handle = self.store.get_version(&input.bucket, &input.key, which).await.map_err(|e| {
-            authz::conceal_missing(authorization.as_ref(), &input.bucket, crate::error::to_s3(e))
-        })?;
+        let handle = self
+            .store
+            .get_version(&input.bucket, &input.key, which)
+            .await
+            .map_err(|e| authz::conceal_missing(authorization.as_ref(), &input.bucket, crate::error::to_s3(e)))?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record();
         let customer = CustomerHeaders::of_head(&input);
