@@ -313,7 +313,7 @@ mod tests {
         assert_eq!(one("PostObject", &b, None), pair("s3:PutObject", "arn:aws:s3:::b/*"));
         let each = checks(rule("DeleteObjects").unwrap(), &b, None, None).unwrap();
         assert!(each.is_empty(), "DeleteObjects is checked per key by its handler");
-        assert_eq!(checks(rule("GetObject").unwrap(), &b, None, None), Err(Unnamed::NoObject));
+        assert_eq!(checks(rule("GetObject").unwrap(), &S3Path::Root, None, None), Err(Unnamed::NoObject));
     }
 
     #[test]
