@@ -22,6 +22,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::access::RequestContext;
 use crate::admission::{ConnectionActivity, IdleTimeoutBody, InProgressBody, RequestLimit};
+use crate::authz::conditions::ClientConnection;
 use crate::cors::Cors;
 use crate::error_body;
 use crate::request_checks;
@@ -66,6 +67,8 @@ pub struct FrontendState {
     pub sts: Option<Arc<Sts>>,
     /// Root and session credentials: checks the session token of session-signed requests.
     pub auth: Authenticator,
+    /// Whether clients connect over TLS (aws:SecureTransport).
+    pub secure: bool,
 }
 
 /// The front end as seen by one connection.
@@ -187,6 +190,7 @@ impl Frontend {
     async fn s3(&self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
         let context = RequestContext::default();
         req.extensions_mut().insert(context.clone());
+        req.extensions_mut().insert(ClientConnection { peer: self.peer, secure: self.state.secure });
         let mut record = RequestRecord::begin(self, &req, context);
         let head = req.method() == Method::HEAD;
         let method = req.method().clone();

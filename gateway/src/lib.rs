@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod admission;
+pub mod authz;
 pub mod checksum;
 pub mod config;
 pub mod cors;

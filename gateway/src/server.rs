@@ -20,11 +20,12 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-use crate::access::SignedOnly;
+use crate::access::Authorize;
 use crate::admission::{
     AcceptBackoff, ConnectionActivity, Limits, RequestLimit, SendStallTimeout, Throttle, WARNING_INTERVAL,
 };
 
+use crate::authz::bucket_policies::StoredPolicies;
 use crate::config::{self, KmsKind, ServerArgs};
 use crate::cors::Cors;
 use crate::credentials::{self, Origin};
@@ -83,6 +84,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     let sessions = session_key(&args, &drives)?;
     let auth = Authenticator::new(RootAuth::new(&root), sessions.clone());
     let sts = security_token_service(&args, sessions)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
     let state = Arc::new(FrontendState {
         s3: build_service(&args, Arc::clone(&store), &root, sse, &auth)?,
         sts,
@@ -94,11 +99,8 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         requests: RequestLimit::new(limits.max_requests_in_flight),
         body_idle_timeout: limits.body_idle_timeout,
         cors: Cors::new(if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) }),
+        secure: tls.is_some(),
     });
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
-        _ => None,
-    };
     let listener =
         TcpListener::bind(args.address).await.map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
     let address = listener.local_addr().map_err(|e| format!("listener address: {e}"))?;
@@ -127,12 +129,13 @@ fn build_service(
     sse: Sse,
     auth: &Authenticator,
 ) -> Result<S3Service, String> {
+    let policies = Arc::new(StoredPolicies::new(Arc::clone(&store)));
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
     let mut builder = S3ServiceBuilder::new(gateway);
     // Signature V2 is checked in the front door (request_checks), against the same keys.
     sigv2::verify_with(Arc::new(auth.clone()));
     builder.set_auth(auth.clone());
-    builder.set_access(SignedOnly::new(&args.region));
+    builder.set_access(Authorize::new(&args.region, principals(auth), policies));
     if !args.domain.is_empty() {
         builder.set_host(DomainHost::new(&args.domain)?);
     }

@@ -1,5 +1,5 @@
 //! The bucket configuration store: one record per bucket holding its sub-resources
-//! (versioning, tags, CORS, and the slots of those still to come), written with quorum on
+//! (versioning, tags, CORS, encryption, policy, and the slots of those still to come), written with quorum on
 //! every drive of every set through [`crate::commit`], read under quorum, and cached in the
 //! process with a generation that no acknowledged change can outrun.
 //!
@@ -69,7 +69,7 @@ pub struct BucketEncryption {
 }
 
 /// A bucket's configuration: every sub-resource, `None` where it was never set (or was
-/// deleted). Further sub-resources (policy, lifecycle, notification, replication, object lock)
+/// deleted). Further sub-resources (lifecycle, notification, replication, object lock)
 /// are added as fields with serde defaults, which records written before them read as unset.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BucketConfig {
@@ -90,6 +90,10 @@ pub struct BucketConfig {
     /// Default encryption (PutBucketEncryption).
     #[serde(default)]
     pub encryption: Option<BucketEncryption>,
+    /// The bucket policy (PutBucketPolicy), as the JSON text the client sent, validated by
+    /// the gateway before it is stored.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 impl BucketConfig {

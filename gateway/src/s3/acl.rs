@@ -2,9 +2,9 @@
 //! AWS's default) answers it: GetBucketAcl/GetObjectAcl report the owner's FULL_CONTROL;
 //! PutBucketAcl/PutObjectAcl accept only what grants the owner alone (canned `private` or
 //! `bucket-owner-full-control`, or a policy with the owner's FULL_CONTROL), and refuse grants
-//! to anyone else with AccessControlListNotSupported; GetBucketPolicyStatus and
-//! Get/PutBucketOwnershipControls answer for a bucket without a policy. Grant and canned-ACL
-//! headers are refused at the front door ([`crate::unsupported`]); the bodies are judged here.
+//! to anyone else with AccessControlListNotSupported; Get/PutBucketOwnershipControls answer
+//! `BucketOwnerEnforced`. Grant and canned-ACL headers are refused at the front door
+//! ([`crate::unsupported`]); the bodies are judged here.
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
@@ -88,15 +88,6 @@ impl Gateway {
         self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
         self.check_policy(input.access_control_policy.as_ref())?;
         Ok(S3Response::new(PutObjectAclOutput::default()))
-    }
-
-    /// No bucket has a policy yet: AWS answers NoSuchBucketPolicy for such a bucket.
-    pub(super) async fn get_bucket_policy_status_impl(
-        &self,
-        req: S3Request<GetBucketPolicyStatusInput>,
-    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
-        self.store.bucket(&req.input.bucket).await.or_s3()?;
-        Err(s3_error!(NoSuchBucketPolicy, "The bucket policy does not exist"))
     }
 
     pub(super) async fn get_bucket_ownership_controls_impl(

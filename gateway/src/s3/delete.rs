@@ -5,6 +5,7 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 
 use super::{versioning, Gateway};
+use crate::authz::{access_denied, Authorization};
 use crate::error::OrS3;
 
 /// Most keys a DeleteObjects request may name.
@@ -30,6 +31,7 @@ impl Gateway {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let authorization = req.extensions.get::<Authorization>().cloned();
         let input = req.input;
         let objects = input.delete.objects;
         if objects.len() > MAX_DELETE_KEYS {
@@ -38,9 +40,16 @@ impl Gateway {
         self.store.bucket(&input.bucket).await.or_s3()?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let bucket = &input.bucket;
+        let authorization = authorization.as_ref();
         let results = stream::iter(objects)
             .map(|object| async move {
-                let result = match versioning::requested(object.version_id.as_deref()) {
+                let version_id = object.version_id.as_deref();
+                // Every key is authorized on its own; without the access step's
+                // authorization, none is.
+                let allowed =
+                    authorization.is_some_and(|a| a.allows_key("DeleteObjects", bucket, &object.key, version_id));
+                let result = match versioning::requested(version_id) {
+                    _ if !allowed => Err(access_denied()),
                     Ok(which) => self.store.delete_object(bucket, &object.key, which).await.or_s3(),
                     Err(e) => Err(e),
                 };

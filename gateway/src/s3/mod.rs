@@ -5,6 +5,7 @@
 mod acl;
 mod attributes;
 mod bucket;
+mod bucket_policy;
 mod bucket_tagging;
 mod conditions;
 mod convert;
@@ -238,6 +239,27 @@ impl S3 for Gateway {
 
     async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
         self.put_object_acl_impl(req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.put_bucket_policy_impl(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.get_bucket_policy_impl(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.delete_bucket_policy_impl(req).await
     }
 
     async fn get_bucket_policy_status(

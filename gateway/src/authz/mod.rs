@@ -1,0 +1,164 @@
+//! Authorization: what a principal may do. The access step ([`crate::access`]) names the
+//! permissions a request needs ([`actions`]), gathers its condition keys ([`conditions`]) and
+//! the bucket's policy ([`bucket_policies`]), and asks [`Authorization`]; handlers that
+//! authorize item by item (DeleteObjects) ask the same [`Authorization`], which the access
+//! step leaves in the request's extensions.
+
+pub mod actions;
+pub mod bucket_policies;
+pub mod conditions;
+
+use std::sync::{Arc, LazyLock};
+
+use policy::{builtin, decide, Caller, Context, Policy, Request};
+use s3s::{s3_error, S3Error, S3ErrorCode};
+
+use crate::principal::Principal;
+
+/// Resource ARNs of S3.
+pub mod arn {
+    /// The resource of operations on no bucket (ListBuckets): `arn:aws:s3:::*` and `*` match it.
+    pub const SERVICE: &str = "arn:aws:s3:::";
+
+    /// `arn:aws:s3:::bucket`.
+    pub fn bucket(bucket: &str) -> String {
+        format!("{SERVICE}{bucket}")
+    }
+
+    /// `arn:aws:s3:::bucket/key`.
+    pub fn object(bucket: &str, key: &str) -> String {
+        format!("{SERVICE}{bucket}/{key}")
+    }
+}
+
+/// The refusal of every request that is not allowed: the same answer whether or not the
+/// bucket or object exists.
+pub fn access_denied() -> S3Error {
+    s3_error!(AccessDenied, "Access Denied")
+}
+
+/// What one request's principal may do: everything (root), or what its identity policies and
+/// the request bucket's policy allow under the request's condition keys.
+#[derive(Debug, Clone)]
+pub struct Authorization(Arc<Grant>);
+
+#[derive(Debug)]
+enum Grant {
+    Everything,
+    Policies(Evaluation),
+}
+
+#[derive(Debug)]
+struct Evaluation {
+    caller: Caller,
+    identity: Vec<&'static Policy>,
+    context: Context,
+    bucket_policy: Option<Arc<Policy>>,
+}
+
+impl Authorization {
+    /// The root principal's: everything (one shared value, no allocation per request).
+    pub fn everything() -> Self {
+        static EVERYTHING: LazyLock<Authorization> = LazyLock::new(|| Authorization(Arc::new(Grant::Everything)));
+        EVERYTHING.clone()
+    }
+
+    /// A non-root principal's, in a request with condition keys `context` on a bucket whose
+    /// policy is `bucket_policy`. Session policies are looked up by name among the built-in
+    /// ones; a name that is not built in grants nothing.
+    pub fn of(principal: &Principal, context: Context, bucket_policy: Option<Arc<Policy>>) -> Self {
+        let (caller, identity) = match principal {
+            Principal::Root { .. } => return Self::everything(),
+            Principal::Anonymous => (Caller::Anonymous, Vec::new()),
+            Principal::Session(session) => (
+                Caller::Named(vec![session_arn(&session.subject)]),
+                session.policies.iter().filter_map(|name| builtin(name)).collect(),
+            ),
+        };
+        Self(Arc::new(Grant::Policies(Evaluation { caller, identity, context, bucket_policy })))
+    }
+
+    /// Whether `action` on `resource`, a resource of the request's bucket, is allowed.
+    pub fn allows(&self, action: &str, resource: &str) -> bool {
+        match &*self.0 {
+            Grant::Everything => true,
+            Grant::Policies(e) => e.allows(action, resource, e.bucket_policy.as_deref()),
+        }
+    }
+
+    /// Whether `action` on `resource` of another bucket, whose policy is `bucket_policy`, is
+    /// allowed (the source of a copy).
+    pub fn allows_in(&self, action: &str, resource: &str, bucket_policy: Option<&Policy>) -> bool {
+        match &*self.0 {
+            Grant::Everything => true,
+            Grant::Policies(e) => e.allows(action, resource, bucket_policy),
+        }
+    }
+
+    /// Whether anything at all may be allowed: root, or some identity or bucket policy.
+    pub fn has_policies(&self) -> bool {
+        match &*self.0 {
+            Grant::Everything => true,
+            Grant::Policies(e) => !e.identity.is_empty() || e.bucket_policy.is_some(),
+        }
+    }
+
+    /// Whether the request may act on `key` of `bucket` (the request's bucket) for an
+    /// operation whose permission is checked per key of its body (DeleteObjects): the
+    /// operation's action, or its version action when `version_id` names a version.
+    pub fn allows_key(&self, operation: &str, bucket: &str, key: &str, version_id: Option<&str>) -> bool {
+        match actions::rule(operation) {
+            Some(rule) => self.allows(rule.action_for(version_id), &arn::object(bucket, key)),
+            None => false,
+        }
+    }
+}
+
+impl Evaluation {
+    fn allows(&self, action: &str, resource: &str, bucket_policy: Option<&Policy>) -> bool {
+        let request = Request { action, resource, caller: &self.caller, context: &self.context };
+        decide(&self.identity, bucket_policy, &request)
+    }
+}
+
+/// The error to answer when an object read finds no object (NoSuchKey, NoSuchVersion): as AWS
+/// does, only callers who may list the bucket (s3:ListBucket) learn that the key does not
+/// exist; the others get the AccessDenied of a key they may not read, so a read permission
+/// does not reveal which keys exist.
+pub fn conceal_missing(authorization: Option<&Authorization>, bucket: &str, error: S3Error) -> S3Error {
+    let missing = matches!(error.code(), S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchVersion);
+    let may_list = authorization.is_some_and(|a| a.allows("s3:ListBucket", &arn::bucket(bucket)));
+    if missing && !may_list {
+        return access_denied();
+    }
+    error
+}
+
+/// The principal ARN of a session, as bucket policies name it: `arn:aws:iam:::user/<sub>`.
+pub fn session_arn(subject: &str) -> String {
+    format!("arn:aws:iam:::user/{subject}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_object_is_revealed_only_to_callers_that_may_list() {
+        let missing = || s3_error!(NoSuchKey, "The specified key does not exist.");
+        let root = Authorization::everything();
+        assert_eq!(conceal_missing(Some(&root), "b", missing()).code(), &S3ErrorCode::NoSuchKey);
+        let anonymous = Authorization::of(&Principal::Anonymous, Context::default(), None);
+        assert_eq!(conceal_missing(Some(&anonymous), "b", missing()).code(), &S3ErrorCode::AccessDenied);
+        assert_eq!(conceal_missing(None, "b", missing()).code(), &S3ErrorCode::AccessDenied, "fails closed");
+        let lister = policy::Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}}"#,
+            policy::Kind::Bucket("b"),
+        )
+        .unwrap();
+        let listing = Authorization::of(&Principal::Anonymous, Context::default(), Some(Arc::new(lister)));
+        assert_eq!(conceal_missing(Some(&listing), "b", missing()).code(), &S3ErrorCode::NoSuchKey);
+        let other = s3_error!(SlowDown);
+        assert_eq!(conceal_missing(Some(&anonymous), "b", other).code(), &S3ErrorCode::SlowDown);
+    }
+}

@@ -1,0 +1,140 @@
+//! Bucket policies end to end: Put/Get/Delete/GetBucketPolicyStatus through the SDK, malformed
+//! policies refused, and unsigned requests (curl) getting exactly what a bucket policy gives
+//! everyone and nothing else; root unaffected.
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use sovereign_e2e::*;
+
+/// Everyone may read `public/` and list it; nothing else.
+fn public_prefix_policy(bucket: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+  {{"Sid":"PublicRead","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/public/*"}},
+  {{"Sid":"PublicList","Effect":"Allow","Principal":{{"AWS":["*"]}},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::{bucket}","Condition":{{"StringLike":{{"s3:prefix":"public/*"}}}}}}]}}"#
+    )
+}
+
+fn url(server: &Server, path: &str) -> String {
+    format!("{}/{BUCKET}{path}", server.url())
+}
+
+#[tokio::test]
+async fn bucket_policy_round_trip_and_status() {
+    let (_server, s3) = server_with_bucket(4).await;
+    assert_s3_error(s3.get_bucket_policy().bucket(BUCKET).send().await, 404, &["NoSuchBucketPolicy"]);
+    assert_s3_error(s3.get_bucket_policy_status().bucket(BUCKET).send().await, 404, &["NoSuchBucketPolicy"]);
+
+    let named = format!(
+        r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam:::user/alice"}},"Action":"s3:*","Resource":"arn:aws:s3:::{BUCKET}/*"}}}}"#
+    );
+    s3.put_bucket_policy().bucket(BUCKET).policy(&named).send().await.unwrap();
+    let status = s3.get_bucket_policy_status().bucket(BUCKET).send().await.unwrap();
+    assert_eq!(status.policy_status().and_then(|s| s.is_public()), Some(false));
+
+    let public = public_prefix_policy(BUCKET);
+    s3.put_bucket_policy().bucket(BUCKET).policy(&public).send().await.unwrap();
+    let stored = s3.get_bucket_policy().bucket(BUCKET).send().await.unwrap();
+    assert_eq!(stored.policy(), Some(public.as_str()), "the policy reads back as it was put");
+    let status = s3.get_bucket_policy_status().bucket(BUCKET).send().await.unwrap();
+    assert_eq!(status.policy_status().and_then(|s| s.is_public()), Some(true));
+
+    s3.delete_bucket_policy().bucket(BUCKET).send().await.unwrap();
+    assert_s3_error(s3.get_bucket_policy().bucket(BUCKET).send().await, 404, &["NoSuchBucketPolicy"]);
+    assert_s3_error(s3.get_bucket_policy().bucket("no-such-bucket").send().await, 404, &["NoSuchBucket"]);
+}
+
+#[tokio::test]
+async fn malformed_policies_are_refused_with_the_position() {
+    let (server, s3) = server_with_bucket(4).await;
+    let bad_json = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [ }\n}";
+    let error =
+        assert_s3_error(s3.put_bucket_policy().bucket(BUCKET).policy(bad_json).send().await, 400, &["MalformedPolicy"]);
+    assert!(error.message.as_deref().unwrap_or_default().contains("line 3"), "{error:?}");
+
+    let no_effect = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{BUCKET}/*"}}]}}"#
+    );
+    let error = assert_s3_error(
+        s3.put_bucket_policy().bucket(BUCKET).policy(no_effect).send().await,
+        400,
+        &["MalformedPolicy"],
+    );
+    assert!(error.message.as_deref().unwrap_or_default().contains("Statement[0]"), "{error:?}");
+
+    let other_bucket = public_prefix_policy("someone-elses-bucket");
+    let error = assert_s3_error(
+        s3.put_bucket_policy().bucket(BUCKET).policy(other_bucket).send().await,
+        400,
+        &["MalformedPolicy"],
+    );
+    assert!(error.message.as_deref().unwrap_or_default().contains("Policy has invalid resource"), "{error:?}");
+
+    let padded = format!("{}{}", public_prefix_policy(BUCKET), " ".repeat(21 * 1024));
+    assert_s3_error(s3.put_bucket_policy().bucket(BUCKET).policy(padded).send().await, 400, &["PolicyTooLarge"]);
+
+    assert_s3_error(s3.get_bucket_policy().bucket(BUCKET).send().await, 404, &["NoSuchBucketPolicy"]);
+    // Nothing was stored, and the server still serves.
+    curl(&[&url(&server, "/public/x")]).assert_error(403, "AccessDenied");
+}
+
+#[tokio::test]
+async fn unsigned_requests_get_what_the_bucket_policy_gives_everyone_and_nothing_else() {
+    let (server, s3) = server_with_bucket(4).await;
+    put_bytes(&s3, BUCKET, "public/photo.jpg", b"public bytes").await;
+    put_bytes(&s3, BUCKET, "private/diary.txt", b"private bytes").await;
+
+    // Without a policy, unsigned requests get nothing.
+    curl(&[&url(&server, "/public/photo.jpg")]).assert_error(403, "AccessDenied");
+
+    s3.put_bucket_policy().bucket(BUCKET).policy(public_prefix_policy(BUCKET)).send().await.unwrap();
+
+    let got = curl(&[&url(&server, "/public/photo.jpg")]);
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"public bytes"[..]), "{}", got.text());
+    let head = curl(&["-I", &url(&server, "/public/photo.jpg")]);
+    assert_eq!(head.status, 200);
+    let listed = curl(&[&url(&server, "?list-type=2&prefix=public/")]);
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    assert!(listed.text().contains("<Key>public/photo.jpg</Key>"), "{}", listed.text());
+    assert!(!listed.text().contains("private"), "{}", listed.text());
+
+    // Everything else is the same 403, whether the object exists or not.
+    let existing = curl(&[&url(&server, "/private/diary.txt")]);
+    let missing = curl(&[&url(&server, "/private/nothing-here")]);
+    let missing_public = curl(&[&url(&server, "/public/nothing-here")]);
+    for reply in [&existing, &missing, &missing_public] {
+        reply.assert_error(403, "AccessDenied");
+        assert!(reply.text().contains("<Message>Access Denied</Message>"), "{}", reply.text());
+        assert!(!reply.text().contains("diary") && !reply.text().contains("nothing-here"), "{}", reply.text());
+    }
+    curl(&[&url(&server, "?list-type=2")]).assert_error(403, "AccessDenied");
+    curl(&[&url(&server, "?list-type=2&prefix=private/")]).assert_error(403, "AccessDenied");
+    curl(&[&url(&server, "?policy")]).assert_error(403, "AccessDenied");
+    curl(&[&format!("{}/", server.url())]).assert_error(403, "AccessDenied");
+    curl(&["-X", "PUT", "--data-binary", "overwritten", &url(&server, "/public/photo.jpg")])
+        .assert_error(403, "AccessDenied");
+    curl(&["-X", "PUT", "--data-binary", "new", &url(&server, "/public/new.txt")]).assert_error(403, "AccessDenied");
+    curl(&["-X", "DELETE", &url(&server, "/public/photo.jpg")]).assert_error(403, "AccessDenied");
+    let policy_put = ["-X", "PUT", "--data-binary", "{}", &url(&server, "?policy")];
+    curl(&policy_put).assert_error(403, "AccessDenied");
+    let batch = "<Delete><Object><Key>public/photo.jpg</Key></Object></Delete>";
+    let md5 = format!("Content-MD5: {}", content_md5(batch.as_bytes()));
+    let deleted = curl(&["-X", "POST", "-H", &md5, "--data-binary", batch, &url(&server, "?delete")]);
+    assert!(deleted.text().contains("<Code>AccessDenied</Code>"), "each key is refused: {}", deleted.text());
+
+    // Root is unaffected, and nothing above changed anything.
+    assert_eq!(get_bytes(&s3, BUCKET, "public/photo.jpg").await, b"public bytes");
+    assert_eq!(get_bytes(&s3, BUCKET, "private/diary.txt").await, b"private bytes");
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("public/new.txt").send().await, 404, &[]);
+    s3.put_object().bucket(BUCKET).key("private/more").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let objects = ["public/photo.jpg", "private/more"].map(|k| ObjectIdentifier::builder().key(k).build().unwrap());
+    let delete = Delete::builder().set_objects(Some(objects.to_vec())).build().unwrap();
+    let result = s3.delete_objects().bucket(BUCKET).delete(delete).send().await.unwrap();
+    assert_eq!(result.deleted().len(), 2, "{result:?}");
+    assert!(result.errors().is_empty(), "{result:?}");
+
+    // Once the policy is gone, so is the public access.
+    put_bytes(&s3, BUCKET, "public/photo.jpg", b"public bytes").await;
+    s3.delete_bucket_policy().bucket(BUCKET).send().await.unwrap();
+    curl(&[&url(&server, "/public/photo.jpg")]).assert_error(403, "AccessDenied");
+}
