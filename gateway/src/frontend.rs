@@ -25,6 +25,7 @@ use crate::admission::{ConnectionActivity, IdleTimeoutBody, InProgressBody, Requ
 use crate::cors::Cors;
 use crate::error_body;
 use crate::request_checks;
+use crate::sse;
 use crate::telemetry::audit::{AuditEntry, AuditLog};
 use crate::telemetry::logging;
 use crate::telemetry::metrics::{self, METRICS};
@@ -68,12 +69,15 @@ pub struct Frontend {
     state: Arc<FrontendState>,
     peer: SocketAddr,
     activity: ConnectionActivity,
+    /// Whether the connection is TLS: SSE-C keys are refused on any other.
+    secure: bool,
 }
 
 impl Frontend {
-    /// The front end for a connection from `peer`, counting its requests in `activity`.
-    pub fn new(state: Arc<FrontendState>, peer: SocketAddr, activity: ConnectionActivity) -> Self {
-        Self { state, peer, activity }
+    /// The front end for a connection from `peer`, counting its requests in `activity`;
+    /// `secure` when the connection is TLS.
+    pub fn new(state: Arc<FrontendState>, peer: SocketAddr, activity: ConnectionActivity, secure: bool) -> Self {
+        Self { state, peer, activity, secure }
     }
 
     /// The connection's requests in progress, which its idle watchdog reads.
@@ -177,7 +181,13 @@ impl Frontend {
             Some(permit) => {
                 record.permit = Some(permit);
                 async {
-                    match request_checks::check(&mut req).await {
+                    let transport =
+                        sse::headers::refuse_customer_key_in_clear(self.secure, req.headers(), req.uri().query());
+                    let checked = match transport {
+                        Ok(()) => request_checks::check(&mut req).await,
+                        Err(e) => Err(e),
+                    };
+                    match checked {
                         Ok(()) if method == Method::OPTIONS => {
                             match self.state.cors.preflight(&self.state.store, &req).await {
                                 Ok(response) => Ok(response),

@@ -197,7 +197,7 @@ async fn serve(
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let service = Frontend::new(Arc::clone(&state), peer, ConnectionActivity::default());
+        let service = Frontend::new(Arc::clone(&state), peer, ConnectionActivity::default(), tls.is_some());
         tokio::spawn(Arc::clone(&connections).serve(socket, peer, service, tls.clone(), slot));
     }
 }

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use s3s::dto::ServerSideEncryption;
 use s3s::{s3_error, S3Result};
 use sovereign_kms_client::{Kms, PlainKey};
-use storage::meta::{ObjectEncryption, VersionRecord};
+use storage::meta::{ObjectEncryption, UploadRecord, VersionRecord};
 use storage::put::BodyStream;
 use storage::store::ObjectHandle;
+use uuid::Uuid;
 
 use crate::error::kms_to_s3;
 use headers::{CustomerHeaders, CustomerKey, Requested, WriteHeaders, MODE_CUSTOMER};
@@ -50,6 +51,8 @@ pub struct Sealing {
     object: String,
     digest: PlainDigest,
     customer_key_md5: Option<String>,
+    /// The multipart upload whose parts this seals, if any.
+    upload_id: Option<Uuid>,
 }
 
 impl Sse {
@@ -136,6 +139,26 @@ impl Sse {
         Ok(Some(given.key))
     }
 
+    /// The sealing of a part of `upload` (UploadPart, UploadPartCopy), as CreateMultipartUpload
+    /// chose it: the data key unsealed by the KMS or, for SSE-C, the request's key checked
+    /// against the upload's MAC (403 when it is another key, 400 when it is missing). `None`
+    /// for a plaintext upload, which refuses SSE-C headers.
+    pub async fn part_sealing(
+        &self,
+        upload: &UploadRecord,
+        customer: &CustomerHeaders,
+        bucket: &str,
+        object: &str,
+    ) -> S3Result<Option<Sealing>> {
+        let encryption = upload.template.encryption.as_ref();
+        let key = self.data_key(encryption, customer).await?;
+        let (Some(key), Some(encryption)) = (key, encryption) else { return Ok(None) };
+        let customer_key_md5 = customer.key_md5.clone().filter(|_| encryption.mode == MODE_CUSTOMER);
+        let mut sealing = Sealing::new(bucket, object, key, encryption.clone(), customer_key_md5);
+        sealing.upload_id = Some(upload.upload_id);
+        Ok(Some(sealing))
+    }
+
     /// Checks that a request may see a sealed object's metadata (HeadObject): SSE-C objects
     /// need their key.
     pub async fn check_access(&self, record: &VersionRecord, customer: &CustomerHeaders) -> S3Result<()> {
@@ -172,7 +195,7 @@ impl Sealing {
         customer_key_md5: Option<String>,
     ) -> Self {
         let (bucket, object) = (bucket.to_owned(), object.to_owned());
-        Self { key, encryption, bucket, object, digest: PlainDigest::default(), customer_key_md5 }
+        Self { key, encryption, bucket, object, digest: PlainDigest::default(), customer_key_md5, upload_id: None }
     }
 
     fn customer(bucket: &str, object: &str, customer: CustomerKey) -> S3Result<Self> {
@@ -191,7 +214,7 @@ impl Sealing {
 
     /// Seals `body` as part `part_number` (1 for a simple object).
     pub fn seal(&self, body: BodyStream, part_number: i32) -> S3Result<BodyStream> {
-        let identity = identity(&self.encryption, &self.bucket, &self.object, part_number);
+        let identity = identity(&self.encryption, &self.bucket, &self.object, part_number, self.upload_id);
         let (sealer, header) = PieceSealer::new(self.key.bytes(), identity)
             .map_err(|_| s3_error!(InternalError, "We encountered an internal error. Please try again."))?;
         let layout = Layout::new(self.encryption.package_bytes);
@@ -208,11 +231,23 @@ impl Sealing {
         self.digest.md5()
     }
 
+    /// How the parts of a multipart upload are to be sealed (CreateMultipartUpload's record):
+    /// the mode and the sealed data key, without an ETag of its own.
+    pub fn template(&self) -> ObjectEncryption {
+        self.encryption.clone()
+    }
+
+    /// Whether the ETag reported for the sealed data is the plaintext's MD5 (SSE-S3, as on
+    /// AWS) rather than the stored bytes'.
+    pub fn reports_plain_md5(&self) -> bool {
+        self.encryption.mode == ServerSideEncryption::AES256
+    }
+
     /// The record of the sealed object; SSE-S3 objects report the plaintext's MD5 as ETag, the
     /// others the sealed data's, as AWS does.
     pub fn finish(&self) -> ObjectEncryption {
         let mut encryption = self.encryption.clone();
-        if encryption.mode == ServerSideEncryption::AES256 {
+        if self.reports_plain_md5() {
             encryption.etag = Some(hex::encode(self.digest.md5()));
         }
         encryption
@@ -224,10 +259,29 @@ impl Sealing {
     }
 }
 
-/// What the packages of part `part_number` of `bucket`/`object` are bound to.
-fn identity(encryption: &ObjectEncryption, bucket: &str, object: &str, part_number: i32) -> Identity {
+/// What the packages of part `part_number` of `bucket`/`object` are bound to; the parts of a
+/// multipart object also to their upload.
+fn identity(
+    encryption: &ObjectEncryption,
+    bucket: &str,
+    object: &str,
+    part_number: i32,
+    upload_id: Option<Uuid>,
+) -> Identity {
     let context = encryption.context.as_deref().unwrap_or_default();
-    Identity::new(bucket, object, part_number, context, encryption.package_bytes)
+    let identity = Identity::new(bucket, object, part_number, context, encryption.package_bytes);
+    match upload_id {
+        Some(id) => identity.in_upload(id.as_bytes()),
+        None => identity,
+    }
+}
+
+/// Plaintext size of a stored part of an upload sealed as `encryption` (ListParts).
+pub fn part_plain_size(encryption: Option<&ObjectEncryption>, stored: u64) -> u64 {
+    match encryption {
+        Some(e) => Layout::new(e.package_bytes).plain_size(stored),
+        None => stored,
+    }
 }
 
 /// Plaintext sizes of the object's pieces (one per part; one for a simple object).
