@@ -472,7 +472,7 @@ async fn bucket_default_encryption_seals_writes_without_headers() {
         &format!("Content-MD5: {}", content_md5(body.as_bytes())),
         "--data-binary",
         body,
-        &format!("{}/{BUCKET}?encryption", server.url()),
+        &format!("{}/{BUCKET}?encryption=", server.url()),
     ]);
     malformed.assert_error(400, "MalformedXML");
 

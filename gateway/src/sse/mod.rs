@@ -3,6 +3,7 @@
 //! Data keys come from the KMS ([`sovereign_kms_client::Kms`]) or, for SSE-C, from the request.
 //! The handlers call [`Sse`]; the package format is in [`package`].
 
+mod bucket_key;
 pub mod headers;
 pub mod package;
 mod read;
@@ -20,6 +21,7 @@ use storage::store::ObjectHandle;
 use uuid::Uuid;
 
 use crate::error::kms_to_s3;
+use bucket_key::BucketKeys;
 use headers::{CustomerHeaders, CustomerKey, Requested, WriteHeaders, MODE_CUSTOMER};
 use package::{Identity, Layout, PieceSealer, PACKAGE_PLAIN_BYTES};
 use stream::PlainDigest;
@@ -40,6 +42,7 @@ pub struct BucketDefault {
 pub struct Sse {
     kms: Arc<dyn Kms>,
     default_key: String,
+    bucket_keys: Arc<BucketKeys>,
 }
 
 /// The sealing of one new object (or of the parts of one multipart upload).
@@ -59,7 +62,7 @@ impl Sse {
     /// Encryption with data keys from `kms`; SSE-S3 and SSE-KMS without a key id use
     /// `default_key`.
     pub fn new(kms: Arc<dyn Kms>, default_key: String) -> Self {
-        Self { kms, default_key }
+        Self { kms, default_key, bucket_keys: Arc::default() }
     }
 
     /// Decides how a new object `bucket`/`key` is sealed, from its headers or else the bucket's
@@ -90,7 +93,14 @@ impl Sse {
             },
         };
         let key_id = key_id.unwrap_or_else(|| self.default_key.clone());
-        let data_key = self.kms.generate_data_key(&key_id).await.map_err(kms_to_s3)?;
+        // S3 Bucket Keys apply to SSE-KMS only, as on AWS.
+        let bucket_key = bucket_key && mode == ServerSideEncryption::AWS_KMS;
+        let data_key = if bucket_key {
+            self.bucket_keys.data_key(self.kms.as_ref(), bucket, &key_id).await
+        } else {
+            self.kms.generate_data_key(&key_id).await
+        };
+        let data_key = data_key.map_err(kms_to_s3)?;
         let encryption = ObjectEncryption {
             mode: mode.to_owned(),
             key_id,
@@ -306,4 +316,77 @@ pub fn object_size(record: &VersionRecord) -> u64 {
 /// The object's ETag as clients see it.
 pub fn etag(record: &VersionRecord) -> &str {
     record.encryption.as_ref().and_then(|e| e.etag.as_deref()).unwrap_or(&record.etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use sovereign_kms_client::DataKey;
+
+    /// Counts data-key requests; key `n` is the byte `n` repeated, sealed as `"n"`.
+    #[derive(Debug, Default)]
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl Kms for Counting {
+        async fn generate_data_key(&self, _: &str) -> sovereign_kms_client::Result<DataKey> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(DataKey { plaintext: PlainKey::new([n as u8; 32]), sealed: n.to_string() })
+        }
+        async fn decrypt(&self, _: &str, sealed: &str) -> sovereign_kms_client::Result<PlainKey> {
+            Ok(PlainKey::new([sealed.parse().unwrap_or(0); 32]))
+        }
+        async fn rewrap(&self, _: &str, sealed: &str) -> sovereign_kms_client::Result<String> {
+            Ok(sealed.to_owned())
+        }
+        async fn health(&self) -> sovereign_kms_client::Result<()> {
+            Ok(())
+        }
+        fn provider(&self) -> &'static str {
+            "counting"
+        }
+    }
+
+    fn kms(bucket_key: bool) -> WriteHeaders {
+        WriteHeaders {
+            server_side_encryption: Some(ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS)),
+            bucket_key_enabled: Some(bucket_key),
+            ..WriteHeaders::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_keys_ask_the_kms_once_per_bucket_and_period() {
+        let counting = Arc::new(Counting::default());
+        let sse = Sse::new(counting.clone(), "default".into());
+        let calls = || counting.0.load(Ordering::SeqCst);
+        let write = |bucket: &'static str, headers: WriteHeaders, default: Option<BucketDefault>| {
+            let sse = sse.clone();
+            async move { sse.begin_write(bucket, "o", &headers, default.as_ref()).await.unwrap().unwrap().finish() }
+        };
+        for _ in 0..10 {
+            let sealed = write("b", kms(true), None).await;
+            assert!(sealed.bucket_key_enabled);
+            assert_eq!(sealed.sealed_key, "1", "one bucket key for the period");
+        }
+        assert_eq!(calls(), 1);
+        let by_default = BucketDefault {
+            algorithm: ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS),
+            kms_key_id: None,
+            bucket_key_enabled: true,
+        };
+        assert_eq!(write("b", WriteHeaders::default(), Some(by_default)).await.sealed_key, "1");
+        assert_eq!(calls(), 1, "the bucket default shares the bucket key");
+        write("other", kms(true), None).await;
+        assert_eq!(calls(), 2, "a bucket key per bucket");
+        for _ in 0..3 {
+            assert!(!write("b", kms(false), None).await.bucket_key_enabled);
+        }
+        assert_eq!(calls(), 5, "without a bucket key, one data key per object");
+        tokio::time::advance(bucket_key::BUCKET_KEY_LIFETIME).await;
+        assert_eq!(write("b", kms(true), None).await.sealed_key, "6", "a new bucket key for the next period");
+    }
 }
