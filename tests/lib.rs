@@ -79,6 +79,8 @@ pub struct Server {
     launcher: Vec<String>,
     process: Option<Child>,
     url: String,
+    /// The self-signed certificate (PEM) of a server started with TLS, which its clients trust.
+    tls_cert: Option<Vec<u8>>,
 }
 
 impl Server {
@@ -101,6 +103,26 @@ impl Server {
     /// Starts a server through `launcher`, a command that runs the command line it is given
     /// (for example `prlimit --nofile=256:256 --`, to start the server with fewer descriptors).
     pub fn start_under(launcher: &[&str], drive_count: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut server = Server::prepare(launcher, drive_count, extra_args, env);
+        server.spawn();
+        server
+    }
+
+    /// Starts a server over `drive_count` new drives that serves HTTPS with a self-signed
+    /// certificate for 127.0.0.1 (made with the `openssl` CLI); [`Server::client`] trusts it.
+    pub fn start_tls(drive_count: usize) -> Server {
+        let mut server = Server::prepare(&[], drive_count, &[], &[]);
+        let (cert, key) = self_signed_certificate(server.root.path());
+        server.extra_args.extend(["--tls-cert".into(), cert.display().to_string()]);
+        server.extra_args.extend(["--tls-key".into(), key.display().to_string()]);
+        server.tls_cert = Some(fs::read(&cert).expect("read the certificate"));
+        server.spawn();
+        assert!(server.url.starts_with("https://"), "not serving HTTPS: {}", server.url);
+        server
+    }
+
+    /// A server over new drive directories, not started yet.
+    fn prepare(launcher: &[&str], drive_count: usize, extra_args: &[&str], env: &[(&str, &str)]) -> Server {
         let root =
             tempfile::Builder::new().prefix("sovereign-e2e-").tempdir().expect("temporary directory for the drives");
         let drives: Vec<PathBuf> =
@@ -108,7 +130,7 @@ impl Server {
         for drive in &drives {
             fs::create_dir_all(drive).expect("create drive directory");
         }
-        let mut server = Server {
+        Server {
             root,
             drives,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
@@ -116,9 +138,8 @@ impl Server {
             launcher: launcher.iter().map(|arg| arg.to_string()).collect(),
             process: None,
             url: String::new(),
-        };
-        server.spawn();
-        server
+            tls_cert: None,
+        }
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.
@@ -171,8 +192,14 @@ impl Server {
 
     /// SDK configuration for this server with the root credentials; tests may override parts.
     pub fn sdk_config(&self) -> aws_sdk_s3::config::Builder {
+        let mut trust = tls::TrustStore::default();
+        if let Some(cert) = &self.tls_cert {
+            trust = tls::TrustStore::empty().with_pem_certificate(cert.clone());
+        }
+        let tls_context = tls::TlsContext::builder().with_trust_store(trust).build().expect("TLS context");
         let http_client = aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+            .tls_context(tls_context)
             .build_with_resolver(LoopbackResolver);
         aws_sdk_s3::Config::builder()
             .behavior_version_latest()
@@ -268,6 +295,42 @@ impl Drop for Server {
         }
         self.kill();
     }
+}
+
+/// OpenSSL configuration of a self-signed end-entity certificate for 127.0.0.1 (rustls refuses
+/// a CA certificate as a server's certificate, which `openssl req -x509` makes by default).
+const CERTIFICATE_CONFIG: &str = "\
+[req]
+distinguished_name = dn
+x509_extensions = leaf
+prompt = no
+[dn]
+CN = 127.0.0.1
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+";
+
+/// Makes a self-signed certificate and its P-256 key in `dir`; returns their paths.
+fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (config, cert, key) = (dir.join("tls.cnf"), dir.join("tls-cert.pem"), dir.join("tls-key.pem"));
+    fs::write(&config, CERTIFICATE_CONFIG).expect("write the OpenSSL configuration");
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .arg("-config")
+        .arg(&config)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl could not make a certificate: {status}");
+    (cert, key)
 }
 
 /// Reads the server's stdout on a thread, sends the URL of its listening line, then keeps
@@ -466,6 +529,15 @@ pub fn assert_same_bytes(actual: &[u8], expected: &[u8], what: &str) {
 /// Starts a server on `drive_count` drives with [`BUCKET`] created, and returns a root client.
 pub async fn server_with_bucket(drive_count: usize) -> (Server, Client) {
     let server = Server::start(drive_count);
+    let client = server.client();
+    create_bucket(&client, BUCKET).await;
+    (server, client)
+}
+
+/// Starts a server serving HTTPS ([`Server::start_tls`]) on `drive_count` drives with [`BUCKET`]
+/// created, and returns a root client that trusts its certificate.
+pub async fn tls_server_with_bucket(drive_count: usize) -> (Server, Client) {
+    let server = Server::start_tls(drive_count);
     let client = server.client();
     create_bucket(&client, BUCKET).await;
     (server, client)
@@ -814,6 +886,7 @@ impl Server {
             launcher: Vec::new(),
             process: None,
             url: String::new(),
+            tls_cert: None,
         };
         server.spawn();
         server

@@ -26,6 +26,7 @@ use crate::authz::conditions::ClientConnection;
 use crate::cors::Cors;
 use crate::error_body;
 use crate::request_checks;
+use crate::sse;
 use crate::sts::auth::Authenticator;
 use crate::sts::{endpoint as sts_endpoint, Sts};
 use crate::telemetry::audit::{AuditEntry, AuditLog};
@@ -67,8 +68,6 @@ pub struct FrontendState {
     pub sts: Option<Arc<Sts>>,
     /// Root and session credentials: checks the session token of session-signed requests.
     pub auth: Authenticator,
-    /// Whether clients connect over TLS (aws:SecureTransport).
-    pub secure: bool,
 }
 
 /// The front end as seen by one connection.
@@ -77,12 +76,15 @@ pub struct Frontend {
     state: Arc<FrontendState>,
     peer: SocketAddr,
     activity: ConnectionActivity,
+    /// Whether the connection is TLS: SSE-C keys are refused on any other.
+    secure: bool,
 }
 
 impl Frontend {
-    /// The front end for a connection from `peer`, counting its requests in `activity`.
-    pub fn new(state: Arc<FrontendState>, peer: SocketAddr, activity: ConnectionActivity) -> Self {
-        Self { state, peer, activity }
+    /// The front end for a connection from `peer`, counting its requests in `activity`;
+    /// `secure` when the connection is TLS.
+    pub fn new(state: Arc<FrontendState>, peer: SocketAddr, activity: ConnectionActivity, secure: bool) -> Self {
+        Self { state, peer, activity, secure }
     }
 
     /// The connection's requests in progress, which its idle watchdog reads.
@@ -190,7 +192,7 @@ impl Frontend {
     async fn s3(&self, mut req: Request<Incoming>) -> Result<Response<Body>, HttpError> {
         let context = RequestContext::default();
         req.extensions_mut().insert(context.clone());
-        req.extensions_mut().insert(ClientConnection { peer: self.peer, secure: self.state.secure });
+        req.extensions_mut().insert(ClientConnection { peer: self.peer, secure: self.secure });
         let mut record = RequestRecord::begin(self, &req, context);
         let head = req.method() == Method::HEAD;
         let method = req.method().clone();
@@ -202,7 +204,12 @@ impl Frontend {
             Some(permit) => {
                 record.permit = Some(permit);
                 async {
-                    let checked = request_checks::check(&mut req).await;
+                    let transport =
+                        sse::headers::refuse_customer_key_in_clear(self.secure, req.headers(), req.uri().query());
+                    let checked = match transport {
+                        Ok(()) => request_checks::check(&mut req).await,
+                        Err(e) => Err(e),
+                    };
                     match checked.and_then(|()| self.state.auth.check_session_token(req.headers(), req.uri())) {
                         Ok(()) if method == Method::OPTIONS => {
                             match self.state.cors.preflight(&self.state.store, &req).await {

@@ -99,7 +99,6 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         requests: RequestLimit::new(limits.max_requests_in_flight),
         body_idle_timeout: limits.body_idle_timeout,
         cors: Cors::new(if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) }),
-        secure: tls.is_some(),
     });
     let listener =
         TcpListener::bind(args.address).await.map_err(|e| format!("cannot listen on {}: {e}", args.address))?;
@@ -248,7 +247,7 @@ async fn serve(
         if let Err(e) = socket.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let service = Frontend::new(Arc::clone(&state), peer, ConnectionActivity::default());
+        let service = Frontend::new(Arc::clone(&state), peer, ConnectionActivity::default(), tls.is_some());
         tokio::spawn(Arc::clone(&connections).serve(socket, peer, service, tls.clone(), slot));
     }
 }

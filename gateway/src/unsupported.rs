@@ -1,18 +1,11 @@
 //! Requests that ask for something this release does not do and that bear on security, refused
-//! at the front door instead of accepted and ignored: server-side encryption of multipart
-//! uploads (single-request writes, copies and reads are encrypted by `sse`), object lock, ACLs
-//! beyond the owner's, and POST Object form uploads (which s3s would buffer whole in memory).
-//! Nothing here reads the request body.
+//! at the front door instead of accepted and ignored: object lock, ACLs beyond the owner's, and
+//! POST Object form uploads (which s3s would buffer whole in memory). Nothing here reads the
+//! request body.
 
 use hyper::header::CONTENT_TYPE;
 use hyper::{HeaderMap, Method, Request};
 use s3s::{s3_error, Body, S3Error, S3Result};
-
-/// Header prefixes that ask for server-side encryption: SSE-S3 and SSE-KMS
-/// (`x-amz-server-side-encryption`, `-aws-kms-key-id`, `-context`, `-bucket-key-enabled`),
-/// SSE-C (`-customer-algorithm`, `-customer-key`, `-customer-key-MD5`), and SSE-C of a copy
-/// source. Refused on multipart upload requests only.
-const ENCRYPTION_PREFIXES: &[&str] = &["x-amz-server-side-encryption", "x-amz-copy-source-server-side-encryption"];
 
 /// Header prefix of object lock settings on a write (`-mode`, `-retain-until-date`,
 /// `-legal-hold`).
@@ -32,8 +25,8 @@ const CANNED_ACL: &str = "x-amz-acl";
 const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
 
 /// Refuses a POST form upload, and any header (or presigned-URL query parameter, where
-/// presigners put `x-amz-*` headers) asking for encryption, object lock or an ACL this server
-/// would not enforce.
+/// presigners put `x-amz-*` headers) asking for object lock or an ACL this server would not
+/// enforce.
 pub fn check(req: &Request<Body>) -> S3Result<()> {
     if is_form_upload(req.method(), req.headers()) {
         return Err(s3_error!(
@@ -42,24 +35,15 @@ pub fn check(req: &Request<Body>) -> S3Result<()> {
         ));
     }
     let query = req.uri().query().unwrap_or_default();
-    let multipart = is_multipart(query);
     for (name, value) in req.headers() {
-        refuse_setting(name.as_str(), value.to_str().unwrap_or_default(), multipart)?;
+        refuse_setting(name.as_str(), value.to_str().unwrap_or_default())?;
     }
     for pair in query.split('&').filter(|pair| pair.starts_with("x-amz-") || pair.starts_with("X-Amz-")) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-        refuse_setting(&name.to_ascii_lowercase(), &value, multipart)?;
+        refuse_setting(&name.to_ascii_lowercase(), &value)?;
     }
     Ok(())
-}
-
-/// True for the requests of a multipart upload (`?uploads`, `?uploadId=...`).
-fn is_multipart(query: &str) -> bool {
-    query
-        .split('&')
-        .map(|pair| pair.split('=').next().unwrap_or_default())
-        .any(|name| name == "uploads" || name == "uploadId")
 }
 
 /// True for a POST whose body is `multipart/form-data`: s3s treats every such POST as a form
@@ -70,13 +54,11 @@ fn is_form_upload(method: &Method, headers: &HeaderMap) -> bool {
     *method == Method::POST && essence.eq_ignore_ascii_case("multipart/form-data")
 }
 
-/// Refuses one header (lower-case `name`) that asks for an unsupported security setting;
-/// encryption headers only when `multipart`.
-fn refuse_setting(name: &str, value: &str, multipart: bool) -> S3Result<()> {
+/// Refuses one header (lower-case `name`) that asks for an unsupported security setting.
+fn refuse_setting(name: &str, value: &str) -> S3Result<()> {
     let value = value.trim();
-    let unimplemented = (multipart && ENCRYPTION_PREFIXES.iter().any(|p| name.starts_with(p)))
-        || name.starts_with(OBJECT_LOCK_PREFIX)
-        || (name == BUCKET_OBJECT_LOCK && value.eq_ignore_ascii_case("true"));
+    let unimplemented =
+        name.starts_with(OBJECT_LOCK_PREFIX) || (name == BUCKET_OBJECT_LOCK && value.eq_ignore_ascii_case("true"));
     if unimplemented {
         return Err(not_implemented(name));
     }
@@ -112,26 +94,17 @@ mod tests {
     }
 
     #[test]
-    fn encryption_headers_are_refused_on_multipart_uploads_only() {
+    fn encryption_headers_pass_on_every_request() {
         for name in [
             "x-amz-server-side-encryption",
             "x-amz-server-side-encryption-aws-kms-key-id",
             "x-amz-server-side-encryption-customer-algorithm",
-            "x-amz-server-side-encryption-customer-key-MD5",
             "x-amz-copy-source-server-side-encryption-customer-key",
         ] {
-            assert_eq!(
-                refusal("POST", "/b/k?uploads", &[(name, "AES256")]),
-                Some(S3ErrorCode::NotImplemented),
-                "{name}"
-            );
-            let part = "/b/k?partNumber=1&uploadId=u";
-            assert_eq!(refusal("PUT", part, &[(name, "AES256")]), Some(S3ErrorCode::NotImplemented), "{name}");
+            assert_eq!(refusal("POST", "/b/k?uploads", &[(name, "AES256")]), None, "{name}");
+            assert_eq!(refusal("PUT", "/b/k?partNumber=1&uploadId=u", &[(name, "AES256")]), None, "{name}");
             assert_eq!(refusal("PUT", "/b/k", &[(name, "AES256")]), None, "{name}");
         }
-        assert_eq!(refusal("GET", "/b/k", &[("x-amz-server-side-encryption-customer-key", "k")]), None);
-        let presigned = "/b/k?uploads&X-Amz-Signature=s&x-amz-server-side-encryption=aws%3Akms";
-        assert_eq!(refusal("POST", presigned, &[]), Some(S3ErrorCode::NotImplemented));
     }
 
     #[test]

@@ -6,9 +6,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
+// Tokio's clock, so that tests can move time with `tokio::time::advance`.
+use tokio::time::Instant;
 
 use crate::{DataKey, Kms, PlainKey, Result};
 
@@ -170,13 +172,21 @@ mod tests {
         assert_eq!(cache.len(), 2, "capacity bounds the cache");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn expired_keys_are_swept_without_reads() {
         let inner = Arc::new(Counting::default());
-        let cache = CachedKms::new(inner.clone(), 8, Duration::from_millis(200));
+        let ttl = Duration::from_millis(200);
+        let cache = CachedKms::new(inner.clone(), 8, ttl);
         cache.decrypt("k", "a").await.unwrap();
         assert_eq!(cache.len(), 1);
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Just before expiry the key is still held; one sweep interval after it, it is gone.
+        tokio::time::advance(ttl - Duration::from_millis(1)).await;
+        assert_eq!(cache.len(), 1, "kept until it expires");
+        tokio::time::advance(MIN_SWEEP_INTERVAL + Duration::from_millis(1)).await;
+        // Let the woken sweeper task run (paused time advances no further while it does).
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
         assert!(cache.is_empty(), "the sweeper dropped the expired key");
         cache.decrypt("k", "a").await.unwrap();
         assert_eq!(inner.0.load(Ordering::SeqCst), 2);

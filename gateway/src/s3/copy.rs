@@ -86,7 +86,8 @@ impl Gateway {
             .clone()
             .filter(|sum| sum.kind == checksum::FULL_OBJECT && requested.is_none_or(|a| a.name() == sum.algorithm));
         let check = kept.is_none().then(|| BodyCheck::compute(requested.unwrap_or(Algorithm::Crc64Nvme)));
-        let sealing = self.sse.begin_write(&input.bucket, &input.key, &encryption, None).await?;
+        let default = self.bucket_default(&input.bucket).await?;
+        let sealing = self.sse.begin_write(&input.bucket, &input.key, &encryption, default.as_ref()).await?;
         let body = self.sse.read(source, None, source_key, src_bucket, src_key).await?;
         let body = match &check {
             Some(check) => check.wrap_read(body),

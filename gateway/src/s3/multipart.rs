@@ -16,7 +16,8 @@ use super::Gateway;
 use crate::checksum::{self, Algorithm, BodyCheck};
 use crate::error::OrS3;
 use crate::parse;
-use crate::sse::headers::CustomerHeaders;
+use crate::sse::headers::{CustomerHeaders, SseOutput, WriteHeaders};
+use crate::sse::Sealing;
 
 /// Largest single part (5 GiB).
 const MAX_PART_SIZE: i64 = 5 * 1024 * 1024 * 1024;
@@ -70,6 +71,20 @@ fn named_checksum(part: &CompletedPart) -> Option<(String, String)> {
     .find_map(|(algorithm, value)| value.as_ref().map(|v| (algorithm.name().to_owned(), v.clone())))
 }
 
+/// A part's body as stored: sealed when the upload is encrypted (its declared length then
+/// the sealed length), as received otherwise.
+fn seal_part(
+    sealing: Option<&Sealing>,
+    body: storage::put::BodyStream,
+    size: Option<u64>,
+    part_number: i32,
+) -> S3Result<(storage::put::BodyStream, Option<u64>)> {
+    match sealing {
+        Some(sealing) => Ok((sealing.seal(body, part_number)?, size.map(|n| sealing.sealed_size(n)))),
+        None => Ok((body, size)),
+    }
+}
+
 impl Gateway {
     pub(super) async fn create_multipart_upload_impl(
         &self,
@@ -86,8 +101,11 @@ impl Gateway {
             ),
             None => None,
         };
+        let default = self.bucket_default(&input.bucket).await?;
+        let headers = WriteHeaders::of_create(&input);
+        let sealing = self.sse.begin_write(&input.bucket, &input.key, &headers, default.as_ref()).await?;
         let template = ObjectTemplate {
-            encryption: None,
+            encryption: sealing.as_ref().map(Sealing::template),
             headers: StandardHeaders {
                 content_type: input.content_type.map(|c| c.to_string()),
                 content_encoding: input.content_encoding,
@@ -103,7 +121,7 @@ impl Gateway {
             checksum_type: input.checksum_type.map(|t| t.as_str().to_owned()),
         };
         let upload = self.store.create_upload(&input.bucket, &input.key, template).await.or_s3()?;
-        let output = CreateMultipartUploadOutput {
+        let mut output = CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.upload_id.to_string()),
@@ -111,6 +129,9 @@ impl Gateway {
             checksum_type: upload.template.checksum_type.map(ChecksumType::from),
             ..Default::default()
         };
+        if let Some(sealing) = &sealing {
+            sealing.output().create(&mut output);
+        }
         Ok(S3Response::new(output))
     }
 
@@ -124,12 +145,21 @@ impl Gateway {
             return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let id = upload_id(&input.upload_id)?;
-        self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
+        let upload = self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
+        let customer = CustomerHeaders::of_upload_part(&input);
+        let sealing = self.sse.part_sealing(&upload, &customer, &input.bucket, &input.key).await?;
         let check = BodyCheck::from_headers(&req.headers)?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody, "The request body is missing."))?;
         let size = input.content_length.map(|len| len as u64);
-        let staged = self.store.stage_part(&input.bucket, &input.key, check.wrap(body), size).await.or_s3()?;
-        let verified = checksum::check_content_md5(input.content_md5.as_deref(), &staged.md5)
+        let (body, size) = seal_part(sealing.as_ref(), check.wrap(body), size, input.part_number)?;
+        let mut staged = self.store.stage_part(&input.bucket, &input.key, body, size).await.or_s3()?;
+        let plain_md5 = sealing.as_ref().map_or(staged.md5, Sealing::plain_md5);
+        if sealing.as_ref().is_some_and(Sealing::reports_plain_md5) {
+            // SSE-S3 parts report their plaintext's MD5 as ETag, as on AWS; the object's
+            // multipart ETag is then AWS's too.
+            staged.md5 = plain_md5;
+        }
+        let verified = checksum::check_content_md5(input.content_md5.as_deref(), &plain_md5)
             .and_then(|()| check.finish(req.trailing_headers.as_ref()));
         let sum = match verified {
             Ok(sum) => sum,
@@ -144,7 +174,7 @@ impl Gateway {
             .await
             .or_s3()?;
         let sums = checksum::to_dto(&sum);
-        let output = UploadPartOutput {
+        let mut output = UploadPartOutput {
             e_tag: Some(ETag::Strong(part.etag)),
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
@@ -153,6 +183,9 @@ impl Gateway {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             ..Default::default()
         };
+        if let Some(sealing) = &sealing {
+            sealing.output().upload_part(&mut output);
+        }
         Ok(S3Response::new(output))
     }
 
@@ -163,7 +196,10 @@ impl Gateway {
         let input = req.input;
         check_part_number(input.part_number)?;
         let id = upload_id(&input.upload_id)?;
-        self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
+        let upload = self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
+        let customer = CustomerHeaders::of_upload_part_copy(&input);
+        let sealing = self.sse.part_sealing(&upload, &customer, &input.bucket, &input.key).await?;
+        let source_customer = CustomerHeaders::of_upload_part_copy_source(&input);
         let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         let source = self.store.get_version(src_bucket, src_key, src_version).await.or_s3()?;
         let record = source.record().clone();
@@ -174,9 +210,9 @@ impl Gateway {
             if_unmodified_since: input.copy_source_if_unmodified_since,
         };
         conditions.check(&record, true)?;
-        // An encrypted source is copied as plaintext (SSE-C sources need their key, whose
-        // headers are refused on multipart requests for now).
-        let source_key = self.sse.data_key(record.encryption.as_ref(), &CustomerHeaders::default()).await?;
+        // The source is opened (SSE-C sources with the copy-source key) and its plaintext
+        // sealed as the upload's part.
+        let source_key = self.sse.data_key(record.encryption.as_ref(), &source_customer).await?;
         let source_size = crate::sse::object_size(&record);
         let range = match &input.copy_source_range {
             Some(header) => {
@@ -198,7 +234,11 @@ impl Gateway {
         };
         let length = range.end - range.start;
         let body = self.sse.read(source, Some(range), source_key, src_bucket, src_key).await?;
-        let staged = self.store.stage_part(&input.bucket, &input.key, body, Some(length)).await.or_s3()?;
+        let (body, size) = seal_part(sealing.as_ref(), body, Some(length), input.part_number)?;
+        let mut staged = self.store.stage_part(&input.bucket, &input.key, body, size).await.or_s3()?;
+        if let Some(sealing) = sealing.as_ref().filter(|s| s.reports_plain_md5()) {
+            staged.md5 = sealing.plain_md5();
+        }
         let part =
             self.store.commit_part(&input.bucket, &input.key, id, input.part_number, staged, None).await.or_s3()?;
         let result = CopyPartResult {
@@ -206,7 +246,11 @@ impl Gateway {
             last_modified: Some(convert::timestamp_ns(storage::store::now_ns())),
             ..Default::default()
         };
-        Ok(S3Response::new(UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() }))
+        let mut output = UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() };
+        if let Some(sealing) = &sealing {
+            sealing.output().upload_part_copy(&mut output);
+        }
+        Ok(S3Response::new(output))
     }
 
     pub(super) async fn complete_multipart_upload_impl(
@@ -241,7 +285,7 @@ impl Gateway {
         let record = self.condition_outcome(&input.bucket, &input.key, if_match, completed).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let sums = record.checksum.as_ref().map(checksum::to_dto).unwrap_or_default();
-        let output = CompleteMultipartUploadOutput {
+        let mut output = CompleteMultipartUploadOutput {
             version_id: super::versioning::reported(&record, &config),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             bucket: Some(input.bucket),
@@ -255,6 +299,7 @@ impl Gateway {
             checksum_type: record.checksum.as_ref().map(|c| ChecksumType::from(c.kind.clone())),
             ..Default::default()
         };
+        SseOutput::of(record.encryption.as_ref(), None).complete(&mut output);
         Ok(S3Response::new(output))
     }
 
@@ -278,6 +323,7 @@ impl Gateway {
         let marker = input.part_number_marker.unwrap_or(0);
         let upload = self.store.upload(&input.bucket, &input.key, id).await.or_s3()?;
         let stored = self.store.list_parts(&input.bucket, &input.key, id).await.or_s3()?;
+        let encryption = upload.template.encryption.as_ref();
         let mut remaining = stored.into_iter().filter(|p| p.part.number > marker).peekable();
         let page: Vec<_> = remaining.by_ref().take(max).collect();
         let truncated = remaining.peek().is_some();
@@ -288,7 +334,7 @@ impl Gateway {
                 Part {
                     part_number: Some(p.part.number),
                     e_tag: Some(ETag::Strong(p.part.etag.clone())),
-                    size: Some(p.part.size as i64),
+                    size: Some(crate::sse::part_plain_size(encryption, p.part.size) as i64),
                     last_modified: Some(convert::timestamp_ns(p.mod_time_ns)),
                     checksum_crc32: sums.checksum_crc32,
                     checksum_crc32c: sums.checksum_crc32c,

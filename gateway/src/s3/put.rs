@@ -51,7 +51,9 @@ impl Gateway {
             return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let check = BodyCheck::from_headers(&req.headers)?;
-        let sealing = self.sse.begin_write(&input.bucket, &input.key, &WriteHeaders::of_put(&input), None).await?;
+        let default = self.bucket_default(&input.bucket).await?;
+        let sealing =
+            self.sse.begin_write(&input.bucket, &input.key, &WriteHeaders::of_put(&input), default.as_ref()).await?;
         let tags = parse::parse_tagging_header(input.tagging.as_deref())?;
         let headers = StandardHeaders {
             content_type: input.content_type.map(|c| c.to_string()),

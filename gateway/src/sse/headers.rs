@@ -7,8 +7,10 @@ use md5::{Digest, Md5};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use s3s::dto::{
-    CopyObjectInput, CopyObjectOutput, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput,
-    PutObjectInput, PutObjectOutput, ServerSideEncryption,
+    CompleteMultipartUploadOutput, CopyObjectInput, CopyObjectOutput, CreateMultipartUploadInput,
+    CreateMultipartUploadOutput, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, PutObjectInput,
+    PutObjectOutput, ServerSideEncryption, UploadPartCopyInput, UploadPartCopyOutput, UploadPartInput,
+    UploadPartOutput,
 };
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Result};
 use sovereign_kms_client::{PlainKey, DATA_KEY_BYTES};
@@ -20,6 +22,32 @@ pub const CUSTOMER_ALGORITHM: &str = "AES256";
 pub const MODE_CUSTOMER: &str = "SSE-C";
 /// Bytes of the random salt of an SSE-C key's MAC.
 const MAC_SALT_BYTES: usize = 16;
+/// Header (and presigned query parameter) prefixes that carry an SSE-C key: the object's
+/// (`x-amz-server-side-encryption-customer-{algorithm,key,key-MD5}`) and a copy source's.
+const CUSTOMER_KEY_PREFIXES: &[&str] =
+    &["x-amz-server-side-encryption-customer-", "x-amz-copy-source-server-side-encryption-customer-"];
+
+/// Refuses a request that carries SSE-C headers (or their presigned query parameters) over a
+/// connection without TLS, as AWS does: the key must never cross the network in the clear.
+/// Runs before anything else reads the request, so nothing is written or read.
+pub fn refuse_customer_key_in_clear(secure: bool, headers: &hyper::HeaderMap, query: Option<&str>) -> S3Result<()> {
+    if secure {
+        return Ok(());
+    }
+    let customer = |name: &str| {
+        CUSTOMER_KEY_PREFIXES.iter().any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p))
+    };
+    let in_headers = headers.keys().any(|name| customer(name.as_str()));
+    let in_query =
+        query.unwrap_or_default().split('&').any(|pair| customer(pair.split('=').next().unwrap_or_default()));
+    if in_headers || in_query {
+        return Err(s3_error!(
+            InvalidRequest,
+            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
+        ));
+    }
+    Ok(())
+}
 
 /// The encryption a write asks for in its headers.
 #[derive(Debug, Clone, Default)]
@@ -251,7 +279,23 @@ macro_rules! customer_headers {
     };
 }
 
+/// Reads the SSE-C headers of a copy source (`x-amz-copy-source-server-side-encryption-*`).
+macro_rules! copy_source_customer_headers {
+    ($input:expr) => {
+        CustomerHeaders {
+            algorithm: $input.copy_source_sse_customer_algorithm.clone(),
+            key: $input.copy_source_sse_customer_key.clone(),
+            key_md5: $input.copy_source_sse_customer_key_md5.clone(),
+        }
+    };
+}
+
 impl WriteHeaders {
+    /// The encryption CreateMultipartUpload asks for the upload's parts.
+    pub fn of_create(input: &CreateMultipartUploadInput) -> Self {
+        write_headers!(input)
+    }
+
     /// The encryption PutObject asks for.
     pub fn of_put(input: &PutObjectInput) -> Self {
         write_headers!(input)
@@ -276,51 +320,87 @@ impl CustomerHeaders {
 
     /// The SSE-C key of a CopyObject's source.
     pub fn of_copy_source(input: &CopyObjectInput) -> Self {
-        Self {
-            algorithm: input.copy_source_sse_customer_algorithm.clone(),
-            key: input.copy_source_sse_customer_key.clone(),
-            key_md5: input.copy_source_sse_customer_key_md5.clone(),
-        }
+        copy_source_customer_headers!(input)
+    }
+
+    /// The SSE-C key of an UploadPart (the upload's key, for SSE-C uploads).
+    pub fn of_upload_part(input: &UploadPartInput) -> Self {
+        customer_headers!(input)
+    }
+
+    /// The SSE-C key of an UploadPartCopy's destination upload.
+    pub fn of_upload_part_copy(input: &UploadPartCopyInput) -> Self {
+        customer_headers!(input)
+    }
+
+    /// The SSE-C key of an UploadPartCopy's source.
+    pub fn of_upload_part_copy_source(input: &UploadPartCopyInput) -> Self {
+        copy_source_customer_headers!(input)
     }
 }
 
-impl SseOutput {
+/// Defines the `SseOutput` methods that set an operation's answer headers: each names the
+/// output type and which of its fields it sets from which of ours.
+macro_rules! answer_headers {
+    ($($(#[$doc:meta])* $name:ident($output:ty) { $($field:ident: $ours:ident),* $(,)? })*) => {
+        impl SseOutput {
+            $(
+                $(#[$doc])*
+                pub fn $name(self, out: &mut $output) {
+                    $( out.$field = self.$ours; )*
+                }
+            )*
+        }
+    };
+}
+
+answer_headers! {
     /// Sets the headers of a PutObject answer.
-    pub fn put(self, out: &mut PutObjectOutput) {
-        out.server_side_encryption = self.server_side_encryption;
-        out.ssekms_key_id = self.kms_key_id;
-        out.ssekms_encryption_context = self.context;
-        out.bucket_key_enabled = self.bucket_key_enabled;
-        out.sse_customer_algorithm = self.customer_algorithm;
-        out.sse_customer_key_md5 = self.customer_key_md5;
+    put(PutObjectOutput) {
+        server_side_encryption: server_side_encryption, ssekms_key_id: kms_key_id,
+        ssekms_encryption_context: context, bucket_key_enabled: bucket_key_enabled,
+        sse_customer_algorithm: customer_algorithm, sse_customer_key_md5: customer_key_md5,
     }
-
     /// Sets the headers of a CopyObject answer.
-    pub fn copy(self, out: &mut CopyObjectOutput) {
-        out.server_side_encryption = self.server_side_encryption;
-        out.ssekms_key_id = self.kms_key_id;
-        out.ssekms_encryption_context = self.context;
-        out.bucket_key_enabled = self.bucket_key_enabled;
-        out.sse_customer_algorithm = self.customer_algorithm;
-        out.sse_customer_key_md5 = self.customer_key_md5;
+    copy(CopyObjectOutput) {
+        server_side_encryption: server_side_encryption, ssekms_key_id: kms_key_id,
+        ssekms_encryption_context: context, bucket_key_enabled: bucket_key_enabled,
+        sse_customer_algorithm: customer_algorithm, sse_customer_key_md5: customer_key_md5,
     }
-
+    /// Sets the headers of a CreateMultipartUpload answer.
+    create(CreateMultipartUploadOutput) {
+        server_side_encryption: server_side_encryption, ssekms_key_id: kms_key_id,
+        ssekms_encryption_context: context, bucket_key_enabled: bucket_key_enabled,
+        sse_customer_algorithm: customer_algorithm, sse_customer_key_md5: customer_key_md5,
+    }
+    /// Sets the headers of an UploadPart answer.
+    upload_part(UploadPartOutput) {
+        server_side_encryption: server_side_encryption, ssekms_key_id: kms_key_id,
+        bucket_key_enabled: bucket_key_enabled,
+        sse_customer_algorithm: customer_algorithm, sse_customer_key_md5: customer_key_md5,
+    }
+    /// Sets the headers of an UploadPartCopy answer.
+    upload_part_copy(UploadPartCopyOutput) {
+        server_side_encryption: server_side_encryption, ssekms_key_id: kms_key_id,
+        bucket_key_enabled: bucket_key_enabled,
+        sse_customer_algorithm: customer_algorithm, sse_customer_key_md5: customer_key_md5,
+    }
+    /// Sets the headers of a CompleteMultipartUpload answer (which has no SSE-C headers).
+    complete(CompleteMultipartUploadOutput) {
+        server_side_encryption: server_side_encryption, ssekms_key_id: kms_key_id,
+        bucket_key_enabled: bucket_key_enabled,
+    }
     /// Sets the headers of a GetObject answer.
-    pub fn get(self, out: &mut GetObjectOutput) {
-        out.server_side_encryption = self.server_side_encryption;
-        out.ssekms_key_id = self.kms_key_id;
-        out.bucket_key_enabled = self.bucket_key_enabled;
-        out.sse_customer_algorithm = self.customer_algorithm;
-        out.sse_customer_key_md5 = self.customer_key_md5;
+    get(GetObjectOutput) {
+        server_side_encryption: server_side_encryption, ssekms_key_id: kms_key_id,
+        bucket_key_enabled: bucket_key_enabled,
+        sse_customer_algorithm: customer_algorithm, sse_customer_key_md5: customer_key_md5,
     }
-
     /// Sets the headers of a HeadObject answer.
-    pub fn head(self, out: &mut HeadObjectOutput) {
-        out.server_side_encryption = self.server_side_encryption;
-        out.ssekms_key_id = self.kms_key_id;
-        out.bucket_key_enabled = self.bucket_key_enabled;
-        out.sse_customer_algorithm = self.customer_algorithm;
-        out.sse_customer_key_md5 = self.customer_key_md5;
+    head(HeadObjectOutput) {
+        server_side_encryption: server_side_encryption, ssekms_key_id: kms_key_id,
+        bucket_key_enabled: bucket_key_enabled,
+        sse_customer_algorithm: customer_algorithm, sse_customer_key_md5: customer_key_md5,
     }
 }
 
@@ -382,6 +462,28 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(code(&context), "InvalidArgument");
+    }
+
+    #[test]
+    fn customer_keys_need_a_secure_connection() {
+        let mut headers = hyper::HeaderMap::new();
+        assert!(refuse_customer_key_in_clear(false, &headers, Some("uploads")).is_ok());
+        headers.insert("x-amz-server-side-encryption", hyper::header::HeaderValue::from_static("AES256"));
+        assert!(refuse_customer_key_in_clear(false, &headers, None).is_ok(), "SSE-S3 is not SSE-C");
+        for name in [
+            "x-amz-server-side-encryption-customer-algorithm",
+            "x-amz-server-side-encryption-customer-key",
+            "x-amz-server-side-encryption-customer-key-md5",
+            "x-amz-copy-source-server-side-encryption-customer-key",
+        ] {
+            let mut with = headers.clone();
+            with.insert(name, hyper::header::HeaderValue::from_static("x"));
+            let e = refuse_customer_key_in_clear(false, &with, None).unwrap_err();
+            assert_eq!(e.code(), &S3ErrorCode::InvalidRequest, "{name}");
+            assert!(refuse_customer_key_in_clear(true, &with, None).is_ok(), "{name} over TLS");
+        }
+        let presigned = "X-Amz-Signature=s&X-Amz-Server-Side-Encryption-Customer-Algorithm=AES256";
+        assert!(refuse_customer_key_in_clear(false, &headers, Some(presigned)).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Data keys come from the KMS ([`sovereign_kms_client::Kms`]) or, for SSE-C, from the request.
 //! The handlers call [`Sse`]; the package format is in [`package`].
 
+mod bucket_key;
 pub mod headers;
 pub mod package;
 mod read;
@@ -14,11 +15,13 @@ use std::sync::Arc;
 use s3s::dto::ServerSideEncryption;
 use s3s::{s3_error, S3Result};
 use sovereign_kms_client::{Kms, PlainKey};
-use storage::meta::{ObjectEncryption, VersionRecord};
+use storage::meta::{ObjectEncryption, UploadRecord, VersionRecord};
 use storage::put::BodyStream;
 use storage::store::ObjectHandle;
+use uuid::Uuid;
 
 use crate::error::kms_to_s3;
+use bucket_key::BucketKeys;
 use headers::{CustomerHeaders, CustomerKey, Requested, WriteHeaders, MODE_CUSTOMER};
 use package::{Identity, Layout, PieceSealer, PACKAGE_PLAIN_BYTES};
 use stream::PlainDigest;
@@ -39,6 +42,7 @@ pub struct BucketDefault {
 pub struct Sse {
     kms: Arc<dyn Kms>,
     default_key: String,
+    bucket_keys: Arc<BucketKeys>,
 }
 
 /// The sealing of one new object (or of the parts of one multipart upload).
@@ -50,13 +54,15 @@ pub struct Sealing {
     object: String,
     digest: PlainDigest,
     customer_key_md5: Option<String>,
+    /// The multipart upload whose parts this seals, if any.
+    upload_id: Option<Uuid>,
 }
 
 impl Sse {
     /// Encryption with data keys from `kms`; SSE-S3 and SSE-KMS without a key id use
     /// `default_key`.
     pub fn new(kms: Arc<dyn Kms>, default_key: String) -> Self {
-        Self { kms, default_key }
+        Self { kms, default_key, bucket_keys: Arc::default() }
     }
 
     /// Decides how a new object `bucket`/`key` is sealed, from its headers or else the bucket's
@@ -87,7 +93,14 @@ impl Sse {
             },
         };
         let key_id = key_id.unwrap_or_else(|| self.default_key.clone());
-        let data_key = self.kms.generate_data_key(&key_id).await.map_err(kms_to_s3)?;
+        // S3 Bucket Keys apply to SSE-KMS only, as on AWS.
+        let bucket_key = bucket_key && mode == ServerSideEncryption::AWS_KMS;
+        let data_key = if bucket_key {
+            self.bucket_keys.data_key(self.kms.as_ref(), bucket, &key_id).await
+        } else {
+            self.kms.generate_data_key(&key_id).await
+        };
+        let data_key = data_key.map_err(kms_to_s3)?;
         let encryption = ObjectEncryption {
             mode: mode.to_owned(),
             key_id,
@@ -136,6 +149,26 @@ impl Sse {
         Ok(Some(given.key))
     }
 
+    /// The sealing of a part of `upload` (UploadPart, UploadPartCopy), as CreateMultipartUpload
+    /// chose it: the data key unsealed by the KMS or, for SSE-C, the request's key checked
+    /// against the upload's MAC (403 when it is another key, 400 when it is missing). `None`
+    /// for a plaintext upload, which refuses SSE-C headers.
+    pub async fn part_sealing(
+        &self,
+        upload: &UploadRecord,
+        customer: &CustomerHeaders,
+        bucket: &str,
+        object: &str,
+    ) -> S3Result<Option<Sealing>> {
+        let encryption = upload.template.encryption.as_ref();
+        let key = self.data_key(encryption, customer).await?;
+        let (Some(key), Some(encryption)) = (key, encryption) else { return Ok(None) };
+        let customer_key_md5 = customer.key_md5.clone().filter(|_| encryption.mode == MODE_CUSTOMER);
+        let mut sealing = Sealing::new(bucket, object, key, encryption.clone(), customer_key_md5);
+        sealing.upload_id = Some(upload.upload_id);
+        Ok(Some(sealing))
+    }
+
     /// Checks that a request may see a sealed object's metadata (HeadObject): SSE-C objects
     /// need their key.
     pub async fn check_access(&self, record: &VersionRecord, customer: &CustomerHeaders) -> S3Result<()> {
@@ -172,7 +205,7 @@ impl Sealing {
         customer_key_md5: Option<String>,
     ) -> Self {
         let (bucket, object) = (bucket.to_owned(), object.to_owned());
-        Self { key, encryption, bucket, object, digest: PlainDigest::default(), customer_key_md5 }
+        Self { key, encryption, bucket, object, digest: PlainDigest::default(), customer_key_md5, upload_id: None }
     }
 
     fn customer(bucket: &str, object: &str, customer: CustomerKey) -> S3Result<Self> {
@@ -191,7 +224,7 @@ impl Sealing {
 
     /// Seals `body` as part `part_number` (1 for a simple object).
     pub fn seal(&self, body: BodyStream, part_number: i32) -> S3Result<BodyStream> {
-        let identity = identity(&self.encryption, &self.bucket, &self.object, part_number);
+        let identity = identity(&self.encryption, &self.bucket, &self.object, part_number, self.upload_id);
         let (sealer, header) = PieceSealer::new(self.key.bytes(), identity)
             .map_err(|_| s3_error!(InternalError, "We encountered an internal error. Please try again."))?;
         let layout = Layout::new(self.encryption.package_bytes);
@@ -208,11 +241,23 @@ impl Sealing {
         self.digest.md5()
     }
 
+    /// How the parts of a multipart upload are to be sealed (CreateMultipartUpload's record):
+    /// the mode and the sealed data key, without an ETag of its own.
+    pub fn template(&self) -> ObjectEncryption {
+        self.encryption.clone()
+    }
+
+    /// Whether the ETag reported for the sealed data is the plaintext's MD5 (SSE-S3, as on
+    /// AWS) rather than the stored bytes'.
+    pub fn reports_plain_md5(&self) -> bool {
+        self.encryption.mode == ServerSideEncryption::AES256
+    }
+
     /// The record of the sealed object; SSE-S3 objects report the plaintext's MD5 as ETag, the
     /// others the sealed data's, as AWS does.
     pub fn finish(&self) -> ObjectEncryption {
         let mut encryption = self.encryption.clone();
-        if encryption.mode == ServerSideEncryption::AES256 {
+        if self.reports_plain_md5() {
             encryption.etag = Some(hex::encode(self.digest.md5()));
         }
         encryption
@@ -224,10 +269,29 @@ impl Sealing {
     }
 }
 
-/// What the packages of part `part_number` of `bucket`/`object` are bound to.
-fn identity(encryption: &ObjectEncryption, bucket: &str, object: &str, part_number: i32) -> Identity {
+/// What the packages of part `part_number` of `bucket`/`object` are bound to; the parts of a
+/// multipart object also to their upload.
+fn identity(
+    encryption: &ObjectEncryption,
+    bucket: &str,
+    object: &str,
+    part_number: i32,
+    upload_id: Option<Uuid>,
+) -> Identity {
     let context = encryption.context.as_deref().unwrap_or_default();
-    Identity::new(bucket, object, part_number, context, encryption.package_bytes)
+    let identity = Identity::new(bucket, object, part_number, context, encryption.package_bytes);
+    match upload_id {
+        Some(id) => identity.in_upload(id.as_bytes()),
+        None => identity,
+    }
+}
+
+/// Plaintext size of a stored part of an upload sealed as `encryption` (ListParts).
+pub fn part_plain_size(encryption: Option<&ObjectEncryption>, stored: u64) -> u64 {
+    match encryption {
+        Some(e) => Layout::new(e.package_bytes).plain_size(stored),
+        None => stored,
+    }
 }
 
 /// Plaintext sizes of the object's pieces (one per part; one for a simple object).
@@ -252,4 +316,77 @@ pub fn object_size(record: &VersionRecord) -> u64 {
 /// The object's ETag as clients see it.
 pub fn etag(record: &VersionRecord) -> &str {
     record.encryption.as_ref().and_then(|e| e.etag.as_deref()).unwrap_or(&record.etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use sovereign_kms_client::DataKey;
+
+    /// Counts data-key requests; key `n` is the byte `n` repeated, sealed as `"n"`.
+    #[derive(Debug, Default)]
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl Kms for Counting {
+        async fn generate_data_key(&self, _: &str) -> sovereign_kms_client::Result<DataKey> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok(DataKey { plaintext: PlainKey::new([n as u8; 32]), sealed: n.to_string() })
+        }
+        async fn decrypt(&self, _: &str, sealed: &str) -> sovereign_kms_client::Result<PlainKey> {
+            Ok(PlainKey::new([sealed.parse().unwrap_or(0); 32]))
+        }
+        async fn rewrap(&self, _: &str, sealed: &str) -> sovereign_kms_client::Result<String> {
+            Ok(sealed.to_owned())
+        }
+        async fn health(&self) -> sovereign_kms_client::Result<()> {
+            Ok(())
+        }
+        fn provider(&self) -> &'static str {
+            "counting"
+        }
+    }
+
+    fn kms(bucket_key: bool) -> WriteHeaders {
+        WriteHeaders {
+            server_side_encryption: Some(ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS)),
+            bucket_key_enabled: Some(bucket_key),
+            ..WriteHeaders::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bucket_keys_ask_the_kms_once_per_bucket_and_period() {
+        let counting = Arc::new(Counting::default());
+        let sse = Sse::new(counting.clone(), "default".into());
+        let calls = || counting.0.load(Ordering::SeqCst);
+        let write = |bucket: &'static str, headers: WriteHeaders, default: Option<BucketDefault>| {
+            let sse = sse.clone();
+            async move { sse.begin_write(bucket, "o", &headers, default.as_ref()).await.unwrap().unwrap().finish() }
+        };
+        for _ in 0..10 {
+            let sealed = write("b", kms(true), None).await;
+            assert!(sealed.bucket_key_enabled);
+            assert_eq!(sealed.sealed_key, "1", "one bucket key for the period");
+        }
+        assert_eq!(calls(), 1);
+        let by_default = BucketDefault {
+            algorithm: ServerSideEncryption::from_static(ServerSideEncryption::AWS_KMS),
+            kms_key_id: None,
+            bucket_key_enabled: true,
+        };
+        assert_eq!(write("b", WriteHeaders::default(), Some(by_default)).await.sealed_key, "1");
+        assert_eq!(calls(), 1, "the bucket default shares the bucket key");
+        write("other", kms(true), None).await;
+        assert_eq!(calls(), 2, "a bucket key per bucket");
+        for _ in 0..3 {
+            assert!(!write("b", kms(false), None).await.bucket_key_enabled);
+        }
+        assert_eq!(calls(), 5, "without a bucket key, one data key per object");
+        tokio::time::advance(bucket_key::BUCKET_KEY_LIFETIME).await;
+        assert_eq!(write("b", kms(true), None).await.sealed_key, "6", "a new bucket key for the next period");
+    }
 }

@@ -26,6 +26,8 @@ const SALT_BYTES: usize = HEADER_BYTES as usize - MAGIC.len();
 const PIECE_KEY_INFO: &[u8] = b"sovereign-s3 sse piece key v1";
 /// Domain separation at the start of every package's associated data.
 const AAD_DOMAIN: &[u8] = b"sovereign-s3 sse package v1";
+/// Marks the upload id in the associated data of a multipart part.
+const UPLOAD_DOMAIN: &[u8] = b"upload";
 /// Nonce flag of the last package of a piece.
 const FINAL_FLAG: u32 = 1;
 
@@ -65,6 +67,15 @@ impl Identity {
         aad.extend_from_slice(&part_number.to_be_bytes());
         aad.extend_from_slice(&package_bytes.to_be_bytes());
         Self { aad }
+    }
+
+    /// Binds a part to the multipart upload `upload_id` as well, so that a part of one upload
+    /// does not open as a part of another upload of the same object under the same key (two
+    /// SSE-C uploads with one customer key). Simple objects carry no upload id.
+    pub fn in_upload(mut self, upload_id: &[u8; 16]) -> Self {
+        self.aad.extend_from_slice(UPLOAD_DOMAIN);
+        self.aad.extend_from_slice(upload_id);
+        self
     }
 }
 
@@ -221,7 +232,7 @@ mod tests {
         }
         assert_eq!(out, plain);
         // Reordered, truncated (a non-final package presented as the last), flipped bit, other
-        // object, other part, other key.
+        // object, other part, other key, other upload.
         assert!(opener.open(0, false, BytesMut::from(&packages[1][..])).is_err());
         assert!(opener.open(1, true, BytesMut::from(&packages[1][..])).is_err());
         let mut flipped = BytesMut::from(&packages[0][..]);
@@ -233,6 +244,8 @@ mod tests {
         assert!(part.open(0, false, BytesMut::from(&packages[0][..])).is_err());
         let wrong = PieceOpener::new(&[8; 32], identity(), &header).unwrap();
         assert!(wrong.open(0, false, BytesMut::from(&packages[0][..])).is_err());
+        let upload = PieceOpener::new(&KEY, identity().in_upload(&[3; 16]), &header).unwrap();
+        assert!(upload.open(0, false, BytesMut::from(&packages[0][..])).is_err());
         assert!(matches!(PieceOpener::new(&KEY, identity(), &header[1..]), Err(PackageError::Header)));
     }
 

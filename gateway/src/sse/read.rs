@@ -69,6 +69,7 @@ async fn open_piece(
     bucket: &str,
     object: &str,
 ) -> storage::Result<BodyStream> {
+    let identity = super::identity(encryption, bucket, object, piece.number, handle.record().completed_upload);
     let last_package = (piece.plan.skip + piece.plan.take).div_ceil(layout.package_bytes).max(1) - 1;
     let end = layout.package_offset(piece.plan.first_package + last_package + 1).min(piece.sealed_len);
     let start = piece.sealed_start;
@@ -80,7 +81,6 @@ async fn open_piece(
         let packages = handle.read(Some(from..start + end)).await?;
         Box::pin(header.chain(packages))
     };
-    let identity = super::identity(encryption, bucket, object, piece.number);
     Ok(sse_stream::open(input, key, identity, layout, piece.plan))
 }
 
