@@ -215,6 +215,7 @@ async fn copies_uploads_and_tags_by_version() {
         .await
         .expect("upload part copy from a version");
     assert!(part_copy.copy_part_result().is_some());
+    assert_eq!(part_copy.copy_source_version_id(), Some(big_version.as_str()), "x-amz-copy-source-version-id");
 }
 
 #[tokio::test]

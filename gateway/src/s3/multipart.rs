@@ -12,7 +12,7 @@ use super::conditions::{write_condition, Conditions};
 use super::convert::{self, StandardHeaders};
 use super::copy::copy_source;
 use super::list::Encoder;
-use super::Gateway;
+use super::{versioning, Gateway};
 use crate::checksum::{self, Algorithm, BodyCheck};
 use crate::error::OrS3;
 use crate::parse;
@@ -151,7 +151,9 @@ impl Gateway {
         let check = BodyCheck::from_headers(&req.headers)?;
         let body = input.body.ok_or_else(|| s3_error!(IncompleteBody, "The request body is missing."))?;
         let size = input.content_length.map(|len| len as u64);
-        let (body, size) = seal_part(sealing.as_ref(), check.wrap(body), size, input.part_number)?;
+        let body = check.wrap(body);
+        let body = if size.is_none() { super::put::at_most(body, MAX_PART_SIZE as u64) } else { body };
+        let (body, size) = seal_part(sealing.as_ref(), body, size, input.part_number)?;
         let mut staged = self.store.stage_part(&input.bucket, &input.key, body, size).await.or_s3()?;
         let plain_md5 = sealing.as_ref().map_or(staged.md5, Sealing::plain_md5);
         if sealing.as_ref().is_some_and(Sealing::reports_plain_md5) {
@@ -246,7 +248,12 @@ impl Gateway {
             last_modified: Some(convert::timestamp_ns(storage::store::now_ns())),
             ..Default::default()
         };
-        let mut output = UploadPartCopyOutput { copy_part_result: Some(result), ..Default::default() };
+        let source_config = self.store.bucket_config(src_bucket).await.or_s3()?;
+        let mut output = UploadPartCopyOutput {
+            copy_part_result: Some(result),
+            copy_source_version_id: versioning::reported(&record, &source_config),
+            ..Default::default()
+        };
         if let Some(sealing) = &sealing {
             sealing.output().upload_part_copy(&mut output);
         }
@@ -286,7 +293,7 @@ impl Gateway {
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let sums = record.checksum.as_ref().map(checksum::to_dto).unwrap_or_default();
         let mut output = CompleteMultipartUploadOutput {
-            version_id: super::versioning::reported(&record, &config),
+            version_id: versioning::reported(&record, &config),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             bucket: Some(input.bucket),
             key: Some(input.key),
