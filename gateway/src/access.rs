@@ -18,6 +18,7 @@ use crate::authz::conditions::{self, ClientConnection, RequestParts};
 use crate::authz::{access_denied, Authorization};
 use crate::parse;
 use crate::principal::{Principal, Principals};
+use crate::sts::auth::session_token;
 
 /// What the pipeline learned about a request, shared between the access step and the front
 /// end through the request's extensions.
@@ -82,7 +83,7 @@ impl Authorize {
     pub async fn decide(&self, request: &AccessRequest<'_>) -> S3Result<Authorization> {
         let principal = match request.access_key {
             None => Principal::Anonymous,
-            Some(access_key) => self.principals.resolve(access_key, session_token(&request.parts))?,
+            Some(access_key) => self.principals.resolve(access_key, session_token(request.parts.headers, request.parts.uri).as_deref())?,
         };
         if matches!(principal, Principal::Root { .. }) {
             return Ok(Authorization::everything());
@@ -143,14 +144,6 @@ impl Authorize {
             _ => Ok(()),
         }
     }
-}
-
-/// The session token of a request: `x-amz-security-token`, in the headers or the query.
-fn session_token<'a>(parts: &RequestParts<'a>) -> Option<&'a str> {
-    if let Some(token) = parts.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok()) {
-        return Some(token);
-    }
-    parts.uri.query()?.split('&').find_map(|pair| pair.strip_prefix("X-Amz-Security-Token="))
 }
 
 /// Where the request carries its signature, and the region it was signed for.

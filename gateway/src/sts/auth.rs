@@ -118,8 +118,9 @@ fn signing_access_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     credential.split('/').next().map(str::to_owned)
 }
 
-/// The session token of the request, from its header or presigned query.
-fn session_token(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+/// The session token of the request, from its header or presigned query (percent-decoded): the
+/// one the front end checks and the access step resolves.
+pub(crate) fn session_token(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     match headers.get(TOKEN_HEADER) {
         Some(value) => value.to_str().ok().map(str::to_owned),
         None => query_param(uri, TOKEN_QUERY),
