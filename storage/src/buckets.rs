@@ -35,8 +35,10 @@ impl ObjectStore {
         Ok(self.bucket_state(name).await?.record)
     }
 
-    /// Creates a bucket on every drive.
+    /// Creates a bucket on every drive. Takes the turn DeleteBucket holds, so that in one
+    /// process a bucket is never created between a deletion's fence and its decision.
     pub async fn create_bucket(&self, name: &str) -> Result<BucketRecord> {
+        let _turn = self.config_turn().lock().await;
         if self.find_bucket_record(name).await?.is_some() {
             return Err(StorageError::BucketExists(name.to_owned()));
         }
@@ -77,18 +79,22 @@ impl ObjectStore {
             return Err(StorageError::BucketNotEmpty(name.to_owned()));
         }
         self.bucket_cache().invalidate(name);
+        let created_ns = state.record.created_ns;
         let mut fenced = Vec::new();
         for set in self.sets() {
-            fenced.push(set.on_all(|drive| drive.fence_bucket(name)).await);
+            fenced.push(set.on_all(|drive| drive.fence_bucket(name, created_ns)).await);
         }
         let decided = self.decide_deletion(name, &fenced).await;
-        if decided.is_err() {
+        if let Err(refusal) = decided {
             for (set, results) in self.sets().iter().zip(&fenced) {
                 let restore = set.drives.iter().zip(results).filter(|(_, r)| r.is_ok());
-                join_all(restore.map(|(drive, _)| drive.put_bucket(state.record.clone()))).await;
+                let restored = join_all(restore.map(|(drive, _)| drive.restore_bucket(state.record.clone()))).await;
+                // Short of a write quorum the bucket would stay hidden with its objects: say
+                // so (503) rather than BucketNotEmpty; the next request sees what quorum holds.
+                set.quorum.check_write("restore bucket", ErasureSet::count_ok(&restored))?;
             }
             self.bucket_cache().invalidate(name);
-            return decided;
+            return Err(refusal);
         }
         for set in self.sets() {
             for (drive, purged) in set.drives.iter().zip(set.on_all(|drive| drive.purge_bucket(name)).await) {

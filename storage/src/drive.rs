@@ -39,11 +39,15 @@ pub trait Drive: Send + Sync + Debug {
     async fn bucket_configs(&self, bucket: &str) -> Result<Vec<BucketConfig>>;
     /// Lists all bucket records in name order.
     async fn list_buckets(&self) -> Result<Vec<BucketRecord>>;
-    /// Removes a bucket record, the first step of DeleteBucket: commits to the bucket on this
-    /// drive that are in progress finish first, and those after it find no bucket
-    /// ([`Outcome::Missing`]). The bucket's records stay until [`Drive::purge_bucket`], so the
-    /// bucket comes back whole if the record is put back.
-    async fn fence_bucket(&self, name: &str) -> Result<()>;
+    /// Removes the record of the bucket created at `created_ns` (no other incarnation of the
+    /// name), the first step of DeleteBucket: commits to the bucket on this drive that are in
+    /// progress finish first, and those after it find no bucket ([`Outcome::Missing`]). The
+    /// bucket's records stay until [`Drive::purge_bucket`], so the bucket comes back whole with
+    /// [`Drive::restore_bucket`].
+    async fn fence_bucket(&self, name: &str, created_ns: i64) -> Result<()>;
+    /// Puts a fenced bucket's record back, unless the drive holds a record of the name again (a
+    /// bucket created meanwhile, which must not be reverted).
+    async fn restore_bucket(&self, record: BucketRecord) -> Result<()>;
     /// Removes every version, upload, part and configuration record of a fenced bucket (the
     /// debris of writes that never reached a quorum) and, after a grace period, their shard
     /// files. Does nothing while the drive holds the bucket's record.

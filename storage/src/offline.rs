@@ -68,7 +68,11 @@ impl Drive for OfflineDrive {
         self.offline()
     }
 
-    async fn fence_bucket(&self, _: &str) -> Result<()> {
+    async fn fence_bucket(&self, _: &str, _: i64) -> Result<()> {
+        self.offline()
+    }
+
+    async fn restore_bucket(&self, _: BucketRecord) -> Result<()> {
         self.offline()
     }
 

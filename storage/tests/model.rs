@@ -92,9 +92,13 @@ impl Drive for Switched {
         self.check()?;
         self.drive.list_buckets().await
     }
-    async fn fence_bucket(&self, name: &str) -> Result<()> {
+    async fn fence_bucket(&self, name: &str, created_ns: i64) -> Result<()> {
         self.check()?;
-        self.drive.fence_bucket(name).await
+        self.drive.fence_bucket(name, created_ns).await
+    }
+    async fn restore_bucket(&self, record: BucketRecord) -> Result<()> {
+        self.check()?;
+        self.drive.restore_bucket(record).await
     }
     async fn purge_bucket(&self, name: &str) -> Result<()> {
         self.check()?;

@@ -49,6 +49,37 @@ const HEADER_KEYS: &[&str] = &[
     "x-amz-object-lock-legal-hold",
 ];
 
+/// The other condition keys [`request_context`] supplies, in lower case; an entry ending in `/`
+/// or `:` names a family (`s3:RequestObjectTag/<key>`, `jwt:<claim>`).
+const OTHER_KEYS: &[&str] = &[
+    "aws:sourceip",
+    "aws:securetransport",
+    "aws:currenttime",
+    "aws:epochtime",
+    "aws:referer",
+    "aws:useragent",
+    "aws:principaltype",
+    "aws:username",
+    "aws:userid",
+    "s3:signatureversion",
+    "s3:authtype",
+    "s3:requestobjecttagkeys",
+    "s3:requestobjecttag/",
+    "jwt:",
+];
+
+/// Whether [`request_context`] supplies the condition key `key` (when the request has it). A
+/// policy naming any other key is refused where it is stored: a condition on a key that is never
+/// supplied would silently never match, and a Deny on it would never apply.
+pub fn supplies(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    OTHER_KEYS.iter().any(|known| match known.ends_with(['/', ':']) {
+        true => key.starts_with(known),
+        false => key == *known,
+    }) || QUERY_KEYS.iter().any(|(_, known)| key == known.to_ascii_lowercase())
+        || HEADER_KEYS.iter().any(|header| key.strip_prefix("s3:") == Some(header))
+}
+
 /// A query parameter that names a condition key appears more than once: its value is
 /// ambiguous, and the request is refused rather than judged on one of them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,14 +7,11 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::Gateway;
+use crate::authz::conditions;
 use crate::error::OrS3;
 
 /// The largest bucket policy AWS accepts.
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
-
-/// Condition keys the access step does not supply yet. A policy using them is refused rather
-/// than stored and misjudged (a Deny on an object tag would never apply).
-const UNSUPPORTED_KEY_PREFIXES: &[&str] = &["s3:existingobjecttag/"];
 
 /// The bucket policy in `text` for `bucket`, or the error AWS answers for it.
 pub fn validate(text: &str, bucket: &str) -> S3Result<PolicyDocument> {
@@ -27,11 +24,8 @@ pub fn validate(text: &str, bucket: &str) -> S3Result<PolicyDocument> {
         return Err(error);
     }
     let policy = PolicyDocument::parse(text, Kind::Bucket(bucket)).map_err(|e| s3_error!(MalformedPolicy, "{e}"))?;
-    if let Some(key) = policy
-        .condition_keys()
-        .into_iter()
-        .find(|key| UNSUPPORTED_KEY_PREFIXES.iter().any(|prefix| key.starts_with(prefix)))
-    {
+    // A key the access step never supplies would make its condition silently never match.
+    if let Some(key) = policy.condition_keys().into_iter().find(|key| !conditions::supplies(key)) {
         return Err(s3_error!(MalformedPolicy, "Policy has an unsupported condition key: {key}"));
     }
     Ok(policy)
@@ -122,5 +116,16 @@ mod tests {
             ok.replace(r#""Resource""#, r#""Condition":{"StringEquals":{"s3:ExistingObjectTag/team":"x"}},"Resource""#);
         let err = validate(&tags, "b").unwrap_err();
         assert!(err.message().unwrap_or_default().contains("unsupported condition key"), "{err:?}");
+        // A Deny on a key that is never supplied would never apply: refused too.
+        let arn = ok.replace(
+            r#""Resource""#,
+            r#""Condition":{"StringLike":{"aws:PrincipalArn":"arn:aws:iam:::user/contractor-*"}},"Resource""#,
+        );
+        assert!(validate(&arn, "b").unwrap_err().message().unwrap_or_default().contains("aws:principalarn"));
+        let supplied = ok.replace(
+            r#""Resource""#,
+            r#""Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"StringEquals":{"s3:x-amz-acl":"private","jwt:azp":"app","s3:RequestObjectTag/team":"a"}},"Resource""#,
+        );
+        assert!(validate(&supplied, "b").is_ok(), "{:?}", validate(&supplied, "b").err());
     }
 }

@@ -307,9 +307,13 @@ impl Drive for LocalDrive {
         self.blocking(|inner| Ok(inner.scan(&meta::bucket_prefix())?.into_iter().map(|(_, r)| r).collect())).await
     }
 
-    async fn fence_bucket(&self, name: &str) -> Result<()> {
+    async fn fence_bucket(&self, name: &str, created_ns: i64) -> Result<()> {
         let name = name.to_owned();
-        self.blocking(move |inner| inner.fence_bucket(&name)).await
+        self.blocking(move |inner| inner.fence_bucket(&name, created_ns)).await
+    }
+
+    async fn restore_bucket(&self, record: BucketRecord) -> Result<()> {
+        self.blocking(move |inner| inner.restore_bucket(&record)).await
     }
 
     async fn purge_bucket(&self, name: &str) -> Result<()> {

@@ -357,11 +357,21 @@ impl Inner {
         Ok(self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))?.into_iter().find(|(_, v)| wanted(v)))
     }
 
-    pub(super) fn fence_bucket(&self, name: &str) -> Result<()> {
+    pub(super) fn fence_bucket(&self, name: &str, created_ns: i64) -> Result<()> {
         let _exclusive = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
-        let mut batch = WriteBatch::default();
-        batch.delete(meta::bucket_key(name));
-        self.db.write_opt(batch, &self.write_options())?;
+        let key = meta::bucket_key(name);
+        if self.get::<meta::BucketRecord>(&key)?.is_some_and(|r| r.created_ns == created_ns) {
+            self.db.delete_opt(key, &self.write_options())?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn restore_bucket(&self, record: &meta::BucketRecord) -> Result<()> {
+        let _exclusive = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
+        let key = meta::bucket_key(&record.name);
+        if self.get::<meta::BucketRecord>(&key)?.is_none() {
+            self.db.put_opt(key, meta::encode(record)?, &self.write_options())?;
+        }
         Ok(())
     }
 

@@ -150,6 +150,25 @@ async fn a_part_uploaded_again_replaces_the_first_only_after_its_cleanup() {
 }
 
 #[tokio::test]
+async fn fencing_and_restoring_never_touch_another_incarnation_of_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with_bucket(dir.path());
+    // A deletion of an older incarnation (created at 0) leaves the bucket created at 1 alone.
+    drive.fence_bucket("bkt", 0).await.unwrap();
+    assert_eq!(drive.bucket("bkt").await.unwrap().map(|b| b.created_ns), Some(1));
+    // A deletion that fenced the bucket created at 1 and then found it not empty puts its record
+    // back, but not over a bucket of the name created meanwhile (at 2, by another gateway).
+    drive.fence_bucket("bkt", 1).await.unwrap();
+    assert!(drive.bucket("bkt").await.unwrap().is_none());
+    drive.put_bucket(BucketRecord { name: "bkt".into(), created_ns: 2 }).await.unwrap();
+    drive.restore_bucket(BucketRecord { name: "bkt".into(), created_ns: 1 }).await.unwrap();
+    assert_eq!(drive.bucket("bkt").await.unwrap().map(|b| b.created_ns), Some(2));
+    drive.fence_bucket("bkt", 2).await.unwrap();
+    drive.restore_bucket(BucketRecord { name: "bkt".into(), created_ns: 2 }).await.unwrap();
+    assert_eq!(drive.bucket("bkt").await.unwrap().map(|b| b.created_ns), Some(2));
+}
+
+#[tokio::test]
 async fn a_fenced_bucket_takes_no_commit_and_only_a_fenced_bucket_is_purged() {
     let dir = tempfile::tempdir().unwrap();
     let drive = drive_with_bucket(dir.path());
@@ -160,7 +179,7 @@ async fn a_fenced_bucket_takes_no_commit_and_only_a_fenced_bucket_is_purged() {
     // Purging a bucket that has its record does nothing.
     drive.purge_bucket("bkt").await.unwrap();
     assert_eq!(drive.versions("bkt", "k", 10).await.unwrap().versions.len(), 1);
-    drive.fence_bucket("bkt").await.unwrap();
+    drive.fence_bucket("bkt", 1).await.unwrap();
     assert_eq!(drive.commit("bkt", "k", add(&meta::test_record(3))).await.unwrap(), Outcome::Missing);
     // Fencing alone keeps the records: the bucket comes back whole with its record.
     assert_eq!(drive.versions("bkt", "k", 10).await.unwrap().versions.len(), 1);
