@@ -182,7 +182,11 @@ impl Frontend {
     async fn sts(&self, sts: &Sts, req: Request<Incoming>) -> Response<Body> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut response = match self.state.requests.try_admit() {
-            Some(_permit) => sts_endpoint::handle(sts, req, &request_id).await,
+            Some(_permit) => {
+                let body_idle_timeout = self.state.body_idle_timeout;
+                let req = req.map(|body| IdleTimeoutBody::new(body, body_idle_timeout));
+                sts_endpoint::handle(sts, req, &request_id).await
+            }
             None => text(StatusCode::SERVICE_UNAVAILABLE, "too many requests in flight"),
         };
         set_header(response.headers_mut(), "x-amzn-requestid", &request_id);

@@ -161,6 +161,13 @@ fn security_token_service(args: &ServerArgs, key: Option<Arc<ClusterKey>>) -> Re
     let Some(key) = key.filter(|_| args.sts_enabled()) else {
         return Ok(None);
     };
+    // Sessions are named by the token's `sub` (`arn:aws:iam:::user/<sub>` in bucket policies),
+    // which is unique only within one issuer: two issuers could mint the same name.
+    if args.oidc_issuer.len() > 1 {
+        return Err("only one --oidc-issuer is supported: sessions are named by the token's `sub`, \
+                    which is unique only within one issuer"
+            .into());
+    }
     let config = StsConfig {
         issuers: args.oidc_issuer.clone(),
         client_ids: args.oidc_client_id.clone(),

@@ -12,6 +12,7 @@ use s3s::Body;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::admission::IdleTimeoutBody;
 use crate::sts::{Minted, Sts, StsError};
 
 /// The one action offered.
@@ -59,24 +60,29 @@ impl Params {
     }
 }
 
-async fn read_params(req: Request<Incoming>) -> Result<Params, StsError> {
+/// The longest an STS request may take to send its form: with the body-idle timeout of every
+/// read, a client trickling bytes cannot hold a request slot (which S3 requests share).
+const READ_DEADLINE: Duration = Duration::from_secs(30);
+
+async fn read_params(req: Request<IdleTimeoutBody<Incoming>>) -> Result<Params, StsError> {
     let mut pairs: Vec<(String, String)> =
         form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
     if req.method() == Method::POST {
-        let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
-            .collect()
-            .await
-            .map_err(|_| {
-                StsError::Validation(format!("The request body must be a form of at most {MAX_FORM_BYTES} bytes"))
-            })?
-            .to_bytes();
+        let unread = || {
+            StsError::Validation(format!(
+                "The request body must be a form of at most {MAX_FORM_BYTES} bytes, sent within {} s",
+                READ_DEADLINE.as_secs()
+            ))
+        };
+        let read = tokio::time::timeout(READ_DEADLINE, Limited::new(req.into_body(), MAX_FORM_BYTES).collect());
+        let body = read.await.map_err(|_| unread())?.map_err(|_| unread())?.to_bytes();
         pairs.extend(form_urlencoded::parse(&body).into_owned());
     }
     Ok(Params(pairs))
 }
 
 /// Answers one STS request; `request_id` goes into the response.
-pub async fn handle(sts: &Sts, req: Request<Incoming>, request_id: &str) -> Response<Body> {
+pub async fn handle(sts: &Sts, req: Request<IdleTimeoutBody<Incoming>>, request_id: &str) -> Response<Body> {
     let result = match read_params(req).await {
         Ok(params) => assume_role(sts, &params).await,
         Err(e) => Err(e),
