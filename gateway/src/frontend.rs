@@ -105,7 +105,10 @@ impl hyper::service::Service<Request<Incoming>> for Frontend {
         Box::pin(async move {
             // A signed request to these paths is S3 (a bucket named `health` or `metrics`).
             let readable = matches!(*req.method(), Method::GET | Method::HEAD) && !signed_for_s3(&req);
-            if let Some(sts) = this.state.sts.clone().filter(|_| sts_endpoint::is_sts_request(&req)) {
+            // AssumeRoleWithWebIdentity is unsigned: a signed request is S3 whatever its shape (a
+            // virtual-host `POST /?delete` sent with a form content type).
+            let sts_request = !signed_for_s3(&req) && sts_endpoint::is_sts_request(&req);
+            if let Some(sts) = this.state.sts.clone().filter(|_| sts_request) {
                 let response = this.sts(&sts, req).await;
                 return Ok(response.map(|body| Body::http_body(InProgressBody::new(body, in_progress))));
             }
