@@ -74,7 +74,8 @@ impl Sse {
         headers: &WriteHeaders,
         bucket_default: Option<&BucketDefault>,
     ) -> S3Result<Option<Sealing>> {
-        let bucket_key = headers.bucket_key_enabled.unwrap_or(false);
+        // Without the header, the bucket's default setting applies, as on AWS.
+        let bucket_key = headers.bucket_key_enabled.or(bucket_default.map(|d| d.bucket_key_enabled)).unwrap_or(false);
         let (mode, key_id, context, bucket_key) = match headers.requested()? {
             Requested::Customer(customer) => return Ok(Some(Sealing::customer(bucket, key, customer)?)),
             Requested::S3 => (ServerSideEncryption::AES256, None, None, bucket_key),
@@ -378,8 +379,13 @@ mod tests {
             kms_key_id: None,
             bucket_key_enabled: true,
         };
-        assert_eq!(write("b", WriteHeaders::default(), Some(by_default)).await.sealed_key, "1");
+        assert_eq!(write("b", WriteHeaders::default(), Some(by_default.clone())).await.sealed_key, "1");
         assert_eq!(calls(), 1, "the bucket default shares the bucket key");
+        let mut kms_without_header = kms(false);
+        kms_without_header.bucket_key_enabled = None;
+        let explicit = write("b", kms_without_header, Some(by_default.clone())).await;
+        assert_eq!(explicit.sealed_key, "1", "SSE-KMS without the header takes the bucket's setting");
+        assert_eq!(calls(), 1);
         write("other", kms(true), None).await;
         assert_eq!(calls(), 2, "a bucket key per bucket");
         for _ in 0..3 {
