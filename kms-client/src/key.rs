@@ -5,6 +5,14 @@ use zeroize::Zeroizing;
 /// Bytes of a data key (AES-256).
 pub const DATA_KEY_BYTES: usize = 32;
 
+/// The version of the master key that sealed `sealed`: N of OpenBao's `vault:vN:...` and of
+/// the local provider's `local:vN:...`; `None` for a string of another shape.
+pub fn sealing_version(sealed: &str) -> Option<u32> {
+    let (_, rest) = sealed.split_once(":v")?;
+    let (version, _) = rest.split_once(':')?;
+    version.parse().ok()
+}
+
 /// A plaintext data key. Its memory is zeroed on drop and `Debug` does not show it.
 #[derive(Clone)]
 pub struct PlainKey(Zeroizing<[u8; DATA_KEY_BYTES]>);
@@ -44,4 +52,17 @@ pub struct DataKey {
     pub plaintext: PlainKey,
     /// The key sealed under the master key; stored with the object.
     pub sealed: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealing_versions_are_read_from_sealed_keys() {
+        assert_eq!(sealing_version("vault:v12:AbC="), Some(12));
+        assert_eq!(sealing_version("local:v1:AbC="), Some(1));
+        assert_eq!(sealing_version("vault:vx:AbC="), None);
+        assert_eq!(sealing_version("opaque"), None);
+    }
 }

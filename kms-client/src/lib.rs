@@ -14,7 +14,7 @@ pub mod openbao;
 use async_trait::async_trait;
 
 pub use error::KmsError;
-pub use key::{DataKey, PlainKey, DATA_KEY_BYTES};
+pub use key::{sealing_version, DataKey, PlainKey, DATA_KEY_BYTES};
 
 /// Result of a KMS operation.
 pub type Result<T, E = KmsError> = std::result::Result<T, E>;

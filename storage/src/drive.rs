@@ -144,6 +144,18 @@ pub enum DriveOp {
         /// The new tags.
         tags: Vec<(String, String)>,
     },
+    /// Replaces the sealed data key of one encrypted version (a rewrap after the KMS key was
+    /// rotated) when the drive holds `from`; holding `to` already is success, anything else is
+    /// refused, so two rewraps racing on one version cannot leave a drive with a key neither
+    /// chose.
+    SetSealedKey {
+        /// The version.
+        version_id: Uuid,
+        /// The sealed key the rewrap read.
+        from: String,
+        /// The same data key sealed under the KMS key's latest version.
+        to: String,
+    },
     /// Once the version `version_id` (stamp `through`) is acknowledged on a write quorum:
     /// removes the null versions older than it, and the version itself when it is a null
     /// delete marker and `remove_marker` (an unversioned bucket's delete). Idempotent, so a

@@ -123,6 +123,24 @@ pub struct VersionsPage {
     pub truncated: bool,
 }
 
+/// What [`ObjectStore::set_sealed_key`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUpdate {
+    /// Drives that hold the new sealed key now.
+    pub applied: usize,
+    /// Drives that hold neither key: another rewrap of the version got there first.
+    pub refused: usize,
+    /// Drives of the version's set.
+    pub drives: usize,
+}
+
+impl KeyUpdate {
+    /// Whether every drive of the set holds the new key.
+    pub fn everywhere(&self) -> bool {
+        self.applied == self.drives
+    }
+}
+
 /// Sort position of a listed entry.
 type Position = (String, Option<(Reverse<Stamp>, Uuid)>);
 
@@ -298,6 +316,19 @@ impl ObjectStore {
         commit::set_tags(set, bucket, key, &holders, updated.version_id, tags.clone()).await?;
         updated.tags = tags;
         Ok(updated)
+    }
+
+    /// Replaces the sealed data key of one encrypted version, `from` -> `to`, on every drive
+    /// of its set that holds it (a rewrap after the KMS key was rotated). The update counts
+    /// only when every drive of the set holds the new key: a drive left with the old one could
+    /// serve a read that fails once the old KMS key version is retired.
+    pub async fn set_sealed_key(&self, bucket: &str, key: &str, which: VersionId, from: &str, to: &str) -> Result<KeyUpdate> {
+        let (set, _) = self.set_for(bucket, key)?;
+        let handle = self.get_version(bucket, key, Some(which)).await?;
+        let holders: Vec<usize> = handle.holders().collect();
+        let op = DriveOp::SetSealedKey { version_id: handle.record().version_id, from: from.to_owned(), to: to.to_owned() };
+        let tally = commit::apply(set, bucket, key, commit::only_on(&holders, set.drives.len(), &op), "set_sealed_key").await;
+        Ok(KeyUpdate { applied: tally.applied.len(), refused: tally.refused, drives: set.drives.len() })
     }
 
     /// Lists one page of a bucket's versions and delete markers, after `key_marker` (and,

@@ -7,6 +7,7 @@ mod bucket_key;
 pub mod headers;
 pub mod package;
 mod read;
+pub mod rewrap;
 pub mod stream;
 
 use std::ops::Range;

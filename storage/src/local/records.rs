@@ -265,6 +265,23 @@ impl Inner {
                 change.batch.put(db_key, meta::encode(&record)?);
                 change.log(bucket, key, &record, ChangeKind::Metadata);
             }
+            DriveOp::SetSealedKey { version_id, from, to } => {
+                let Some((db_key, mut record)) = self.find_version(bucket, key, |v| v.version_id == version_id)? else {
+                    return Ok(Outcome::Missing);
+                };
+                let Some(encryption) = record.encryption.as_mut() else {
+                    return Ok(Outcome::Refused);
+                };
+                if encryption.sealed_key == to {
+                    return Ok(Outcome::Applied);
+                }
+                if encryption.sealed_key != from {
+                    return Ok(Outcome::Refused);
+                }
+                encryption.sealed_key = to;
+                change.batch.put(db_key, meta::encode(&record)?);
+                change.log(bucket, key, &record, ChangeKind::Metadata);
+            }
             DriveOp::Supersede { version_id, through, remove_marker } => {
                 for (db_key, record) in self.scan::<VersionRecord>(&meta::versions_prefix(bucket, key))? {
                     let older_null = record.null_version && record.stamp < through;

@@ -86,6 +86,45 @@ async fn conditions_are_checked_in_the_commit() {
 }
 
 #[tokio::test]
+async fn a_sealed_key_is_replaced_only_from_the_key_the_rewrap_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with_bucket(dir.path());
+    let encryption = meta::ObjectEncryption {
+        mode: "aws:kms".into(),
+        key_id: "k".into(),
+        sealed_key: "vault:v1:old".into(),
+        customer_key_mac: None,
+        context: None,
+        bucket_key_enabled: false,
+        etag: None,
+        package_bytes: 65536,
+    };
+    let record = VersionRecord { encryption: Some(encryption), ..meta::test_record(1) };
+    drive.commit("bkt", "k", add(&record)).await.unwrap();
+    let rewrap = |from: &str, to: &str| DriveOp::SetSealedKey {
+        version_id: record.version_id,
+        from: from.into(),
+        to: to.into(),
+    };
+    let sealed_key = || async {
+        let versions = drive.versions("bkt", "k", 1).await.unwrap().versions;
+        versions[0].encryption.as_ref().unwrap().sealed_key.clone()
+    };
+    assert_eq!(drive.commit("bkt", "k", rewrap("vault:v1:other", "vault:v2:x")).await.unwrap(), Outcome::Refused);
+    assert_eq!(sealed_key().await, "vault:v1:old");
+    assert_eq!(drive.commit("bkt", "k", rewrap("vault:v1:old", "vault:v2:new")).await.unwrap(), Outcome::Applied);
+    assert_eq!(sealed_key().await, "vault:v2:new");
+    // Repeating it (a rewrap run again after a crash) is success; a racing rewrap is refused.
+    assert_eq!(drive.commit("bkt", "k", rewrap("vault:v1:old", "vault:v2:new")).await.unwrap(), Outcome::Applied);
+    assert_eq!(drive.commit("bkt", "k", rewrap("vault:v1:old", "vault:v2:race")).await.unwrap(), Outcome::Refused);
+    assert_eq!(sealed_key().await, "vault:v2:new");
+    let plain = meta::test_record(2);
+    drive.commit("bkt", "p", add(&plain)).await.unwrap();
+    let on_plain = DriveOp::SetSealedKey { version_id: plain.version_id, from: String::new(), to: "x".into() };
+    assert_eq!(drive.commit("bkt", "p", on_plain).await.unwrap(), Outcome::Refused);
+}
+
+#[tokio::test]
 async fn every_commit_is_in_the_change_log() {
     let dir = tempfile::tempdir().unwrap();
     let drive = drive_with_bucket(dir.path());
