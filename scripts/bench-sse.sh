@@ -98,8 +98,11 @@ if [[ -x $WEED ]]; then
   "transit_path":"transit","cache_enabled":true,"cache_ttl":"20m"}}}}
 EOF
   mkdir -p "$W/weed"
-  "$WEED" server -dir="$W/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port=$(free_port) -volume.port=$(free_port) \
-    -filer -filer.port=$(free_port) -s3 -s3.port=$port -s3.config="$W/weed-s3.json" >"$W/weed.log" 2>&1 &
+  "$WEED" server -dir="$W/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port=$(free_port) -master.port.grpc=$(free_port) -volume.port=$(free_port) -volume.port.grpc=$(free_port) \
+    -volume.max=50 -filer -filer.port=$(free_port) -filer.port.grpc=$(free_port) \
+    -s3 -s3.port=$port -s3.port.grpc=$(free_port) -s3.port.iceberg=0 -s3.port.lance=0 \
+    -s3.config="$W/weed-s3.json" >"$RESULTS/weed.log" 2>&1 &
   PIDS+=($!)
   wait_for aws --endpoint-url http://127.0.0.1:$port s3api list-buckets
   wait_for make_bucket http://127.0.0.1:$port plain plain
@@ -123,13 +126,15 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-# The objects really are encrypted: a HEAD reports SSE-KMS under the bench key.
-for target in kms-cache kms-nocache; do
+# The objects really are encrypted: a HEAD reports SSE-KMS.
+for target in "${TARGETS[@]}"; do
+  [[ $target == *kms* ]] || continue
   key=$(aws --endpoint-url "${ENDPOINT[$target]}" s3api list-objects-v2 --bucket kms --max-items 1 --query 'Contents[0].Key' --output text | head -1)
   aws --endpoint-url "${ENDPOINT[$target]}" s3api head-object --bucket kms --key "$key" \
     --query '[ServerSideEncryption,SSEKMSKeyId]' --output text | grep -q "aws:kms" \
     || { echo "$target: objects are not SSE-KMS" >&2; exit 1; }
 done
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$RESULTS" "${TARGETS[@]}" <<'EOF'
 import json, statistics, sys, glob, os

@@ -8,6 +8,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use aws_sdk_s3::operation::complete_multipart_upload::builders::CompleteMultipartUploadFluentBuilder;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, ServerSideEncryptionByDefault,
@@ -388,15 +389,19 @@ async fn set_default(s3: &Client, rule: ServerSideEncryptionConfiguration) {
     put.send().await.expect("put bucket encryption");
 }
 
-async fn complete(s3: &Client, key: &str, upload_id: &str, etags: &[String]) -> String {
+/// CompleteMultipartUpload of parts 1..=n with these ETags.
+fn completion(s3: &Client, key: &str, upload_id: &str, etags: &[String]) -> CompleteMultipartUploadFluentBuilder {
     let parts = etags
         .iter()
         .enumerate()
         .map(|(i, etag)| CompletedPart::builder().part_number(i as i32 + 1).e_tag(etag).build())
         .collect();
     let upload = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
-    let done = s3.complete_multipart_upload().bucket(BUCKET).key(key).upload_id(upload_id).multipart_upload(upload);
-    let done = done.send().await.unwrap_or_else(|e| panic!("complete {key}: {e:?}"));
+    s3.complete_multipart_upload().bucket(BUCKET).key(key).upload_id(upload_id).multipart_upload(upload)
+}
+
+async fn complete(s3: &Client, key: &str, upload_id: &str, etags: &[String]) -> String {
+    let done = completion(s3, key, upload_id, etags).send().await.unwrap_or_else(|e| panic!("complete {key}: {e:?}"));
     done.e_tag().expect("ETag").to_owned()
 }
 
@@ -667,4 +672,22 @@ async fn multipart_uploads_are_sealed_in_every_mode() {
     for drive in server.dirs() {
         assert!(!found_under(drive, SECRET_MARKER), "plaintext of an encrypted part on {}", drive.display());
     }
+}
+
+/// The 5 MiB minimum of every part but the last is judged on the plaintext the client sent, as
+/// on AWS, not on the sealed bytes stored (which are up to 1,312 bytes longer).
+#[tokio::test]
+async fn a_sealed_part_short_of_5_mib_of_plaintext_is_too_small() {
+    let (_server, s3) = server_with_bucket(4).await;
+    let key = "short-part";
+    let create = s3.create_multipart_upload().bucket(BUCKET).key(key).server_side_encryption(ServerSideEncryption::Aes256);
+    let upload_id = create.send().await.expect("create").upload_id().expect("upload id").to_owned();
+    let mut etags = Vec::new();
+    for (number, data) in [(1, random_bytes(MIN_PART_SIZE_BYTES - 100)), (2, random_bytes(10))] {
+        let part = s3.upload_part().bucket(BUCKET).key(key).upload_id(&upload_id).part_number(number);
+        let part = part.body(ByteStream::from(data)).send().await.expect("upload part");
+        etags.push(part.e_tag().expect("part ETag").to_owned());
+    }
+    assert_s3_error(completion(&s3, key, &upload_id, &etags).send().await, 400, &["EntityTooSmall"]);
+    assert_s3_error(s3.head_object().bucket(BUCKET).key(key).send().await, 404, &[]);
 }

@@ -4,7 +4,8 @@
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::meta::{ObjectTemplate, StoredChecksum, UploadRecord};
-use storage::multipart::{ChosenPart, PART_NUMBERS};
+use storage::multipart::{ChosenPart, MIN_PART_SIZE, PART_NUMBERS};
+use storage::StorageError;
 use storage::upload_list::{UploadEntry, UploadMarker, UploadQuery};
 use uuid::Uuid;
 
@@ -17,6 +18,7 @@ use crate::checksum::{self, Algorithm, BodyCheck};
 use crate::error::OrS3;
 use crate::parse;
 use crate::sse::headers::{CustomerHeaders, SseOutput, WriteHeaders};
+use crate::sse::package::Layout;
 use crate::sse::Sealing;
 
 /// Largest single part (5 GiB).
@@ -49,6 +51,21 @@ fn page_size(requested: Option<i32>) -> S3Result<usize> {
 
 /// The object checksum CompleteMultipartUpload stores: composite of the part checksums when
 /// the upload declared an algorithm and every part carries it.
+/// The 5 MiB minimum of every part but the last applies to the plaintext the client sent. The
+/// object layer judges stored sizes, which for sealed parts include the package headers and
+/// tags (ADR 0009), so a sealed part up to 1,312 bytes short of 5 MiB of plaintext passes it.
+fn check_plain_part_sizes(upload: &UploadRecord, parts: &[storage::meta::DataPart]) -> storage::Result<()> {
+    let Some(encryption) = &upload.template.encryption else {
+        return Ok(());
+    };
+    let layout = Layout::new(encryption.package_bytes);
+    let all_but_last = &parts[..parts.len().saturating_sub(1)];
+    match all_but_last.iter().find(|part| layout.plain_size(part.size) < MIN_PART_SIZE) {
+        Some(part) => Err(StorageError::EntityTooSmall { part: part.number, size: layout.plain_size(part.size) }),
+        None => Ok(()),
+    }
+}
+
 fn completed_checksum(upload: &UploadRecord, parts: &[storage::meta::DataPart]) -> Option<StoredChecksum> {
     let algorithm = upload.template.checksum_algorithm.as_deref().and_then(Algorithm::parse)?;
     if upload.template.checksum_type.as_deref() == Some(checksum::FULL_OBJECT) {
@@ -286,6 +303,7 @@ impl Gateway {
         let completed = self
             .store
             .complete_upload(&input.bucket, &input.key, id, &chosen, condition, |upload, parts| {
+                check_plain_part_sizes(upload, parts)?;
                 Ok(completed_checksum(upload, parts))
             })
             .await;
