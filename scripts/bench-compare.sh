@@ -79,7 +79,7 @@ while [[ $# -gt 0 ]]; do
     --sovereign-fsync) SOVEREIGN_FSYNC=${2:?}; shift 2 ;;
     --update-baseline) UPDATE_BASELINE=true; shift ;;
     --check-baseline) CHECK_BASELINE=true; shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
