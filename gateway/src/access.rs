@@ -15,7 +15,7 @@ use s3s::{s3_error, S3Result};
 use crate::authz::actions::{self, Check, Scope};
 use crate::authz::bucket_policies::BucketPolicies;
 use crate::authz::conditions::{self, ClientConnection, RequestParts};
-use crate::authz::{access_denied, Authorization};
+use crate::authz::{access_denied, Authorization, EXISTING_OBJECT_TAG};
 use crate::parse;
 use crate::principal::{Principal, Principals};
 use crate::sts::auth::session_token;
@@ -93,8 +93,13 @@ impl Authorize {
         let rule = actions::rule(request.operation).ok_or_else(access_denied)?;
         let version_id = request.parts.query_value("versionId").map_err(|_| access_denied())?;
         let copy_source = request.parts.headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok());
-        let checks =
+        let mut checks =
             actions::checks(rule, request.path, version_id.as_deref(), copy_source).map_err(|_| access_denied())?;
+        if let Some(tagging) =
+            checks.first().and_then(|object| actions::tagging_check(request.operation, object, request.parts.headers))
+        {
+            checks.push(tagging);
+        }
         let bucket = match request.path {
             S3Path::Root => None,
             S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.as_ref()),
@@ -105,7 +110,15 @@ impl Authorize {
         };
         let context =
             conditions::request_context(&request.parts, &principal, SystemTime::now()).map_err(|_| access_denied())?;
-        let authorization = Authorization::of(&principal, context, bucket_policy);
+        let mut authorization = Authorization::of(&principal, context, bucket_policy);
+        // The object's tags are read only for an action that supports them, and only when some
+        // policy has a condition on them: the plain path pays nothing.
+        if let (S3Path::Object { bucket, key }, Some(object)) = (request.path, checks.first()) {
+            if actions::reads_existing_tags(object.action) && authorization.has_condition_on(EXISTING_OBJECT_TAG) {
+                let tags = self.policies.object_tags(bucket, key, version_id.as_deref()).await?;
+                authorization = authorization.with_existing_tags(&tags.unwrap_or_default());
+            }
+        }
         // Operations checked per key by their handler need nothing here, unless no policy
         // could allow any key.
         if rule.scope == Scope::EachKey && !authorization.has_policies() {
@@ -232,6 +245,11 @@ mod tests {
         async fn policy(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>> {
             self.lookups.fetch_add(1, Ordering::SeqCst);
             Ok(self.policies.get(bucket).cloned())
+        }
+
+        async fn object_tags(&self, _: &str, _: &str, _: Option<&str>) -> S3Result<Option<Vec<(String, String)>>> {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
         }
     }
 

@@ -131,6 +131,12 @@ impl Policy {
         })
     }
 
+    /// Whether some condition names a key that starts with `prefix` (normalized, for example
+    /// `s3:existingobjecttag/`), so that callers fetch what such keys need only when asked.
+    pub fn has_condition_on(&self, prefix: &str) -> bool {
+        self.statements.iter().flat_map(|s| s.conditions.iter()).any(|c| c.key().starts_with(prefix))
+    }
+
     /// Every condition key the policy's conditions and variables name (normalized).
     pub fn condition_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();

@@ -3,7 +3,7 @@
 //! everyone and nothing else; root unaffected.
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{Delete, ObjectIdentifier, Tag, Tagging};
 use sovereign_e2e::*;
 
 /// Everyone may read `public/` and list it; nothing else.
@@ -137,4 +137,75 @@ async fn unsigned_requests_get_what_the_bucket_policy_gives_everyone_and_nothing
     put_bytes(&s3, BUCKET, "public/photo.jpg", b"public bytes").await;
     s3.delete_bucket_policy().bucket(BUCKET).send().await.unwrap();
     curl(&[&url(&server, "/public/photo.jpg")]).assert_error(403, "AccessDenied");
+}
+
+/// Setting tags with a write needs s3:PutObjectTagging as well as s3:PutObject, as on AWS: an
+/// unsigned PUT that a bucket policy allows is refused when it carries `x-amz-tagging`, and
+/// nothing is written, until the policy allows tagging too.
+#[tokio::test]
+async fn tags_on_a_write_need_put_object_tagging() {
+    let (server, s3) = server_with_bucket(4).await;
+    let policy = |actions: &str| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":{actions},"Resource":"arn:aws:s3:::{BUCKET}/drop/*"}}]}}"#
+        )
+    };
+    s3.put_bucket_policy().bucket(BUCKET).policy(policy(r#""s3:PutObject""#)).send().await.unwrap();
+    let put = |key: &str, tags: Option<&str>| {
+        let mut args = vec!["-X".to_owned(), "PUT".to_owned(), "--data-binary".to_owned(), "x".to_owned()];
+        if let Some(tags) = tags {
+            args.extend(["-H".to_owned(), format!("x-amz-tagging: {tags}")]);
+        }
+        args.push(url(&server, key));
+        curl(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    assert_eq!(put("/drop/plain", None).status, 200);
+    put("/drop/tagged", Some("team=blue")).assert_error(403, "AccessDenied");
+    assert_s3_error(s3.head_object().bucket(BUCKET).key("drop/tagged").send().await, 404, &[]);
+
+    s3.put_bucket_policy()
+        .bucket(BUCKET)
+        .policy(policy(r#"["s3:PutObject","s3:PutObjectTagging"]"#))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put("/drop/tagged", Some("team=blue")).status, 200);
+    let tags = s3.get_object_tagging().bucket(BUCKET).key("drop/tagged").send().await.unwrap();
+    assert_eq!(tags.tag_set().iter().map(|t| (t.key(), t.value())).collect::<Vec<_>>(), [("team", "blue")]);
+}
+
+/// `s3:ExistingObjectTag/<key>` conditions are judged on the tags of the object the request
+/// reads: a bucket policy that lets everyone read objects tagged `public=yes` serves those and
+/// refuses the others, and the object's tags are re-read after they change.
+#[tokio::test]
+async fn existing_object_tags_decide_reads() {
+    let (server, s3) = server_with_bucket(4).await;
+    let tagged = |key: &'static str, value: &'static str| {
+        s3.put_object().bucket(BUCKET).key(key).tagging(format!("public={value}")).body(ByteStream::from_static(b"bytes")).send()
+    };
+    tagged("open", "yes").await.unwrap();
+    tagged("closed", "no").await.unwrap();
+    put_bytes(&s3, BUCKET, "untagged", b"bytes").await;
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{BUCKET}/*","Condition":{{"StringEquals":{{"s3:ExistingObjectTag/public":"yes"}}}}}}]}}"#
+    );
+    s3.put_bucket_policy().bucket(BUCKET).policy(policy).send().await.unwrap();
+
+    let got = curl(&[&url(&server, "/open")]);
+    assert_eq!((got.status, got.body.as_slice()), (200, &b"bytes"[..]), "{}", got.text());
+    for key in ["/closed", "/untagged", "/missing"] {
+        curl(&[&url(&server, key)]).assert_error(403, "AccessDenied");
+    }
+    let retag = |value: &str| {
+        let tag = Tag::builder().key("public").value(value).build().unwrap();
+        s3.put_object_tagging()
+            .bucket(BUCKET)
+            .key("closed")
+            .tagging(Tagging::builder().tag_set(tag).build().unwrap())
+            .send()
+    };
+    retag("yes").await.unwrap();
+    assert_eq!(curl(&[&url(&server, "/closed")]).status, 200);
+    retag("no").await.unwrap();
+    curl(&[&url(&server, "/closed")]).assert_error(403, "AccessDenied");
 }

@@ -2,6 +2,7 @@
 //! resource it needs it on, as AWS documents them ("Actions, resources, and condition keys
 //! for Amazon S3"). docs/authorization.md shows the same table; a test keeps them equal.
 
+use hyper::HeaderMap;
 use s3s::dto::CopySource;
 use s3s::path::S3Path;
 
@@ -233,6 +234,40 @@ pub fn checks(
         checks.push(copy_source_check(copy_source)?);
     }
     Ok(checks)
+}
+
+/// Whether `action`, asked on an existing object, is judged with that object's tags as the
+/// `s3:ExistingObjectTag/<key>` condition keys (AWS's list of actions that support them).
+pub fn reads_existing_tags(action: &str) -> bool {
+    matches!(
+        action,
+        "s3:GetObject"
+            | "s3:GetObjectVersion"
+            | "s3:GetObjectAcl"
+            | "s3:GetObjectVersionAcl"
+            | "s3:GetObjectTagging"
+            | "s3:GetObjectVersionTagging"
+            | "s3:PutObjectAcl"
+            | "s3:PutObjectVersionAcl"
+            | "s3:PutObjectTagging"
+            | "s3:PutObjectVersionTagging"
+            | "s3:DeleteObjectTagging"
+            | "s3:DeleteObjectVersionTagging"
+    )
+}
+
+/// The extra permission of a write that sets the new object's tags from its `x-amz-tagging`
+/// header: s3:PutObjectTagging on the object, as on AWS, for PutObject, CreateMultipartUpload
+/// and a CopyObject that replaces the source's tags. `object` is the operation's own check.
+pub fn tagging_check(operation: &str, object: &Check, headers: &HeaderMap) -> Option<Check> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let sets_tags = header("x-amz-tagging").is_some_and(|tags| !tags.is_empty());
+    let applies = match operation {
+        "PutObject" | "CreateMultipartUpload" => true,
+        "CopyObject" => header("x-amz-tagging-directive").is_some_and(|d| d.eq_ignore_ascii_case("REPLACE")),
+        _ => false,
+    };
+    (sets_tags && applies).then(|| Check { action: "s3:PutObjectTagging", ..object.clone() })
 }
 
 /// s3:GetObject, or s3:GetObjectVersion for a source version, on the copy source, parsed as

@@ -7,15 +7,21 @@ use std::sync::{Arc, PoisonError, RwLock};
 use policy::{Kind, Policy};
 use s3s::S3Result;
 use storage::stamp::Stamp;
+use storage::versions::VersionId;
 use storage::{ObjectStore, StorageError};
 
 use crate::error::OrS3;
 
-/// Where the access step finds a bucket's policy.
+/// What the access step reads from the store: a bucket's policy, and the tags of an existing
+/// object for `s3:ExistingObjectTag` conditions.
 #[async_trait::async_trait]
 pub trait BucketPolicies: Send + Sync + 'static {
     /// The policy of `bucket`; `None` if it has none or the bucket does not exist.
     async fn policy(&self, bucket: &str) -> S3Result<Option<Arc<Policy>>>;
+
+    /// The tags of `key` (of its version `version_id`, else the current one); `None` when there
+    /// is no such object (or the version is a delete marker).
+    async fn object_tags(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Option<Vec<(String, String)>>>;
 }
 
 /// The policies stored in the buckets' configuration, parsed once per configuration record.
@@ -73,5 +79,26 @@ impl BucketPolicies for StoredPolicies {
         let entry = Parsed { bucket_created_ns: config.bucket_created_ns, stamp: config.stamp, policy: policy.clone() };
         self.parsed.write().unwrap_or_else(PoisonError::into_inner).insert(bucket.to_owned(), entry);
         Ok(policy)
+    }
+
+    async fn object_tags(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Option<Vec<(String, String)>>> {
+        let which = match version_id {
+            // A malformed id names no object: its request fails later with the operation's error.
+            Some(id) => match VersionId::parse(id) {
+                Ok(which) => Some(which),
+                Err(_) => return Ok(None),
+            },
+            None => None,
+        };
+        match self.store.get_version(bucket, key, which).await {
+            Ok(handle) => Ok(Some(handle.record().tags.clone())),
+            Err(
+                StorageError::NoSuchKey { .. }
+                | StorageError::NoSuchVersion { .. }
+                | StorageError::DeleteMarker { .. }
+                | StorageError::NoSuchBucket(_),
+            ) => Ok(None),
+            Err(e) => Err(e).or_s3(),
+        }
     }
 }

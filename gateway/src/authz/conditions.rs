@@ -65,6 +65,8 @@ const OTHER_KEYS: &[&str] = &[
     "s3:authtype",
     "s3:requestobjecttagkeys",
     "s3:requestobjecttag/",
+    // Supplied by the access step from the object itself (`Authorization::with_existing_tags`).
+    "s3:existingobjecttag/",
     "jwt:",
 ];
 

@@ -37,6 +37,9 @@ pub fn access_denied() -> S3Error {
     s3_error!(AccessDenied, "Access Denied")
 }
 
+/// The family of condition keys that carry an existing object's tags (normalized).
+pub const EXISTING_OBJECT_TAG: &str = "s3:existingobjecttag/";
+
 /// What one request's principal may do: everything (root), or what its identity policies and
 /// the request bucket's policy allow under the request's condition keys.
 #[derive(Debug, Clone)]
@@ -92,6 +95,39 @@ impl Authorization {
         match &*self.0 {
             Grant::Everything => true,
             Grant::Policies(e) => e.allows(action, resource, bucket_policy),
+        }
+    }
+
+    /// Whether some identity policy or the bucket's policy has a condition on a key starting
+    /// with `prefix` (normalized).
+    pub fn has_condition_on(&self, prefix: &str) -> bool {
+        match &*self.0 {
+            Grant::Everything => false,
+            Grant::Policies(e) => {
+                e.identity.iter().any(|p| p.has_condition_on(prefix))
+                    || e.bucket_policy.as_ref().is_some_and(|p| p.has_condition_on(prefix))
+            }
+        }
+    }
+
+    /// The same authorization with the tags of the object the request acts on as its
+    /// `s3:ExistingObjectTag/<key>` condition keys.
+    pub fn with_existing_tags(&self, tags: &[(String, String)]) -> Self {
+        match &*self.0 {
+            Grant::Everything => self.clone(),
+            Grant::Policies(e) => {
+                let mut context = e.context.clone();
+                for (key, value) in tags {
+                    context.insert(&format!("{EXISTING_OBJECT_TAG}{key}"), value.clone());
+                }
+                let evaluation = Evaluation {
+                    caller: e.caller.clone(),
+                    identity: e.identity.clone(),
+                    context,
+                    bucket_policy: e.bucket_policy.clone(),
+                };
+                Self(Arc::new(Grant::Policies(evaluation)))
+            }
         }
     }
 

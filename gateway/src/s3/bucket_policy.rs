@@ -112,9 +112,9 @@ mod tests {
         let big = format!("{}{}", ok, " ".repeat(MAX_POLICY_BYTES));
         let err = validate(&big, "b").unwrap_err();
         assert_eq!(err.code().as_str(), "PolicyTooLarge");
-        let tags =
-            ok.replace(r#""Resource""#, r#""Condition":{"StringEquals":{"s3:ExistingObjectTag/team":"x"}},"Resource""#);
-        let err = validate(&tags, "b").unwrap_err();
+        let unknown =
+            ok.replace(r#""Resource""#, r#""Condition":{"StringEquals":{"s3:DataAccessPointArn":"x"}},"Resource""#);
+        let err = validate(&unknown, "b").unwrap_err();
         assert!(err.message().unwrap_or_default().contains("unsupported condition key"), "{err:?}");
         // A Deny on a key that is never supplied would never apply: refused too.
         let arn = ok.replace(
@@ -124,7 +124,7 @@ mod tests {
         assert!(validate(&arn, "b").unwrap_err().message().unwrap_or_default().contains("aws:principalarn"));
         let supplied = ok.replace(
             r#""Resource""#,
-            r#""Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"StringEquals":{"s3:x-amz-acl":"private","jwt:azp":"app","s3:RequestObjectTag/team":"a"}},"Resource""#,
+            r#""Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"},"StringEquals":{"s3:x-amz-acl":"private","jwt:azp":"app","s3:RequestObjectTag/team":"a","s3:ExistingObjectTag/team":"b"}},"Resource""#,
         );
         assert!(validate(&supplied, "b").is_ok(), "{:?}", validate(&supplied, "b").err());
     }
