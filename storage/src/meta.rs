@@ -193,6 +193,52 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T> {
     Ok(rmp_serde::from_slice(bytes)?)
 }
 
+/// The fields of a version record that listings report and resolve versions by: the rest
+/// (standard headers, user metadata, tags, inline frames) is skipped by the decoder, not
+/// allocated, and left empty in the [`VersionRecord`] it becomes.
+#[derive(Deserialize)]
+struct ListedFields {
+    version_id: Uuid,
+    stamp: Stamp,
+    null_version: bool,
+    mod_time_ns: i64,
+    delete_marker: bool,
+    size: u64,
+    etag: String,
+    checksum: Option<StoredChecksum>,
+    erasure: Erasure,
+    shard_index: usize,
+    parts: Vec<DataPart>,
+    #[serde(default)]
+    completed_upload: Option<Uuid>,
+    #[serde(default)]
+    encryption: Option<ObjectEncryption>,
+}
+
+/// Deserializes a version record for a listing: [`ListedFields`], the rest empty.
+pub fn decode_listed(bytes: &[u8]) -> Result<VersionRecord> {
+    let fields: ListedFields = decode(bytes)?;
+    Ok(VersionRecord {
+        version_id: fields.version_id,
+        stamp: fields.stamp,
+        null_version: fields.null_version,
+        mod_time_ns: fields.mod_time_ns,
+        delete_marker: fields.delete_marker,
+        size: fields.size,
+        etag: fields.etag,
+        headers: BTreeMap::new(),
+        user_metadata: BTreeMap::new(),
+        tags: Vec::new(),
+        checksum: fields.checksum,
+        erasure: fields.erasure,
+        shard_index: fields.shard_index,
+        parts: fields.parts,
+        inline: None,
+        completed_upload: fields.completed_upload,
+        encryption: fields.encryption,
+    })
+}
+
 /// Key of a bucket record.
 pub fn bucket_key(bucket: &str) -> Vec<u8> {
     tagged(BUCKET_TAG, &[bucket.as_bytes()])
@@ -420,6 +466,26 @@ mod tests {
 
     fn record(mod_time_ns: i64) -> VersionRecord {
         test_record(mod_time_ns)
+    }
+
+    #[test]
+    fn a_listing_decodes_what_it_reports_and_leaves_the_rest_empty() {
+        let mut full = record(7);
+        full.headers.insert("content-type".into(), "text/plain".into());
+        full.user_metadata.insert("owner".into(), "me".into());
+        full.tags.push(("team".into(), "blue".into()));
+        full.inline = Some(Bytes::from_static(b"frames"));
+        full.etag = "abc".into();
+        full.size = 6;
+        let listed = decode_listed(&encode(&full).unwrap()).unwrap();
+        let expected = VersionRecord {
+            headers: BTreeMap::new(),
+            user_metadata: BTreeMap::new(),
+            tags: Vec::new(),
+            inline: None,
+            ..full
+        };
+        assert_eq!(listed, expected);
     }
 
     #[test]

@@ -82,6 +82,8 @@ async fn sse_s3_round_trips_with_aws_headers_and_ranges() {
     assert_same_bytes(&get_range(&s3, "ranges", &format!("bytes={}-", 2 * p + 1)).await, &data[2 * p + 1..], "open");
     let listed = s3.list_objects_v2().bucket(BUCKET).prefix("ranges").send().await.expect("list");
     assert_eq!(listed.contents()[0].size(), Some(data.len() as i64), "listing shows the plaintext size");
+    let versions = s3.list_object_versions().bucket(BUCKET).prefix("ranges").send().await.expect("list versions");
+    assert_eq!(versions.versions()[0].size(), Some(data.len() as i64), "so does the versions listing");
 
     // The local master key sits beside the drives, private, and survives a restart.
     let key_file = server.dirs()[0].parent().expect("drives dir").join("kms-master.key");

@@ -204,7 +204,7 @@ impl Gateway {
                     is_latest: Some(*latest),
                     e_tag: Some(convert::etag(record)),
                     last_modified: Some(convert::last_modified(record)),
-                    size: Some(record.size as i64),
+                    size: Some(crate::sse::object_size(record) as i64),
                     storage_class: Some(ObjectVersionStorageClass::from_static(ObjectVersionStorageClass::STANDARD)),
                     checksum_algorithm: record
                         .checksum

@@ -165,7 +165,7 @@ impl Inner {
         let prefix = meta::versions_prefix(bucket, key);
         let mut iter = self.db.raw_iterator();
         iter.seek(&prefix);
-        let found = collect_versions(&mut iter, &prefix, limit)?;
+        let found = collect_versions(&mut iter, &prefix, limit, meta::decode)?;
         iter.status()?;
         Ok(found)
     }
@@ -176,7 +176,7 @@ impl Inner {
         let prefix = meta::versions_prefix(bucket, key);
         let mut iter = self.db.raw_iterator_opt(cache_only());
         iter.seek(&prefix);
-        let found = collect_versions(&mut iter, &prefix, limit);
+        let found = collect_versions(&mut iter, &prefix, limit, meta::decode);
         match iter.status() {
             Err(e) if e.kind() == rocksdb::ErrorKind::Incomplete => Ok(None),
             status => {
@@ -459,9 +459,7 @@ impl Inner {
                 }
                 None => {
                     let key = key.to_owned();
-                    let mut record: VersionRecord = meta::decode(value)?;
-                    record.inline = None;
-                    out.push(VersionEntry::Version { key, record });
+                    out.push(VersionEntry::Version { key, record: meta::decode_listed(value)? });
                     iter.next();
                 }
             }
@@ -502,12 +500,15 @@ impl Inner {
                 }
                 None => {
                     let prefix = meta::versions_prefix(bucket, &key);
-                    let mut versions = collect_versions(&mut iter, &prefix, LIST_VERSIONS_PER_KEY)?;
-                    for version in &mut versions.versions {
-                        version.inline = None;
-                    }
+                    let versions = collect_versions(&mut iter, &prefix, LIST_VERSIONS_PER_KEY, meta::decode_listed)?;
+                    // A key whose versions were all read leaves the iterator on the next key:
+                    // a seek (a skiplist search in every memtable and level) is only needed
+                    // past the versions left unread.
+                    let complete = versions.complete;
                     out.push(ListEntry::Object { key: key.clone(), versions });
-                    iter.seek(meta::after_key(bucket, &key));
+                    if !complete {
+                        iter.seek(meta::after_key(bucket, &key));
+                    }
                 }
             }
         }
@@ -570,8 +571,14 @@ impl Inner {
     }
 }
 
-/// Up to `limit` version records under `prefix` from the iterator's position, newest first.
-fn collect_versions(iter: &mut DBRawIterator<'_>, prefix: &[u8], limit: usize) -> Result<DriveVersions> {
+/// Up to `limit` version records under `prefix` from the iterator's position, newest first,
+/// decoded by `decode`.
+fn collect_versions(
+    iter: &mut DBRawIterator<'_>,
+    prefix: &[u8],
+    limit: usize,
+    decode: fn(&[u8]) -> Result<VersionRecord>,
+) -> Result<DriveVersions> {
     let mut versions = Vec::new();
     while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
         if !key.starts_with(prefix) {
@@ -580,7 +587,7 @@ fn collect_versions(iter: &mut DBRawIterator<'_>, prefix: &[u8], limit: usize) -
         if versions.len() == limit {
             return Ok(DriveVersions { versions, complete: false });
         }
-        versions.push(meta::decode(value)?);
+        versions.push(decode(value)?);
         iter.next();
     }
     Ok(DriveVersions { versions, complete: true })
