@@ -252,7 +252,8 @@ async fn refused_forms_answer_as_aws_does_and_store_nothing() {
     let large = signed(&server, policy(future, sized.clone())).set("key", "in/large");
     post(&large, file.path(), "f").assert_error(400, "EntityTooLarge");
     let small = signed(&server, policy(future, sized)).set("key", "in/small");
-    post(&small, &file_with(b"abc").path().to_owned(), "f").assert_error(400, "EntityTooSmall");
+    let short = file_with(b"abc");
+    post(&small, short.path(), "f").assert_error(400, "EntityTooSmall");
 
     let crowded =
         signed(&server, policy(future, base())).set("key", "in/a").set("x-ignore-pad", &"p".repeat(21 * 1024));
