@@ -6,8 +6,9 @@ tests/tests/conformance.rs.
 usage: raw_request.py METHOD URL DECLARED_LENGTH SENT_BYTES [Header:value ...]
   DECLARED_LENGTH "-" sends no Content-Length.
 credentials and region from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
-RAW_TIME (optional): "x-amz-date" (default), "date" (time in a signed Date header only), or
-"date+x-amz-date" (both; Date unsigned and garbage). RAW_SKEW_SECONDS shifts the time.
+RAW_TIME (optional): "x-amz-date" (default), "date" (time in a signed Date header only),
+"date+x-amz-date" (both; Date unsigned and garbage), "unsigned-date" (a valid Date that is not
+signed, no x-amz-date) or "none" (neither header). RAW_SKEW_SECONDS shifts the time.
 """
 
 import datetime
@@ -50,13 +51,16 @@ def main():
     time = datetime.datetime.now(datetime.timezone.utc) + skew
     mode = os.environ.get("RAW_TIME", "x-amz-date")
     headers = {"Host": parts.netloc, "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", **extra}
+    http_date = time.strftime("%a, %d %b %Y %H:%M:%S GMT")
     if mode == "date":
-        headers["Date"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT")
-    else:
+        headers["Date"] = http_date
+    elif mode not in ("none", "unsigned-date"):
         headers["X-Amz-Date"] = time.strftime("%Y%m%dT%H%M%SZ")
     headers["Authorization"] = sign(method, parts, headers, time)
     if mode == "date+x-amz-date":
         headers["Date"] = "not a date"
+    if mode == "unsigned-date":
+        headers["Date"] = http_date
     target = parts.path + ("?" + parts.query if parts.query else "")
     lines = [f"{method} {target} HTTP/1.1"]
     lines += [f"{name}: {value}" for name, value in headers.items()]

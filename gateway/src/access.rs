@@ -44,7 +44,8 @@ impl RequestContext {
         self.0.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
-    fn record(&self, facts: RequestFacts) {
+    /// Replaces the facts (the access step's, or the POST Object handler's).
+    pub(crate) fn record(&self, facts: RequestFacts) {
         if let Ok(mut slot) = self.0.lock() {
             *slot = facts;
         }
@@ -52,6 +53,7 @@ impl RequestContext {
 }
 
 /// The access step: region check, principal, policies.
+#[derive(Clone)]
 pub struct Authorize {
     region: String,
     principals: Arc<dyn Principals>,

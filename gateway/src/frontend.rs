@@ -25,6 +25,7 @@ use crate::admission::{ConnectionActivity, IdleTimeoutBody, InProgressBody, Requ
 use crate::authz::conditions::ClientConnection;
 use crate::cors::Cors;
 use crate::error_body;
+use crate::post_object::{self, PostObjects};
 use crate::request_checks;
 use crate::sse;
 use crate::sts::auth::Authenticator;
@@ -68,6 +69,8 @@ pub struct FrontendState {
     pub sts: Option<Arc<Sts>>,
     /// Root and session credentials: checks the session token of session-signed requests.
     pub auth: Authenticator,
+    /// POST Object form uploads, which bypass s3s (it would hold the file in memory).
+    pub post: PostObjects,
 }
 
 /// The front end as seen by one connection.
@@ -220,6 +223,12 @@ impl Frontend {
                     match checked.and_then(|()| self.state.auth.check_session_token(req.headers(), req.uri())) {
                         Ok(()) if method == Method::OPTIONS => {
                             match self.state.cors.preflight(&self.state.store, &req).await {
+                                Ok(response) => Ok(response),
+                                Err(e) => e.to_http_response().map_err(|e| HttpError::new(Box::new(e))),
+                            }
+                        }
+                        Ok(()) if post_object::is_form_upload(&method, req.headers()) => {
+                            match self.state.post.handle(req, &record.context).await {
                                 Ok(response) => Ok(response),
                                 Err(e) => e.to_http_response().map_err(|e| HttpError::new(Box::new(e))),
                             }

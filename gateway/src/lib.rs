@@ -12,6 +12,7 @@ pub mod error_body;
 pub mod frontend;
 pub mod identity;
 pub mod parse;
+pub mod post_object;
 pub mod principal;
 pub mod request_checks;
 pub mod s3;

@@ -14,7 +14,7 @@ use md5::{Digest, Md5};
 use s3s::{s3_error, Body, S3Error, S3ErrorCode, S3Result};
 use tokio::sync::Semaphore;
 
-use crate::{checksum, parse, sigv2, unsupported};
+use crate::{checksum, parse, post_object, sigv2, unsupported};
 
 /// The longest validity of a presigned URL: seven days.
 pub const MAX_PRESIGNED_EXPIRY_SECS: u64 = 7 * 24 * 3600;
@@ -92,7 +92,9 @@ pub async fn check(req: &mut Request<Body>) -> S3Result<()> {
     };
     // An aws-chunked body's MD5 is that of the decoded payload, which s3s checks on the way.
     let streaming = req.headers().get("x-amz-content-sha256").is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
-    if !carries_xml_body(req.method(), query) || streaming {
+    // A POST form upload is read as a stream by `post_object`, never buffered here.
+    let form = post_object::is_form_upload(req.method(), req.headers());
+    if !carries_xml_body(req.method(), query) || streaming || form {
         return Ok(());
     }
     let body = read_xml_body(req).await?;

@@ -31,6 +31,7 @@ use crate::cors::Cors;
 use crate::credentials::{self, Origin};
 use crate::frontend::{Frontend, FrontendState};
 use crate::identity::{DomainHost, RootAuth};
+use crate::post_object::PostObjects;
 use crate::principal::Principals;
 use crate::s3::Gateway;
 use crate::sigv2;
@@ -88,8 +89,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
     };
+    let (s3, post) = build_service(&args, Arc::clone(&store), &root, sse, &auth)?;
     let state = Arc::new(FrontendState {
-        s3: build_service(&args, Arc::clone(&store), &root, sse, &auth)?,
+        s3,
+        post,
         sts,
         auth,
         store,
@@ -127,18 +130,21 @@ fn build_service(
     root: &credentials::RootCredentials,
     sse: Sse,
     auth: &Authenticator,
-) -> Result<S3Service, String> {
+) -> Result<(S3Service, PostObjects), String> {
     let policies = Arc::new(StoredPolicies::new(Arc::clone(&store)));
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
+    let authorize = Authorize::new(&args.region, principals(auth), policies);
+    let host = if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) };
+    let post = PostObjects::new(gateway.clone(), auth.clone(), authorize.clone(), host, &args.region);
     let mut builder = S3ServiceBuilder::new(gateway);
     // Signature V2 is checked in the front door (request_checks), against the same keys.
     sigv2::verify_with(Arc::new(auth.clone()));
     builder.set_auth(auth.clone());
-    builder.set_access(Authorize::new(&args.region, principals(auth), policies));
+    builder.set_access(authorize);
     if !args.domain.is_empty() {
         builder.set_host(DomainHost::new(&args.domain)?);
     }
-    Ok(builder.build())
+    Ok((builder.build(), post))
 }
 
 /// Who signed a request (root, or an STS session with its claims and policies), for the

@@ -1,10 +1,9 @@
 //! Requests that ask for something this release does not do and that bear on security, refused
-//! at the front door instead of accepted and ignored: object lock, ACLs beyond the owner's, and
-//! POST Object form uploads (which s3s would buffer whole in memory). Nothing here reads the
-//! request body.
+//! at the front door instead of accepted and ignored: object lock, and ACLs beyond the owner's.
+//! Nothing here reads the request body (POST Object form fields are checked by
+//! [`crate::post_object`] with [`refuse_setting`]).
 
-use hyper::header::CONTENT_TYPE;
-use hyper::{HeaderMap, Method, Request};
+use hyper::Request;
 use s3s::{s3_error, Body, S3Error, S3Result};
 
 /// Header prefix of object lock settings on a write (`-mode`, `-retain-until-date`,
@@ -24,16 +23,9 @@ const CANNED_ACL: &str = "x-amz-acl";
 /// Canned ACLs that grant nobody but the owner anything: what every object and bucket here is.
 const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
 
-/// Refuses a POST form upload, and any header (or presigned-URL query parameter, where
-/// presigners put `x-amz-*` headers) asking for object lock or an ACL this server would not
-/// enforce.
+/// Refuses any header (or presigned-URL query parameter, where presigners put `x-amz-*`
+/// headers) asking for object lock or an ACL this server would not enforce.
 pub fn check(req: &Request<Body>) -> S3Result<()> {
-    if is_form_upload(req.method(), req.headers()) {
-        return Err(s3_error!(
-            NotImplemented,
-            "POST Object (browser form upload) is not implemented; use PUT Object or a presigned PUT URL"
-        ));
-    }
     let query = req.uri().query().unwrap_or_default();
     for (name, value) in req.headers() {
         refuse_setting(name.as_str(), value.to_str().unwrap_or_default())?;
@@ -46,16 +38,9 @@ pub fn check(req: &Request<Body>) -> S3Result<()> {
     Ok(())
 }
 
-/// True for a POST whose body is `multipart/form-data`: s3s treats every such POST as a form
-/// upload and reads the whole form before anything else.
-fn is_form_upload(method: &Method, headers: &HeaderMap) -> bool {
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let essence = content_type.split(';').next().unwrap_or_default().trim();
-    *method == Method::POST && essence.eq_ignore_ascii_case("multipart/form-data")
-}
-
-/// Refuses one header (lower-case `name`) that asks for an unsupported security setting.
-fn refuse_setting(name: &str, value: &str) -> S3Result<()> {
+/// Refuses one header (lower-case `name`) that asks for an unsupported security setting (a
+/// POST form's fields are checked as the headers they stand for).
+pub(crate) fn refuse_setting(name: &str, value: &str) -> S3Result<()> {
     let value = value.trim();
     let unimplemented =
         name.starts_with(OBJECT_LOCK_PREFIX) || (name == BUCKET_OBJECT_LOCK && value.eq_ignore_ascii_case("true"));
@@ -130,13 +115,5 @@ mod tests {
             refusal("PUT", "/b/k", &[("x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")]),
             Some(S3ErrorCode::AccessControlListNotSupported)
         );
-    }
-
-    #[test]
-    fn form_uploads_are_refused_and_other_posts_pass() {
-        let form = [("content-type", "Multipart/Form-Data; boundary=xyz")];
-        assert_eq!(refusal("POST", "/b", &form), Some(S3ErrorCode::NotImplemented));
-        assert_eq!(refusal("POST", "/b?delete", &[("content-type", "application/xml")]), None);
-        assert_eq!(refusal("PUT", "/b/k", &form), None);
     }
 }

@@ -68,6 +68,21 @@ pub struct BucketEncryption {
     pub bucket_key_enabled: bool,
 }
 
+/// Object ownership (PutBucketOwnershipControls): who owns the objects written to a bucket, and
+/// whether ACLs apply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// ACLs disabled, the bucket owner owns every object: AWS's default for new buckets.
+    #[default]
+    BucketOwnerEnforced,
+    /// The bucket owner owns objects written with `bucket-owner-full-control`.
+    BucketOwnerPreferred,
+    /// The writer owns the objects it writes.
+    ObjectWriter,
+    /// No ownership controls (DeleteBucketOwnershipControls).
+    Deleted,
+}
+
 /// A bucket's configuration: every sub-resource, `None` where it was never set (or was
 /// deleted). Further sub-resources (lifecycle, notification, replication, object lock)
 /// are added as fields with serde defaults, which records written before them read as unset.
@@ -94,6 +109,9 @@ pub struct BucketConfig {
     /// the gateway before it is stored.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Object ownership; records written before it was stored read as AWS's default.
+    #[serde(default)]
+    pub ownership: ObjectOwnership,
 }
 
 impl BucketConfig {

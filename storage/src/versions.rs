@@ -322,12 +322,21 @@ impl ObjectStore {
     /// of its set that holds it (a rewrap after the KMS key was rotated). The update counts
     /// only when every drive of the set holds the new key: a drive left with the old one could
     /// serve a read that fails once the old KMS key version is retired.
-    pub async fn set_sealed_key(&self, bucket: &str, key: &str, which: VersionId, from: &str, to: &str) -> Result<KeyUpdate> {
+    pub async fn set_sealed_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: VersionId,
+        from: &str,
+        to: &str,
+    ) -> Result<KeyUpdate> {
         let (set, _) = self.set_for(bucket, key)?;
         let handle = self.get_version(bucket, key, Some(which)).await?;
         let holders: Vec<usize> = handle.holders().collect();
-        let op = DriveOp::SetSealedKey { version_id: handle.record().version_id, from: from.to_owned(), to: to.to_owned() };
-        let tally = commit::apply(set, bucket, key, commit::only_on(&holders, set.drives.len(), &op), "set_sealed_key").await;
+        let op =
+            DriveOp::SetSealedKey { version_id: handle.record().version_id, from: from.to_owned(), to: to.to_owned() };
+        let tally =
+            commit::apply(set, bucket, key, commit::only_on(&holders, set.drives.len(), &op), "set_sealed_key").await;
         Ok(KeyUpdate { applied: tally.applied.len(), refused: tally.refused, drives: set.drives.len() })
     }
 

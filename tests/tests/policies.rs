@@ -181,7 +181,12 @@ async fn tags_on_a_write_need_put_object_tagging() {
 async fn existing_object_tags_decide_reads() {
     let (server, s3) = server_with_bucket(4).await;
     let tagged = |key: &'static str, value: &'static str| {
-        s3.put_object().bucket(BUCKET).key(key).tagging(format!("public={value}")).body(ByteStream::from_static(b"bytes")).send()
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .tagging(format!("public={value}"))
+            .body(ByteStream::from_static(b"bytes"))
+            .send()
     };
     tagged("open", "yes").await.unwrap();
     tagged("closed", "no").await.unwrap();
@@ -208,4 +213,64 @@ async fn existing_object_tags_decide_reads() {
     assert_eq!(curl(&[&url(&server, "/closed")]).status, 200);
     retag("no").await.unwrap();
     curl(&[&url(&server, "/closed")]).assert_error(403, "AccessDenied");
+}
+
+/// Everyone may read objects (their data, tags, attributes and ACL), copy them and upload
+/// parts, and, with `list`, list the bucket.
+fn readers_policy(bucket: &str, list: bool) -> String {
+    let listing = if list {
+        format!(r#",{{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::{bucket}"}}"#)
+    } else {
+        String::new()
+    };
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":["s3:GetObject","s3:GetObjectTagging","s3:GetObjectAttributes","s3:GetObjectAcl","s3:PutObject"],"Resource":"arn:aws:s3:::{bucket}/*"}}{listing}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn missing_keys_are_hidden_from_callers_who_may_not_list() {
+    let (server, s3) = server_with_bucket(4).await;
+    put_bytes(&s3, BUCKET, "present", b"here").await;
+    s3.put_bucket_policy().bucket(BUCKET).policy(readers_policy(BUCKET, false)).send().await.unwrap();
+    let upload = curl(&["-X", "POST", &url(&server, "/dest-part?uploads")]);
+    assert_eq!(upload.status, 200, "{}", upload.text());
+    let text = upload.text();
+    let id = text.split("<UploadId>").nth(1).and_then(|r| r.split("</UploadId>").next()).expect("UploadId").to_owned();
+    let attributes = "x-amz-object-attributes: ETag";
+    // Each read of `key`, by an unsigned caller the bucket policy lets read but not list.
+    let reads = |key: &str| {
+        let source = format!("x-amz-copy-source: /{BUCKET}/{key}");
+        [
+            ("GetObject", curl(&[&url(&server, &format!("/{key}"))])),
+            ("GetObjectTagging", curl(&[&url(&server, &format!("/{key}?tagging"))])),
+            ("GetObjectAttributes", curl(&["-H", attributes, &url(&server, &format!("/{key}?attributes"))])),
+            ("GetObjectAcl", curl(&[&url(&server, &format!("/{key}?acl"))])),
+            ("CopyObject", curl(&["-X", "PUT", "-H", &source, &url(&server, "/dest")])),
+            (
+                "UploadPartCopy",
+                curl(&["-X", "PUT", "-H", &source, &url(&server, &format!("/dest-part?partNumber=1&uploadId={id}"))]),
+            ),
+        ]
+    };
+    for (operation, reply) in reads("present") {
+        assert_eq!(reply.status, 200, "{operation} of an existing key is allowed: {}", reply.text());
+    }
+    for (operation, reply) in reads("missing") {
+        assert!(
+            reply.status == 403 && reply.error_code().as_deref() == Some("AccessDenied"),
+            "{operation} of a missing key by a caller who may not list: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    s3.put_bucket_policy().bucket(BUCKET).policy(readers_policy(BUCKET, true)).send().await.unwrap();
+    for (operation, reply) in reads("missing") {
+        assert!(
+            reply.status == 404 && reply.error_code().as_deref() == Some("NoSuchKey"),
+            "{operation} of a missing key by a caller who may list: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
 }

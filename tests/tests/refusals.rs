@@ -1,5 +1,5 @@
 //! What the server refuses rather than accept and ignore: server-side encryption it does not
-//! implement (dual-layer SSE-KMS), object lock and ACL headers (nothing is stored), POST form uploads (refused before the body is read),
+//! implement (dual-layer SSE-KMS), object lock and ACL headers (nothing is stored), unsigned POST form uploads no bucket policy allows (refused before the file is read),
 //! and Signature Version 2 outside V4's rules (clock skew, presigned expiry) or when turned off.
 
 use std::process::Command;
@@ -13,7 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sovereign_e2e::*;
 
-/// Size of the form upload the server must not read.
+/// Size of the form upload whose file the server must not read.
 const FORM_UPLOAD_BYTES: u64 = 200 * MIB as u64;
 /// How much the server's resident memory may grow while it refuses that upload.
 const MAX_RSS_GROWTH_KIB: u64 = 32 * 1024;
@@ -84,7 +84,7 @@ fn resident_kib(pid: u32) -> u64 {
 }
 
 #[tokio::test]
-async fn post_form_upload_is_refused_before_its_body_is_read() {
+async fn an_unsigned_form_upload_is_refused_before_its_file_is_read() {
     let (server, _s3) = server_with_bucket(4).await;
     let pid = server.pid();
     let file = tempfile::NamedTempFile::new().expect("form file");
@@ -103,13 +103,13 @@ async fn post_form_upload_is_refused_before_its_body_is_read() {
     let growth = resident_kib(pid).saturating_sub(before);
     let reply = String::from_utf8_lossy(&output.stdout).into_owned();
     let (status, uploaded) = reply.split_once(' ').expect("curl's --write-out");
-    assert_eq!(status, "501", "form upload answered {reply} ({:?})", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(status, "403", "form upload answered {reply} ({:?})", String::from_utf8_lossy(&output.stderr));
     let uploaded: f64 = uploaded.parse().expect("size_upload");
     assert!(uploaded < FORM_UPLOAD_BYTES as f64 / 2.0, "curl sent {uploaded} bytes: the server read the form");
     assert!(growth < MAX_RSS_GROWTH_KIB, "server memory grew by {growth} KiB");
     eprintln!("form upload refused in {elapsed:?}, {uploaded} bytes sent, RSS +{growth} KiB");
     let reply = curl(&["-X", "POST", "-F", "key=k", "-F", "file=@/dev/null", &format!("{}/{BUCKET}", server.url())]);
-    reply.assert_error(501, "NotImplemented");
+    reply.assert_error(403, "AccessDenied");
 }
 
 /// Base64 HMAC-SHA1 of a V2 string to sign with the root secret.

@@ -682,7 +682,8 @@ async fn multipart_uploads_are_sealed_in_every_mode() {
 async fn a_sealed_part_short_of_5_mib_of_plaintext_is_too_small() {
     let (_server, s3) = server_with_bucket(4).await;
     let key = "short-part";
-    let create = s3.create_multipart_upload().bucket(BUCKET).key(key).server_side_encryption(ServerSideEncryption::Aes256);
+    let create =
+        s3.create_multipart_upload().bucket(BUCKET).key(key).server_side_encryption(ServerSideEncryption::Aes256);
     let upload_id = create.send().await.expect("create").upload_id().expect("upload id").to_owned();
     let mut etags = Vec::new();
     for (number, data) in [(1, random_bytes(MIN_PART_SIZE_BYTES - 100)), (2, random_bytes(10))] {

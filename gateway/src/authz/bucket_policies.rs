@@ -21,7 +21,12 @@ pub trait BucketPolicies: Send + Sync + 'static {
 
     /// The tags of `key` (of its version `version_id`, else the current one); `None` when there
     /// is no such object (or the version is a delete marker).
-    async fn object_tags(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Option<Vec<(String, String)>>>;
+    async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<Option<Vec<(String, String)>>>;
 }
 
 /// The policies stored in the buckets' configuration, parsed once per configuration record.
@@ -81,7 +86,12 @@ impl BucketPolicies for StoredPolicies {
         Ok(policy)
     }
 
-    async fn object_tags(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Option<Vec<(String, String)>>> {
+    async fn object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<Option<Vec<(String, String)>>> {
         let which = match version_id {
             // A malformed id names no object: its request fails later with the operation's error.
             Some(id) => match VersionId::parse(id) {

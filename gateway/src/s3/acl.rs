@@ -2,12 +2,14 @@
 //! AWS's default) answers it: GetBucketAcl/GetObjectAcl report the owner's FULL_CONTROL;
 //! PutBucketAcl/PutObjectAcl accept only what grants the owner alone (canned `private` or
 //! `bucket-owner-full-control`, or a policy with the owner's FULL_CONTROL), and refuse grants
-//! to anyone else with AccessControlListNotSupported; Get/PutBucketOwnershipControls answer
-//! `BucketOwnerEnforced`. Grant and canned-ACL headers are refused at the front door
+//! to anyone else with AccessControlListNotSupported; Get/Put/DeleteBucketOwnershipControls
+//! read and store the bucket's ownership setting, which can only be `BucketOwnerEnforced` or
+//! deleted. Grant and canned-ACL headers are refused at the front door
 //! ([`crate::unsupported`]); the bodies are judged here.
 
 use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
+use storage::bucket_config::ObjectOwnership as StoredOwnership;
 
 use super::{versioning, Gateway};
 use crate::error::OrS3;
@@ -70,7 +72,7 @@ impl Gateway {
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let input = req.input;
         let which = versioning::requested(input.version_id.as_deref())?;
-        self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
+        self.readable_version(&req.extensions, &input.bucket, &input.key, which).await?;
         let output = GetObjectAclOutput {
             grants: Some(self.owner_only_grants()),
             owner: Some(self.owner()),
@@ -94,15 +96,23 @@ impl Gateway {
         &self,
         req: S3Request<GetBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
-        self.store.bucket(&req.input.bucket).await.or_s3()?;
-        let rule = OwnershipControlsRule { object_ownership: ObjectOwnership::from_static(OWNERSHIP) };
+        let config = self.store.bucket_config(&req.input.bucket).await.or_s3()?;
+        let ownership = match config.ownership {
+            StoredOwnership::BucketOwnerEnforced => ObjectOwnership::BUCKET_OWNER_ENFORCED,
+            StoredOwnership::BucketOwnerPreferred => ObjectOwnership::BUCKET_OWNER_PREFERRED,
+            StoredOwnership::ObjectWriter => ObjectOwnership::OBJECT_WRITER,
+            StoredOwnership::Deleted => {
+                return Err(s3_error!(OwnershipControlsNotFoundError, "The bucket ownership controls were not found"))
+            }
+        };
+        let rule = OwnershipControlsRule { object_ownership: ObjectOwnership::from_static(ownership) };
         let output =
             GetBucketOwnershipControlsOutput { ownership_controls: Some(OwnershipControls { rules: vec![rule] }) };
         Ok(S3Response::new(output))
     }
 
-    /// Accepts `BucketOwnerEnforced`, the setting every bucket has; the others would enable
-    /// ACLs, which this server does not implement.
+    /// Stores `BucketOwnerEnforced`; the other settings would enable ACLs, which this server
+    /// does not implement.
     pub(super) async fn put_bucket_ownership_controls_impl(
         &self,
         req: S3Request<PutBucketOwnershipControlsInput>,
@@ -119,6 +129,28 @@ impl Gateway {
                 "Only the BucketOwnerEnforced object ownership is implemented: ACLs are disabled on every bucket."
             ));
         }
+        self.set_ownership(&input.bucket, StoredOwnership::BucketOwnerEnforced).await?;
         Ok(S3Response::new(PutBucketOwnershipControlsOutput::default()))
+    }
+
+    /// Removes the bucket's ownership controls, as AWS does: GetBucketOwnershipControls then
+    /// answers OwnershipControlsNotFoundError. ACLs stay disabled (this server has no others).
+    pub(super) async fn delete_bucket_ownership_controls_impl(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.set_ownership(&req.input.bucket, StoredOwnership::Deleted).await?;
+        Ok(S3Response::new(DeleteBucketOwnershipControlsOutput::default()))
+    }
+
+    async fn set_ownership(&self, bucket: &str, ownership: StoredOwnership) -> S3Result<()> {
+        self.store
+            .update_bucket_config(bucket, |config| {
+                config.ownership = ownership;
+                Ok(())
+            })
+            .await
+            .or_s3()
+            .map(drop)
     }
 }

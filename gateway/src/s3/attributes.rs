@@ -65,7 +65,7 @@ impl Gateway {
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = req.input;
         let which = versioning::requested(input.version_id.as_deref())?;
-        let handle = self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
+        let handle = self.readable_version(&req.extensions, &input.bucket, &input.key, which).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record();
         let wants = |attribute: &str| input.object_attributes.iter().any(|a| a.as_str() == attribute);

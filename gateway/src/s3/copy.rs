@@ -28,7 +28,7 @@ impl Gateway {
         let source_customer = CustomerHeaders::of_copy_source(&input);
         let encryption = WriteHeaders::of_copy(&input);
         let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
-        let source = self.store.get_version(src_bucket, src_key, src_version).await.or_s3()?;
+        let source = self.readable_version(&req.extensions, src_bucket, src_key, src_version).await?;
         let source_config = self.store.bucket_config(src_bucket).await.or_s3()?;
         let record = source.record().clone();
         let conditions = Conditions {

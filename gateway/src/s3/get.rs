@@ -8,7 +8,6 @@ use storage::put::BodyStream;
 use super::conditions::Conditions;
 use super::convert::{self, StandardHeaders};
 use super::{versioning, Gateway};
-use crate::authz::{self, Authorization};
 use crate::checksum;
 use crate::error::OrS3;
 use crate::sse::headers::{CustomerHeaders, SseOutput};
@@ -73,14 +72,9 @@ impl Gateway {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let authorization = req.extensions.get::<Authorization>().cloned();
         let input = req.input;
         let which = versioning::requested(input.version_id.as_deref())?;
-        let handle = self
-            .store
-            .get_version(&input.bucket, &input.key, which)
-            .await
-            .map_err(|e| authz::conceal_missing(authorization.as_ref(), &input.bucket, crate::error::to_s3(e)))?;
+        let handle = self.readable_version(&req.extensions, &input.bucket, &input.key, which).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record().clone();
         let customer = CustomerHeaders::of_get(&input);
@@ -134,14 +128,9 @@ impl Gateway {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let authorization = req.extensions.get::<Authorization>().cloned();
         let input = req.input;
         let which = versioning::requested(input.version_id.as_deref())?;
-        let handle = self
-            .store
-            .get_version(&input.bucket, &input.key, which)
-            .await
-            .map_err(|e| authz::conceal_missing(authorization.as_ref(), &input.bucket, crate::error::to_s3(e)))?;
+        let handle = self.readable_version(&req.extensions, &input.bucket, &input.key, which).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         let record = handle.record();
         let customer = CustomerHeaders::of_head(&input);

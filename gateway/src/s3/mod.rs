@@ -24,8 +24,11 @@ use std::sync::Arc;
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, S3};
+use storage::store::ObjectHandle;
+use storage::versions::VersionId;
 use storage::ObjectStore;
 
+use crate::authz::{self, Authorization};
 use crate::sse::Sse;
 
 /// The S3 front end of one object store.
@@ -45,6 +48,23 @@ impl Gateway {
 
     fn owner(&self) -> Owner {
         Owner { display_name: Some("root".into()), id: Some(self.owner_id.clone()) }
+    }
+
+    /// The version a read names (an object, its tags, attributes or ACL, a copy source), or
+    /// the error to answer: as AWS does, a missing key or version is revealed only to callers
+    /// who may list its bucket ([`authz::conceal_missing`]); the others get AccessDenied.
+    async fn readable_version(
+        &self,
+        extensions: &hyper::http::Extensions,
+        bucket: &str,
+        key: &str,
+        which: Option<VersionId>,
+    ) -> S3Result<ObjectHandle> {
+        let authorization = extensions.get::<Authorization>();
+        self.store
+            .get_version(bucket, key, which)
+            .await
+            .map_err(|e| authz::conceal_missing(authorization, bucket, crate::error::to_s3(e)))
     }
 }
 
@@ -303,6 +323,13 @@ impl S3 for Gateway {
         req: S3Request<PutBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
         self.put_bucket_ownership_controls_impl(req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        self.delete_bucket_ownership_controls_impl(req).await
     }
 
     async fn get_object_attributes(

@@ -220,7 +220,7 @@ impl Gateway {
         let sealing = self.sse.part_sealing(&upload, &customer, &input.bucket, &input.key).await?;
         let source_customer = CustomerHeaders::of_upload_part_copy_source(&input);
         let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
-        let source = self.store.get_version(src_bucket, src_key, src_version).await.or_s3()?;
+        let source = self.readable_version(&req.extensions, src_bucket, src_key, src_version).await?;
         let record = source.record().clone();
         let conditions = Conditions {
             if_match: input.copy_source_if_match,

@@ -103,16 +103,16 @@ pub async fn rewrap_page(
     for bucket in buckets {
         let (mut key_marker, mut version_marker) = match &start {
             Some(cursor) if cursor.bucket > bucket.name => continue,
-            Some(cursor) if cursor.bucket == bucket.name => {
-                (Some(cursor.key.clone()), Some(VersionId::parse(&cursor.version_id).map_err(|_| RewrapError::InvalidCursor)?))
-            }
+            Some(cursor) if cursor.bucket == bucket.name => (
+                Some(cursor.key.clone()),
+                Some(VersionId::parse(&cursor.version_id).map_err(|_| RewrapError::InvalidCursor)?),
+            ),
             _ => (None, None),
         };
         loop {
             let room = limit.saturating_sub(walk.page.scanned as usize);
-            let listed = store
-                .list_object_versions(&bucket.name, "", None, key_marker.as_deref(), version_marker, room)
-                .await;
+            let listed =
+                store.list_object_versions(&bucket.name, "", None, key_marker.as_deref(), version_marker, room).await;
             let listed = match listed {
                 Err(StorageError::NoSuchBucket(_)) => break,
                 other => other?,

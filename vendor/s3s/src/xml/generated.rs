@@ -4259,7 +4259,9 @@ impl SerializeContent for GetObjectAttributesOutput {
             s.content("Checksum", val)?;
         }
         if let Some(ref val) = self.e_tag {
-            s.content("ETag", val)?;
+            // sovereign-s3 patch: AWS answers this ETag without quotes (unlike the ETag header
+            // and the ETags of listings and CopyObjectResult).
+            s.content("ETag", val.value())?;
         }
         if let Some(ref val) = self.object_parts {
             s.content("ObjectParts", val)?;
