@@ -21,6 +21,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 use crate::access::Authorize;
+use crate::admin::AdminRoute;
 use crate::admission::{
     AcceptBackoff, ConnectionActivity, Limits, RequestLimit, SendStallTimeout, Throttle, WARNING_INTERVAL,
 };
@@ -30,6 +31,7 @@ use crate::config::{self, KmsKind, ServerArgs};
 use crate::cors::Cors;
 use crate::credentials::{self, Origin};
 use crate::frontend::{Frontend, FrontendState};
+use crate::iam::Iam;
 use crate::identity::{DomainHost, RootAuth};
 use crate::principal::Principals;
 use crate::s3::Gateway;
@@ -74,6 +76,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     let kms = key_management(&args, &drives).await?;
     let ttl = Duration::from_secs(args.kms_cache_ttl_secs);
     let kms: Arc<dyn Kms> = Arc::new(CachedKms::new(kms, args.kms_cache_entries, ttl));
+    let iam = Iam::open(Arc::clone(&store), Arc::clone(&kms), &args.kms_default_key, &root.access_key)
+        .await
+        .map_err(|e| format!("cannot open the IAM store: {e}"))?;
+    let iam = Arc::new(iam);
     let sse = Sse::new(kms, args.kms_default_key.clone());
     std::sync::LazyLock::force(&crate::telemetry::metrics::METRICS);
     std::sync::LazyLock::force(&storage::metrics::METRICS);
@@ -82,14 +88,14 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         None => None,
     };
     let sessions = session_key(&args, &drives)?;
-    let auth = Authenticator::new(RootAuth::new(&root), sessions.clone());
+    let auth = Authenticator::new(RootAuth::new(&root), sessions.clone()).with_iam(Arc::clone(&iam));
     let sts = security_token_service(&args, sessions)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
     };
     let state = Arc::new(FrontendState {
-        s3: build_service(&args, Arc::clone(&store), &root, sse, &auth)?,
+        s3: build_service(&args, Arc::clone(&store), &root, sse, &auth, iam)?,
         sts,
         auth,
         store,
@@ -127,6 +133,7 @@ fn build_service(
     root: &credentials::RootCredentials,
     sse: Sse,
     auth: &Authenticator,
+    iam: Arc<Iam>,
 ) -> Result<S3Service, String> {
     let policies = Arc::new(StoredPolicies::new(Arc::clone(&store)));
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
@@ -135,14 +142,16 @@ fn build_service(
     sigv2::verify_with(Arc::new(auth.clone()));
     builder.set_auth(auth.clone());
     builder.set_access(Authorize::new(&args.region, principals(auth), policies));
+    let domains = if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) };
+    builder.set_route(AdminRoute::new(iam, principals(auth), &args.region, domains));
     if !args.domain.is_empty() {
         builder.set_host(DomainHost::new(&args.domain)?);
     }
     Ok(builder.build())
 }
 
-/// Who signed a request (root, or an STS session with its claims and policies), for the
-/// access step: `Principals::resolve(access_key, x-amz-security-token)`.
+/// Who signed a request (root, an STS session with its claims and policies, an IAM user or
+/// service account), for the access step and the admin API: `Principals::resolve(access_key, x-amz-security-token)`.
 pub fn principals(auth: &Authenticator) -> Arc<dyn Principals> {
     Arc::new(auth.clone())
 }
