@@ -109,3 +109,81 @@ pub trait Principals: Send + Sync + 'static {
     /// (InvalidAccessKeyId, ExpiredToken, InvalidToken).
     async fn resolve(&self, access_key: &str, session_token: Option<&str>) -> S3Result<Principal>;
 }
+
+#[cfg(test)]
+mod tests {
+    use policy::{builtin, Context, Kind};
+
+    use super::*;
+    use crate::authz::Authorization;
+    use crate::iam::entities::Parent;
+
+    fn named(text: &str) -> IdentityPolicy {
+        IdentityPolicy::Named(Arc::new(Policy::parse(text, Kind::Identity).unwrap()))
+    }
+
+    fn context(principal: &Principal) -> Context {
+        let mut context = Context::default();
+        if let Some(name) = principal.user_name() {
+            context.insert("aws:username", name);
+        }
+        context
+    }
+
+    fn authorization(principal: &Principal) -> Authorization {
+        Authorization::of(principal, context(principal), None)
+    }
+
+    #[test]
+    fn users_get_their_named_and_builtin_policies_with_their_name_as_username() {
+        let home = named(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:PutObject","Resource":"arn:aws:s3:::b/home/${aws:username}/*"}}"#,
+        );
+        let user = Principal::User(User {
+            name: "alice".into(),
+            policy_names: vec!["home".into(), "readonly".into()],
+            policies: vec![home, IdentityPolicy::Builtin(builtin("readonly").unwrap())].into(),
+        });
+        let a = authorization(&user);
+        assert!(a.allows("s3:PutObject", "arn:aws:s3:::b/home/alice/f"));
+        assert!(!a.allows("s3:PutObject", "arn:aws:s3:::b/home/bob/f"));
+        assert!(a.allows("s3:GetObject", "arn:aws:s3:::b/any"));
+        assert!(!a.allows("admin:CreateUser", "arn:aws:s3:::*"));
+    }
+
+    #[test]
+    fn a_service_account_policy_only_narrows_its_parent() {
+        let parent = Parent::User { name: "dan".into() };
+        let readonly: Arc<[IdentityPolicy]> = vec![IdentityPolicy::Builtin(builtin("readonly").unwrap())].into();
+        let everything = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["s3:*","admin:*"],"Resource":"*"}}"#,
+            Kind::Identity,
+        )
+        .unwrap();
+        let wide = Principal::ServiceAccount(ServiceAccount {
+            access_key: "SA".into(),
+            parent: parent.clone(),
+            parent_policies: Arc::clone(&readonly),
+            own_policy: Some(Arc::new(everything)),
+        });
+        let a = authorization(&wide);
+        assert!(a.allows("s3:GetObject", "arn:aws:s3:::b/k"), "what the parent may");
+        assert!(!a.allows("s3:PutObject", "arn:aws:s3:::b/k"), "a wider own policy gains nothing");
+        assert!(!a.allows("admin:ListUsers", "arn:aws:s3:::*"));
+        let narrow_policy = Policy::parse(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/public/*"}}"#,
+            Kind::Identity,
+        )
+        .unwrap();
+        let narrow = Principal::ServiceAccount(ServiceAccount {
+            access_key: "SA2".into(),
+            parent,
+            parent_policies: readonly,
+            own_policy: Some(Arc::new(narrow_policy)),
+        });
+        let a = authorization(&narrow);
+        assert!(a.allows("s3:GetObject", "arn:aws:s3:::b/public/k"));
+        assert!(!a.allows("s3:GetObject", "arn:aws:s3:::b/private/k"), "narrowed");
+        assert_eq!(narrow.user_name(), Some("dan"), "aws:username is the parent's");
+    }
+}
