@@ -58,7 +58,8 @@ pub fn admin(server: &Server, keys: &Keys, args: &[&str]) -> Result<Value, (u16,
     let stderr = String::from_utf8_lossy(&output.stderr);
     let rest = stderr.split("HTTP ").nth(1).unwrap_or_else(|| panic!("admin {args:?} failed: {stderr}"));
     let (status, body) = rest.split_once(": ").unwrap_or_else(|| panic!("unexpected error output {stderr}"));
-    Err((status.trim().parse().expect("status"), serde_json::from_str(body.trim()).expect("JSON error body")))
+    let body = serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("admin {args:?}: {e}: {stderr}"));
+    Err((status.trim().parse().expect("status"), body))
 }
 
 /// Like [`admin`], panicking on a refusal.

@@ -147,23 +147,23 @@ fn every_documented_operation_answers_as_the_openapi_document_says() {
     assert_eq!(builtin["builtin"], true);
     api.call(&root, "GET", "/policies/nope", None, 404);
 
-    let created = api.call(&root, "POST", "/users", Some(r#"{"name":"u1","policies":["p1"]}"#), 201);
+    let created = api.call(&root, "POST", "/users", Some(r#"{"name":"usr1","policies":["p1"]}"#), 201);
     assert!(created["secretKey"].as_str().is_some_and(|s| s.len() >= 8));
-    api.call(&root, "POST", "/users", Some(r#"{"name":"u1"}"#), 409);
-    api.call(&root, "POST", "/users", Some(r#"{"name":"u"}"#), 400);
-    api.call(&root, "POST", "/users", Some(r#"{"name":"u2","policies":["nope"]}"#), 404);
-    api.call(&root, "POST", "/users", Some(r#"{"name":"u2","unknown":1}"#), 400);
+    api.call(&root, "POST", "/users", Some(r#"{"name":"usr1"}"#), 409);
+    api.call(&root, "POST", "/users", Some(r#"{"name":"ab"}"#), 400);
+    api.call(&root, "POST", "/users", Some(r#"{"name":"usr2","policies":["nope"]}"#), 404);
+    api.call(&root, "POST", "/users", Some(r#"{"name":"usr2","unknown":1}"#), 400);
     api.call(&root, "GET", "/users", None, 200);
-    api.call(&root, "GET", "/users/u1", None, 200);
+    api.call(&root, "GET", "/users/usr1", None, 200);
     api.call(&root, "GET", "/users/nope", None, 404);
-    api.call(&root, "PUT", "/users/u1/status", Some(r#"{"status":"disabled"}"#), 200);
-    api.call(&root, "PUT", "/users/u1/status", Some(r#"{"status":"bogus"}"#), 400);
-    api.call(&root, "PUT", "/users/u1/status", Some(r#"{"status":"enabled"}"#), 200);
-    api.call(&root, "PUT", "/users/u1/policies/readonly", None, 200);
-    api.call(&root, "PUT", "/users/u1/policies/nope", None, 404);
-    api.call(&root, "DELETE", "/users/u1/policies/readonly", None, 200);
+    api.call(&root, "PUT", "/users/usr1/status", Some(r#"{"status":"disabled"}"#), 200);
+    api.call(&root, "PUT", "/users/usr1/status", Some(r#"{"status":"bogus"}"#), 400);
+    api.call(&root, "PUT", "/users/usr1/status", Some(r#"{"status":"enabled"}"#), 200);
+    api.call(&root, "PUT", "/users/usr1/policies/readonly", None, 200);
+    api.call(&root, "PUT", "/users/usr1/policies/nope", None, 404);
+    api.call(&root, "DELETE", "/users/usr1/policies/readonly", None, 200);
 
-    api.call(&root, "POST", "/groups", Some(r#"{"name":"g1","members":["u1"],"policies":["p1"]}"#), 201);
+    api.call(&root, "POST", "/groups", Some(r#"{"name":"g1","members":["usr1"],"policies":["p1"]}"#), 201);
     api.call(&root, "POST", "/groups", Some(r#"{"name":"g1"}"#), 409);
     api.call(&root, "GET", "/groups", None, 200);
     api.call(&root, "GET", "/groups/g1", None, 200);
@@ -171,8 +171,8 @@ fn every_documented_operation_answers_as_the_openapi_document_says() {
     api.call(&root, "PUT", "/groups/g1/status", Some(r#"{"status":"disabled"}"#), 200);
     api.call(&root, "PUT", "/groups/g1/status", Some(r#"{"status":"enabled"}"#), 200);
     api.call(&root, "DELETE", "/groups/g1", None, 409);
-    api.call(&root, "DELETE", "/groups/g1/members/u1", None, 200);
-    api.call(&root, "PUT", "/groups/g1/members/u1", None, 200);
+    api.call(&root, "DELETE", "/groups/g1/members/usr1", None, 200);
+    api.call(&root, "PUT", "/groups/g1/members/usr1", None, 200);
     api.call(&root, "PUT", "/groups/g1/members/nope", None, 404);
     api.call(&root, "PUT", "/groups/g1/policies/readonly", None, 200);
     api.call(&root, "DELETE", "/groups/g1/policies/readonly", None, 200);
@@ -184,16 +184,16 @@ fn every_documented_operation_answers_as_the_openapi_document_says() {
         &root,
         "POST",
         "/service-accounts",
-        Some(&format!(r#"{{"parent":"u1","policy":{policy},"name":"ci","description":"deploys"}}"#)),
+        Some(&format!(r#"{{"parent":"usr1","policy":{policy},"name":"ci","description":"deploys"}}"#)),
         201,
     );
     let key = account["accessKey"].as_str().expect("accessKey").to_owned();
-    let bad = api.call(&root, "POST", "/service-accounts", Some(r#"{"parent":"u1","policy":{"Statement":"x"}}"#), 400);
+    let bad = api.call(&root, "POST", "/service-accounts", Some(r#"{"parent":"usr1","policy":{"Statement":"x"}}"#), 400);
     assert_eq!(bad["code"], "MalformedPolicy");
     api.call(&root, "POST", "/service-accounts", Some(r#"{}"#), 400);
     api.call(&root, "POST", "/service-accounts", Some(r#"{"parent":"nope"}"#), 404);
-    api.call(&root, "POST", "/service-accounts", Some(r#"{"parent":"u1","expiresAt":"2001-01-01T00:00:00Z"}"#), 400);
-    let listed = api.call(&root, "GET", "/service-accounts?parent=u1", None, 200);
+    api.call(&root, "POST", "/service-accounts", Some(r#"{"parent":"usr1","expiresAt":"2001-01-01T00:00:00Z"}"#), 400);
+    let listed = api.call(&root, "GET", "/service-accounts?parent=usr1", None, 200);
     assert_eq!(listed["serviceAccounts"].as_array().map(Vec::len), Some(1));
     api.call(&root, "GET", "/service-accounts", None, 200);
     api.call(&root, "GET", &format!("/service-accounts/{key}"), None, 200);
@@ -212,19 +212,19 @@ fn every_documented_operation_answers_as_the_openapi_document_says() {
     api.call(&root, "DELETE", &format!("/service-accounts/{key}"), None, 204);
     api.call(&root, "DELETE", &format!("/service-accounts/{key}"), None, 404);
 
-    let reader = Keys::new("u2", "reader-secret-123");
-    api.call(&root, "POST", "/users", Some(r#"{"name":"u2","secretKey":"reader-secret-123","policies":["readwrite"]}"#), 201);
+    let reader = Keys::new("usr2", "reader-secret-123");
+    api.call(&root, "POST", "/users", Some(r#"{"name":"usr2","secretKey":"reader-secret-123","policies":["readwrite"]}"#), 201);
     let denied = api.call(&reader, "GET", "/users", None, 403);
     assert_eq!(denied["code"], "AccessDenied");
-    api.call(&reader, "PUT", "/users/u2/policies/consoleAdmin", None, 403);
-    let large = format!(r#"{{"name":"u3","policies":["{}"]}}"#, "x".repeat(70 * 1024));
+    api.call(&reader, "PUT", "/users/usr2/policies/consoleAdmin", None, 403);
+    let large = format!(r#"{{"name":"usr3","policies":["{}"]}}"#, "x".repeat(70 * 1024));
     let too_large = api.call(&root, "POST", "/users", Some(&large), 413);
     assert_eq!(too_large["code"], "EntityTooLarge");
 
-    api.call(&root, "DELETE", "/groups/g1/members/u1", None, 200);
+    api.call(&root, "DELETE", "/groups/g1/members/usr1", None, 200);
     api.call(&root, "DELETE", "/groups/g1", None, 204);
-    api.call(&root, "DELETE", "/users/u1", None, 204);
-    api.call(&root, "DELETE", "/users/u1", None, 404);
+    api.call(&root, "DELETE", "/users/usr1", None, 204);
+    api.call(&root, "DELETE", "/users/usr1", None, 404);
     api.call(&root, "DELETE", "/policies/p1", None, 204);
     api.call(&root, "DELETE", "/policies/p1", None, 404);
 

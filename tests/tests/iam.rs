@@ -238,6 +238,10 @@ async fn an_sts_session_with_readwrite_cannot_administer_but_owns_its_service_ac
         "--data-urlencode",
         "Version=2011-06-15",
         "--data-urlencode",
+        "RoleArn=arn:aws:iam::000000000000:role/s3-writer",
+        "--data-urlencode",
+        "RoleSessionName=e2e",
+        "--data-urlencode",
         &format!("WebIdentityToken={token}"),
         &format!("{}/", server.url()),
     ]);

@@ -261,8 +261,13 @@ pub struct AdminRequest {
     pub body: Option<Vec<u8>>,
 }
 
+/// What a path segment keeps unencoded: RFC 3986's unreserved characters, as SigV4's canonical
+/// URI has them (encoding more would make the signed path differ from the server's).
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
 fn segment(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 fn request(method: Method, parts: &[&str], body: Option<Value>) -> AdminRequest {
@@ -384,10 +389,10 @@ mod tests {
 
     #[test]
     fn commands_become_requests_with_encoded_segments() {
-        let attach = Resource::User(UserCommand::AttachPolicy { name: "a@b".into(), policy: "p/x".into() });
+        let attach = Resource::User(UserCommand::AttachPolicy { name: "a@b".into(), policy: "p-1/x".into() });
         let request = attach.request().unwrap();
         assert_eq!(request.method, Method::PUT);
-        assert_eq!(request.path, "/users/a%40b/policies/p%2Fx");
+        assert_eq!(request.path, "/users/a%40b/policies/p-1%2Fx", "unreserved characters stay as they are");
         let update = Resource::ServiceAccount(ServiceAccountCommand::Update {
             access_key: "K".into(),
             policy_file: None,
