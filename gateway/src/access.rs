@@ -87,7 +87,8 @@ impl Authorize {
             None => Principal::Anonymous,
             Some(access_key) => self
                 .principals
-                .resolve(access_key, session_token(request.parts.headers, request.parts.uri).as_deref())?,
+                .resolve(access_key, session_token(request.parts.headers, request.parts.uri).as_deref())
+                .await?,
         };
         if matches!(principal, Principal::Root { .. }) {
             return Ok(Authorization::everything());
@@ -229,8 +230,9 @@ mod tests {
     /// Resolves the root key and sessions by access key, like RootAuth and STS will.
     struct FakePrincipals(HashMap<String, Principal>);
 
+    #[async_trait::async_trait]
     impl Principals for FakePrincipals {
-        fn resolve(&self, access_key: &str, _session_token: Option<&str>) -> S3Result<Principal> {
+        async fn resolve(&self, access_key: &str, _session_token: Option<&str>) -> S3Result<Principal> {
             self.0.get(access_key).cloned().ok_or_else(|| s3_error!(InvalidAccessKeyId))
         }
     }

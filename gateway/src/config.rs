@@ -27,6 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Runs the all-in-one server: S3 gateway and storage on local drives.
     Server(ServerArgs),
+    /// Administers users, groups, service accounts and policies through the admin API, signed
+    /// with the aws cli's credentials (environment or profile).
+    Admin(crate::admin::cli::AdminArgs),
 }
 
 /// Largest inline threshold: every record of an inline object holds its share of the bytes, and

@@ -1,5 +1,6 @@
-//! Who may call, and which bucket a Host header names: the root key pair (IAM arrives later)
-//! and virtual-host style addressing under configured base domains.
+//! Who may call, and which bucket a Host header names: the root key pair (sessions and IAM
+//! identities are resolved by [`crate::sts::auth::Authenticator`]) and virtual-host style
+//! addressing under configured base domains.
 
 use std::sync::Arc;
 
@@ -26,6 +27,11 @@ impl RootAuth {
         sigv2::verify_with(Arc::new(auth.clone()));
         auth
     }
+
+    /// Whether `access_key` is the root access key.
+    pub fn is_root(&self, access_key: &str) -> bool {
+        access_key == self.access_key
+    }
 }
 
 #[async_trait::async_trait]
@@ -38,8 +44,9 @@ impl S3Auth for RootAuth {
     }
 }
 
+#[async_trait::async_trait]
 impl Principals for RootAuth {
-    fn resolve(&self, access_key: &str, _session_token: Option<&str>) -> S3Result<Principal> {
+    async fn resolve(&self, access_key: &str, _session_token: Option<&str>) -> S3Result<Principal> {
         if access_key == self.access_key {
             return Ok(Principal::Root { access_key: access_key.to_owned() });
         }

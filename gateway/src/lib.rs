@@ -1,6 +1,7 @@
 //! The S3 gateway of sovereign-s3 and the wiring of the `sovereign-s3` binary.
 
 pub mod access;
+pub mod admin;
 pub mod admission;
 pub mod authz;
 pub mod checksum;
@@ -10,6 +11,7 @@ pub mod credentials;
 pub mod error;
 pub mod error_body;
 pub mod frontend;
+pub mod iam;
 pub mod identity;
 pub mod parse;
 pub mod post_object;

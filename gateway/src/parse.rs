@@ -94,8 +94,10 @@ pub fn replaces(directive: Option<&str>, header: &str) -> S3Result<bool> {
 pub fn check_bucket_name(name: &str) -> S3Result<()> {
     const RESERVED_PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
     const RESERVED_SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
-    let reserved =
-        RESERVED_PREFIXES.iter().any(|p| name.starts_with(p)) || RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s));
+    // The admin API's path starts with this name (crate::admin::PREFIX).
+    let reserved = RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))
+        || name == crate::admin::RESERVED_BUCKET;
     if reserved || name.contains("-.") || name.contains(".-") || name.contains("..") {
         return Err(s3_error!(InvalidBucketName, "The specified bucket is not valid."));
     }

@@ -21,6 +21,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 use crate::access::Authorize;
+use crate::admin::AdminRoute;
 use crate::admission::{
     AcceptBackoff, ConnectionActivity, Limits, RequestLimit, SendStallTimeout, Throttle, WARNING_INTERVAL,
 };
@@ -30,6 +31,7 @@ use crate::config::{self, KmsKind, ServerArgs};
 use crate::cors::Cors;
 use crate::credentials::{self, Origin};
 use crate::frontend::{Frontend, FrontendState};
+use crate::iam::Iam;
 use crate::identity::{DomainHost, RootAuth};
 use crate::post_object::PostObjects;
 use crate::principal::Principals;
@@ -75,6 +77,10 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
     let kms = key_management(&args, &drives).await?;
     let ttl = Duration::from_secs(args.kms_cache_ttl_secs);
     let kms: Arc<dyn Kms> = Arc::new(CachedKms::new(kms, args.kms_cache_entries, ttl));
+    let iam = Iam::open(Arc::clone(&store), Arc::clone(&kms), &args.kms_default_key, &root.access_key)
+        .await
+        .map_err(|e| format!("cannot open the IAM store: {e}"))?;
+    let iam = Arc::new(iam);
     let sse = Sse::new(kms, args.kms_default_key.clone());
     std::sync::LazyLock::force(&crate::telemetry::metrics::METRICS);
     std::sync::LazyLock::force(&storage::metrics::METRICS);
@@ -83,13 +89,13 @@ pub async fn run(args: ServerArgs) -> Result<(), String> {
         None => None,
     };
     let sessions = session_key(&args, &drives)?;
-    let auth = Authenticator::new(RootAuth::new(&root), sessions.clone());
+    let auth = Authenticator::new(RootAuth::new(&root), sessions.clone()).with_iam(Arc::clone(&iam));
     let sts = security_token_service(&args, sessions)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
     };
-    let (s3, post) = build_service(&args, Arc::clone(&store), &root, sse, &auth)?;
+    let (s3, post) = build_service(&args, Arc::clone(&store), &root, sse, &auth, iam)?;
     let state = Arc::new(FrontendState {
         s3,
         post,
@@ -130,25 +136,27 @@ fn build_service(
     root: &credentials::RootCredentials,
     sse: Sse,
     auth: &Authenticator,
+    iam: Arc<Iam>,
 ) -> Result<(S3Service, PostObjects), String> {
     let policies = Arc::new(StoredPolicies::new(Arc::clone(&store)));
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
     let authorize = Authorize::new(&args.region, principals(auth), policies);
     let host = if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) };
-    let post = PostObjects::new(gateway.clone(), auth.clone(), authorize.clone(), host, &args.region);
+    let post = PostObjects::new(gateway.clone(), auth.clone(), authorize.clone(), host.clone(), &args.region);
     let mut builder = S3ServiceBuilder::new(gateway);
     // Signature V2 is checked in the front door (request_checks), against the same keys.
     sigv2::verify_with(Arc::new(auth.clone()));
     builder.set_auth(auth.clone());
     builder.set_access(authorize);
-    if !args.domain.is_empty() {
-        builder.set_host(DomainHost::new(&args.domain)?);
+    builder.set_route(AdminRoute::new(iam, principals(auth), &args.region, host.clone()));
+    if let Some(host) = host {
+        builder.set_host(host);
     }
     Ok((builder.build(), post))
 }
 
-/// Who signed a request (root, or an STS session with its claims and policies), for the
-/// access step: `Principals::resolve(access_key, x-amz-security-token)`.
+/// Who signed a request (root, an STS session with its claims and policies, an IAM user or
+/// service account), for the access step and the admin API: `Principals::resolve(access_key, x-amz-security-token)`.
 pub fn principals(auth: &Authenticator) -> Arc<dyn Principals> {
     Arc::new(auth.clone())
 }

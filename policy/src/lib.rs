@@ -13,7 +13,7 @@ mod document;
 mod evaluate;
 mod pattern;
 
-pub use builtin::{builtin, BUILTIN_NAMES};
+pub use builtin::{builtin, builtin_document, BUILTIN_NAMES};
 pub use context::{normalize_key, Caller, Context};
 pub use document::{Effect, Kind, MalformedPolicy, Policy, Position, Statement};
 pub use evaluate::{decide, Request};

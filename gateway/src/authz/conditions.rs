@@ -175,6 +175,16 @@ fn caller_keys(context: &mut Context, principal: &Principal) {
             context.insert("aws:PrincipalType", "Account");
             context.insert("aws:userid", access_key.clone());
         }
+        Principal::User(user) => {
+            context.insert("aws:PrincipalType", "User");
+            context.insert("aws:username", user.name.clone());
+            context.insert("aws:userid", user.name.clone());
+        }
+        Principal::ServiceAccount(account) => {
+            context.insert("aws:PrincipalType", "User");
+            context.insert("aws:username", account.parent.name().to_owned());
+            context.insert("aws:userid", account.access_key.clone());
+        }
         Principal::Session(session) => {
             context.insert("aws:PrincipalType", "AssumedRole");
             context.insert("aws:username", session.subject.clone());

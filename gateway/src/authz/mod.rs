@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 use policy::{builtin, decide, Caller, Context, Policy, Request};
 use s3s::{s3_error, S3Error, S3ErrorCode};
 
-use crate::principal::Principal;
+use crate::principal::{IdentityPolicy, Principal};
 
 /// Resource ARNs of S3.
 pub mod arn {
@@ -54,7 +54,9 @@ enum Grant {
 #[derive(Debug)]
 struct Evaluation {
     caller: Caller,
-    identity: Vec<&'static Policy>,
+    identity: Vec<IdentityPolicy>,
+    /// A service account's own policy: a request must be allowed by it too.
+    narrowing: Option<Arc<Policy>>,
     context: Context,
     bucket_policy: Option<Arc<Policy>>,
 }
@@ -68,17 +70,26 @@ impl Authorization {
 
     /// A non-root principal's, in a request with condition keys `context` on a bucket whose
     /// policy is `bucket_policy`. Session policies are looked up by name among the built-in
-    /// ones; a name that is not built in grants nothing.
+    /// ones; a name that is not built in grants nothing. Users and service accounts come with
+    /// their policies resolved; a service account acts as its parent, narrowed by its own
+    /// policy.
     pub fn of(principal: &Principal, context: Context, bucket_policy: Option<Arc<Policy>>) -> Self {
-        let (caller, identity) = match principal {
+        let (caller, identity, narrowing) = match principal {
             Principal::Root { .. } => return Self::everything(),
-            Principal::Anonymous => (Caller::Anonymous, Vec::new()),
+            Principal::Anonymous => (Caller::Anonymous, Vec::new(), None),
             Principal::Session(session) => (
                 Caller::Named(vec![session_arn(&session.subject)]),
-                session.policies.iter().filter_map(|name| builtin(name)).collect(),
+                session.policies.iter().filter_map(|name| builtin(name)).map(IdentityPolicy::Builtin).collect(),
+                None,
+            ),
+            Principal::User(user) => (Caller::Named(vec![session_arn(&user.name)]), user.policies.to_vec(), None),
+            Principal::ServiceAccount(account) => (
+                Caller::Named(vec![account.parent.arn()]),
+                account.parent_policies.to_vec(),
+                account.own_policy.clone(),
             ),
         };
-        Self(Arc::new(Grant::Policies(Evaluation { caller, identity, context, bucket_policy })))
+        Self(Arc::new(Grant::Policies(Evaluation { caller, identity, narrowing, context, bucket_policy })))
     }
 
     /// Whether `action` on `resource`, a resource of the request's bucket, is allowed.
@@ -153,7 +164,9 @@ impl Authorization {
 impl Evaluation {
     fn allows(&self, action: &str, resource: &str, bucket_policy: Option<&Policy>) -> bool {
         let request = Request { action, resource, caller: &self.caller, context: &self.context };
-        decide(&self.identity, bucket_policy, &request)
+        let identity: Vec<&Policy> = self.identity.iter().map(IdentityPolicy::policy).collect();
+        decide(&identity, bucket_policy, &request)
+            && self.narrowing.as_deref().is_none_or(|own| decide(&[own], None, &request))
     }
 }
 
@@ -170,7 +183,8 @@ pub fn conceal_missing(authorization: Option<&Authorization>, bucket: &str, erro
     error
 }
 
-/// The principal ARN of a session, as bucket policies name it: `arn:aws:iam:::user/<sub>`.
+/// The principal ARN of a session or an IAM user, as bucket policies name it:
+/// `arn:aws:iam:::user/<sub or name>`.
 pub fn session_arn(subject: &str) -> String {
     format!("arn:aws:iam:::user/{subject}")
 }

@@ -72,6 +72,7 @@ impl Gateway {
         let all = if other_region { Vec::new() } else { self.store.list_buckets().await.or_s3()? };
         let mut remaining = all
             .into_iter()
+            .filter(|b| b.name != crate::iam::store::SYSTEM_BUCKET)
             .filter(|b| b.name.starts_with(&prefix) && after.as_ref().is_none_or(|after| b.name > *after))
             .peekable();
         let page: Vec<_> = remaining.by_ref().take(max).collect();

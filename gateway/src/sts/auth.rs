@@ -1,6 +1,7 @@
-//! Authentication of S3 requests signed with the root key pair or with STS session
-//! credentials: the secret for the signature check ([`S3Auth`]), the session token check, and
-//! the caller's [`Principal`] for the access step.
+//! Authentication of S3 requests signed with the root key pair, with STS session credentials,
+//! or with the access keys of IAM users and service accounts: the secret for the signature
+//! check ([`S3Auth`]), the session token check, and the caller's [`Principal`] for the access
+//! step.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -9,6 +10,8 @@ use hyper::{HeaderMap, Uri};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{s3_error, S3Error, S3Result};
 
+use crate::iam::resolve::Credential;
+use crate::iam::{Iam, IamError};
 use crate::identity::RootAuth;
 use crate::principal::{Principal, Principals, Session};
 use crate::sts::session::{self, ClusterKey, SessionError};
@@ -18,13 +21,15 @@ const TOKEN_HEADER: &str = "x-amz-security-token";
 /// The query parameter that carries a session token in a presigned URL.
 const TOKEN_QUERY: &str = "X-Amz-Security-Token";
 
-/// Root and session credentials. A session access key (`STS...`) gets its secret only while
-/// the expiry written in it lies ahead, and a request signed with one is accepted only with the
-/// session token it was minted with ([`Authenticator::check_session_token`]).
+/// Root, session and IAM credentials. A session access key (`STS...`) gets its secret only
+/// while the expiry written in it lies ahead, and a request signed with one is accepted only
+/// with the session token it was minted with ([`Authenticator::check_session_token`]). Any
+/// other key is looked up in the IAM store, when there is one.
 #[derive(Clone)]
 pub struct Authenticator {
     root: RootAuth,
     sessions: Option<Arc<ClusterKey>>,
+    iam: Option<Arc<Iam>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -36,7 +41,25 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Root, plus sessions sealed with `sessions` when STS is on.
     pub fn new(root: RootAuth, sessions: Option<Arc<ClusterKey>>) -> Self {
-        Self { root, sessions }
+        Self { root, sessions, iam: None }
+    }
+
+    /// Also accepts the keys of the users and service accounts of `iam`.
+    pub fn with_iam(mut self, iam: Arc<Iam>) -> Self {
+        self.iam = Some(iam);
+        self
+    }
+
+    /// The IAM store's credential for `access_key`, or InvalidAccessKeyId.
+    async fn iam_credential(&self, access_key: &str) -> S3Result<Arc<Credential>> {
+        let Some(iam) = &self.iam else {
+            return Err(unknown_access_key());
+        };
+        match iam.credential(access_key).await {
+            Ok(Some(credential)) => Ok(credential),
+            Ok(None) => Err(unknown_access_key()),
+            Err(e) => Err(iam_unavailable(&e)),
+        }
     }
 
     /// The session key of this cluster, for an access key id shaped like a session key.
@@ -73,6 +96,21 @@ impl Authenticator {
     }
 }
 
+fn unknown_access_key() -> S3Error {
+    s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records.")
+}
+
+/// The answer when the IAM store cannot be read: the cause goes to the log, never a secret.
+fn iam_unavailable(e: &IamError) -> S3Error {
+    tracing::warn!(error = %e, "IAM lookup failed");
+    match e {
+        IamError::Storage(_) | IamError::Kms(_) | IamError::Busy(_) => {
+            s3_error!(ServiceUnavailable, "Please reduce your request rate.")
+        }
+        _ => s3_error!(InternalError, "We encountered an internal error. Please try again."),
+    }
+}
+
 fn session_error(e: SessionError) -> S3Error {
     match e {
         SessionError::Expired => s3_error!(ExpiredToken, "The provided token has expired."),
@@ -88,16 +126,25 @@ impl S3Auth for Authenticator {
                 let secret = key.secret_key(access_key, SystemTime::now()).map_err(session_error)?;
                 Ok(SecretKey::from(secret.as_str()))
             }
-            None => self.root.get_secret_key(access_key).await,
+            None if self.root.is_root(access_key) => self.root.get_secret_key(access_key).await,
+            None => Ok(SecretKey::from(self.iam_credential(access_key).await?.secret.as_str())),
         }
     }
 }
 
+#[async_trait::async_trait]
 impl Principals for Authenticator {
-    fn resolve(&self, access_key: &str, session_token: Option<&str>) -> S3Result<Principal> {
+    async fn resolve(&self, access_key: &str, session_token: Option<&str>) -> S3Result<Principal> {
         match self.session_key(access_key) {
             Some(key) => self.open_session(key, access_key, session_token).map(Principal::Session),
-            None => self.root.resolve(access_key, session_token),
+            None if self.root.is_root(access_key) => self.root.resolve(access_key, session_token).await,
+            None => {
+                let credential = self.iam_credential(access_key).await?;
+                if let Some(iam) = &self.iam {
+                    iam.record_use(access_key);
+                }
+                Ok(credential.principal.clone())
+            }
         }
     }
 }
@@ -169,15 +216,17 @@ mod tests {
         let creds = key.mint(identity(), SystemTime::now() + Duration::from_secs(900)).unwrap();
         let secret = auth.get_secret_key(&creds.access_key).await.unwrap();
         assert_eq!(secret.expose(), creds.secret_key.as_str());
-        let principal = auth.resolve(&creds.access_key, Some(&creds.session_token)).unwrap();
+        let principal = auth.resolve(&creds.access_key, Some(&creds.session_token)).await.unwrap();
         assert!(matches!(principal, Principal::Session(s) if s.policies == ["readonly"] && s.subject == "sub"));
-        assert_eq!(*auth.resolve(&creds.access_key, None).unwrap_err().code(), s3s::S3ErrorCode::InvalidToken);
+        assert_eq!(*auth.resolve(&creds.access_key, None).await.unwrap_err().code(), s3s::S3ErrorCode::InvalidToken);
         let other = key.mint(identity(), SystemTime::now() + Duration::from_secs(900)).unwrap();
-        let swapped = auth.resolve(&creds.access_key, Some(&other.session_token)).unwrap_err();
+        let swapped = auth.resolve(&creds.access_key, Some(&other.session_token)).await.unwrap_err();
         assert_eq!(*swapped.code(), s3s::S3ErrorCode::InvalidToken);
-        assert_eq!(auth.resolve("root", None).unwrap(), Principal::Root { access_key: "root".into() });
+        assert_eq!(auth.resolve("root", None).await.unwrap(), Principal::Root { access_key: "root".into() });
+        let unknown = auth.resolve("someone", None).await.unwrap_err();
+        assert_eq!(*unknown.code(), s3s::S3ErrorCode::InvalidAccessKeyId, "no IAM store, no users");
         let (foreign, _) = authenticator(2);
-        assert!(foreign.resolve(&creds.access_key, Some(&creds.session_token)).is_err());
+        assert!(foreign.resolve(&creds.access_key, Some(&creds.session_token)).await.is_err());
     }
 
     #[test]

@@ -268,18 +268,28 @@ impl Provider {
 }
 
 fn http_client() -> Result<HttpClient, String> {
+    https_client(IDP_TIMEOUT)
+}
+
+/// An HTTP(S) client trusting the system's CA roots, connecting within `connect_timeout`
+/// (also the admin command line's client).
+pub(crate) fn https_client<B>(connect_timeout: Duration) -> Result<Client<HttpsConnector<HttpConnector>, B>, String>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
     use tokio_rustls::rustls::ClientConfig;
     let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let tls = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS for the identity provider: {e}"))?
+        .map_err(|e| format!("TLS: {e}"))?
         .with_native_roots()
-        .map_err(|e| format!("system CA roots for the identity provider: {e}"))?
+        .map_err(|e| format!("system CA roots: {e}"))?
         .with_no_client_auth();
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     http.enforce_http(false);
-    http.set_connect_timeout(Some(IDP_TIMEOUT));
+    http.set_connect_timeout(Some(connect_timeout));
     let https = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new()).build(https))
 }

@@ -1,0 +1,374 @@
+//! Where IAM entities live: one small JSON object each in the reserved system bucket
+//! [`SYSTEM_BUCKET`], written and read through the object store like any object (quorum
+//! writes, healing, the change log), so every gateway over the same drives sees the same
+//! identities (docs/adr/0011-iam-store.md). Updates are compare-and-set on the object's ETag
+//! (the If-Match of a conditional PUT), retried on conflict, so concurrent updates of one
+//! entity never lose one another. Reads are cached for [`CACHE_TTL`]: a change made through
+//! this process is seen at once, one made through another gateway within the TTL.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::{stream, StreamExt};
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use storage::drive::{Condition, ListEntry};
+use storage::put::BodyStream;
+use storage::{ObjectMeta, ObjectStore, StorageError};
+
+use crate::iam::entities::Revisioned;
+use crate::iam::IamError;
+
+/// The system bucket. Its name starts with a dot, which no S3 bucket name may (s3s refuses
+/// it as InvalidBucketName on every request path), and ListBuckets does not show it.
+pub const SYSTEM_BUCKET: &str = ".sovereign-s3";
+/// How long a read is trusted without asking the drives: the bound on how late a change made
+/// through another gateway is seen (the same as the bucket configuration's).
+pub const CACHE_TTL: Duration = storage::bucket_config::CACHE_TTL;
+/// The largest entity document read or written.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+/// Compare-and-set attempts before an update gives up (each loses only to a write that
+/// succeeded, so this many concurrent writers of one entity always get through).
+const CAS_ATTEMPTS: usize = 64;
+/// Upper bound of the random pause between attempts, so that losers do not retry in step.
+const CAS_BACKOFF_MAX_MS: u64 = 20;
+/// Keys listed per page.
+const LIST_PAGE: usize = 1000;
+
+/// A document and the ETag of the object that holds it.
+#[derive(Debug, Clone)]
+pub struct Versioned<T> {
+    /// The document.
+    pub value: T,
+    /// The object's ETag, for a compare-and-set.
+    pub etag: String,
+}
+
+/// A cached read: the object's bytes and ETag, or its absence.
+type CachedRead = Option<(Bytes, String)>;
+
+/// Reads recently made. Every write bumps the generation before and after it reaches the
+/// drives, and a read is cached only if the generation did not move meanwhile, so once a
+/// write through this process is acknowledged no older read of anything remains cached.
+#[derive(Debug, Default)]
+struct Cache {
+    generation: AtomicU64,
+    reads: RwLock<HashMap<String, (CachedRead, Instant)>>,
+    lists: RwLock<HashMap<String, (Arc<Vec<String>>, Instant)>>,
+}
+
+impl Cache {
+    fn read(&self, key: &str) -> Option<CachedRead> {
+        let reads = self.reads.read().unwrap_or_else(PoisonError::into_inner);
+        reads.get(key).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(read, _)| read.clone())
+    }
+
+    fn list(&self, prefix: &str) -> Option<Arc<Vec<String>>> {
+        let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
+        lists.get(prefix).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(keys, _)| Arc::clone(keys))
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn keep_read(&self, key: &str, read: CachedRead, generation: u64) {
+        let mut reads = self.reads.write().unwrap_or_else(PoisonError::into_inner);
+        if self.generation() == generation {
+            reads.insert(key.to_owned(), (read, Instant::now()));
+        }
+    }
+
+    fn keep_list(&self, prefix: &str, keys: Arc<Vec<String>>, generation: u64) {
+        let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
+        if self.generation() == generation {
+            lists.insert(prefix.to_owned(), (keys, Instant::now()));
+        }
+    }
+
+    /// Forgets `key` and every listing, and turns away reads in flight.
+    fn invalidate(&self, key: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.reads.write().unwrap_or_else(PoisonError::into_inner).remove(key);
+        self.lists.write().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+
+    /// Forgets everything (tests of the TTL, and callers that must read the drives).
+    fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.reads.write().unwrap_or_else(PoisonError::into_inner).clear();
+        self.lists.write().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}
+
+/// JSON documents in the system bucket.
+#[derive(Debug)]
+pub struct DocumentStore {
+    store: Arc<ObjectStore>,
+    cache: Cache,
+}
+
+fn storage_error(e: StorageError) -> IamError {
+    IamError::Storage(e.to_string())
+}
+
+fn body_of(bytes: Bytes) -> BodyStream {
+    Box::pin(stream::iter([Ok(bytes)]))
+}
+
+impl DocumentStore {
+    /// The documents of `store`, creating the system bucket if it does not exist yet.
+    pub async fn open(store: Arc<ObjectStore>) -> Result<Self, IamError> {
+        match store.create_bucket(SYSTEM_BUCKET).await {
+            Ok(_) | Err(StorageError::BucketExists(_)) => {}
+            Err(e) => return Err(IamError::Storage(format!("cannot create the system bucket: {e}"))),
+        }
+        Ok(Self { store, cache: Cache::default() })
+    }
+
+    /// Forgets every cached read: the next reads go to the drives.
+    pub fn forget_cached(&self) {
+        self.cache.clear();
+    }
+
+    /// The document at `key`, from the cache when it is fresh.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, IamError> {
+        let read = match self.cache.read(key) {
+            Some(read) => read,
+            None => {
+                let generation = self.cache.generation();
+                let read = self.read_drives(key).await?;
+                self.cache.keep_read(key, read.clone(), generation);
+                read
+            }
+        };
+        read.map(|(bytes, etag)| decode(key, &bytes).map(|value| Versioned { value, etag })).transpose()
+    }
+
+    /// The document at `key` as the drives hold it now.
+    pub async fn get_fresh<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, IamError> {
+        let read = self.read_drives(key).await?;
+        read.map(|(bytes, etag)| decode(key, &bytes).map(|value| Versioned { value, etag })).transpose()
+    }
+
+    async fn read_drives(&self, key: &str) -> Result<CachedRead, IamError> {
+        let handle = match self.store.get_object(SYSTEM_BUCKET, key).await {
+            Ok(handle) => handle,
+            Err(StorageError::NoSuchKey { .. } | StorageError::DeleteMarker { .. }) => return Ok(None),
+            Err(e) => return Err(storage_error(e)),
+        };
+        let etag = handle.record().etag.clone();
+        if handle.record().size > MAX_DOCUMENT_BYTES as u64 {
+            return Err(IamError::Internal(format!("the IAM document {key} is too large")));
+        }
+        let mut body = handle.read(None).await.map_err(storage_error)?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.next().await {
+            bytes.extend_from_slice(&chunk.map_err(storage_error)?);
+        }
+        Ok(Some((Bytes::from(bytes), etag)))
+    }
+
+    /// Writes `value` at `key` when `condition` holds; `Ok(false)` when it did not.
+    async fn write<T: Serialize>(&self, key: &str, value: &T, condition: Condition) -> Result<bool, IamError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| IamError::Internal(format!("encoding {key}: {e}")))?;
+        if bytes.len() > MAX_DOCUMENT_BYTES {
+            return Err(IamError::Invalid(format!("the document would exceed {MAX_DOCUMENT_BYTES} bytes")));
+        }
+        let size = bytes.len() as u64;
+        self.cache.invalidate(key);
+        let result = async {
+            let staged = self.store.stage(SYSTEM_BUCKET, key, body_of(Bytes::from(bytes)), Some(size)).await?;
+            self.store.commit_object(SYSTEM_BUCKET, key, staged, ObjectMeta::default(), condition).await
+        }
+        .await;
+        self.cache.invalidate(key);
+        match result {
+            Ok(_) => Ok(true),
+            Err(StorageError::PreconditionFailed) => Ok(false),
+            Err(e) => Err(storage_error(e)),
+        }
+    }
+
+    /// Creates the document at `key`; AlreadyExists when there is one.
+    pub async fn create<T: Serialize>(&self, key: &str, value: &T, what: &str) -> Result<(), IamError> {
+        match self.write(key, value, Condition::Absent).await? {
+            true => Ok(()),
+            false => Err(IamError::AlreadyExists(format!("{what} already exists"))),
+        }
+    }
+
+    /// Writes the document at `key` whatever is there.
+    pub async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), IamError> {
+        self.write(key, value, Condition::None).await.map(drop)
+    }
+
+    /// Applies `change` to the document at `key` and writes the result only if the document
+    /// did not change since it was read (compare-and-set on its ETag), reading and applying
+    /// again after a conflict. NotFound (with `what`) when there is no document.
+    pub async fn update<T, F>(&self, key: &str, what: &str, mut change: F) -> Result<T, IamError>
+    where
+        T: Serialize + DeserializeOwned + Revisioned,
+        F: FnMut(&mut T) -> Result<(), IamError>,
+    {
+        for _ in 0..CAS_ATTEMPTS {
+            let Some(Versioned { mut value, etag }) = self.get_fresh::<T>(key).await? else {
+                return Err(IamError::NotFound(format!("{what} does not exist")));
+            };
+            change(&mut value)?;
+            value.bump();
+            if self.write(key, &value, Condition::ETag(etag)).await? {
+                return Ok(value);
+            }
+            let pause = rand::thread_rng().gen_range(1..=CAS_BACKOFF_MAX_MS);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        Err(IamError::Busy(format!("{what} is being changed by others; try again")))
+    }
+
+    /// Deletes the document at `key`; NotFound (with `what`) when there is none.
+    pub async fn delete(&self, key: &str, what: &str) -> Result<(), IamError> {
+        if self.get_fresh::<serde_json::Value>(key).await?.is_none() {
+            return Err(IamError::NotFound(format!("{what} does not exist")));
+        }
+        self.cache.invalidate(key);
+        let result = self.store.delete_object(SYSTEM_BUCKET, key, None).await;
+        self.cache.invalidate(key);
+        result.map(drop).map_err(storage_error)
+    }
+
+    /// The names under `prefix` (the keys without it), in order, from the cache when fresh.
+    pub async fn names(&self, prefix: &str) -> Result<Arc<Vec<String>>, IamError> {
+        if let Some(names) = self.cache.list(prefix) {
+            return Ok(names);
+        }
+        let generation = self.cache.generation();
+        let mut names = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list_objects(SYSTEM_BUCKET, prefix, None, after.as_deref(), LIST_PAGE)
+                .await
+                .map_err(storage_error)?;
+            for entry in &page.entries {
+                if let ListEntry::Object { key, .. } = entry {
+                    if let Some(name) = key.strip_prefix(prefix) {
+                        names.push(name.to_owned());
+                    }
+                    after = Some(key.clone());
+                }
+            }
+            if !page.truncated || after.is_none() {
+                break;
+            }
+        }
+        let names = Arc::new(names);
+        self.cache.keep_list(prefix, Arc::clone(&names), generation);
+        Ok(names)
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, IamError> {
+    serde_json::from_slice(bytes).map_err(|e| IamError::Internal(format!("the IAM document {key} does not parse: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two gateways over the same drives cannot both open them in one test (RocksDB locks
+    //! them), so two [`DocumentStore`]s over one [`ObjectStore`] stand for two gateways: each
+    //! has its own cache, and they share only what the drives hold.
+
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Doc {
+        members: Vec<String>,
+        revision: u64,
+    }
+
+    impl Revisioned for Doc {
+        fn bump(&mut self) {
+            self.revision += 1;
+        }
+    }
+
+    async fn store(dir: &tempfile::TempDir) -> Arc<ObjectStore> {
+        let drives = (0..4).map(|i| dir.path().join(format!("d{i}"))).collect::<Vec<_>>();
+        for drive in &drives {
+            std::fs::create_dir_all(drive).unwrap();
+        }
+        ObjectStore::open(storage::StoreConfig { drives, durable: false, ..Default::default() }).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn another_gateway_sees_a_change_within_the_ttl_and_this_one_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = store(&dir).await;
+        let here = DocumentStore::open(Arc::clone(&objects)).await.unwrap();
+        let there = DocumentStore::open(Arc::clone(&objects)).await.unwrap();
+        let doc = Doc { members: vec!["a".into()], revision: 0 };
+        here.create("k", &doc, "doc").await.unwrap();
+        assert_eq!(there.get::<Doc>("k").await.unwrap().unwrap().value, doc, "read through, then cached");
+        here.update::<Doc, _>("k", "doc", |d| {
+            d.members.push("b".into());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(here.get::<Doc>("k").await.unwrap().unwrap().value.members, ["a", "b"], "at once here");
+        let started = Instant::now();
+        assert_eq!(there.get::<Doc>("k").await.unwrap().unwrap().value.members, ["a"], "cached there");
+        loop {
+            let seen = there.get::<Doc>("k").await.unwrap().unwrap().value.members;
+            if seen == ["a", "b"] {
+                break;
+            }
+            assert!(started.elapsed() < CACHE_TTL + Duration::from_secs(1), "not seen within the TTL");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(started.elapsed() + Duration::from_millis(100) >= CACHE_TTL / 2, "the cache did serve reads");
+        here.delete("k", "doc").await.unwrap();
+        assert!(here.get::<Doc>("k").await.unwrap().is_none());
+        assert!(matches!(here.delete("k", "doc").await, Err(IamError::NotFound(_))));
+        assert!(matches!(here.update::<Doc, _>("k", "doc", |_| Ok(())).await, Err(IamError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn concurrent_updates_from_two_gateways_lose_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = store(&dir).await;
+        let gateways =
+            [DocumentStore::open(Arc::clone(&objects)).await.unwrap(), DocumentStore::open(objects).await.unwrap()];
+        let gateways = Arc::new(gateways);
+        gateways[0].create("g", &Doc { members: Vec::new(), revision: 0 }, "group").await.unwrap();
+        assert!(matches!(
+            gateways[1].create("g", &Doc { members: Vec::new(), revision: 0 }, "group").await,
+            Err(IamError::AlreadyExists(_))
+        ));
+        let tasks = (0..8).map(|i| {
+            let gateways = Arc::clone(&gateways);
+            tokio::spawn(async move {
+                gateways[i % 2]
+                    .update::<Doc, _>("g", "group", |d| {
+                        d.members.push(format!("m{i}"));
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+            })
+        });
+        for task in tasks.collect::<Vec<_>>() {
+            task.await.unwrap();
+        }
+        let mut members = gateways[1].get_fresh::<Doc>("g").await.unwrap().unwrap().value.members;
+        members.sort();
+        assert_eq!(members, (0..8).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    }
+}
