@@ -142,15 +142,17 @@ fn build_service(
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
     let authorize = Authorize::new(&args.region, principals(auth), policies);
     let host = if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) };
-    let post = PostObjects::new(gateway.clone(), auth.clone(), authorize.clone(), host.clone(), &args.region);
+    let post = PostObjects::new(gateway.clone(), auth.clone(), authorize.clone(), host, &args.region);
     let mut builder = S3ServiceBuilder::new(gateway);
     // Signature V2 is checked in the front door (request_checks), against the same keys.
     sigv2::verify_with(Arc::new(auth.clone()));
     builder.set_auth(auth.clone());
     builder.set_access(authorize);
-    builder.set_route(AdminRoute::new(iam, principals(auth), &args.region, host.clone()));
-    if let Some(host) = host {
-        builder.set_host(host);
+    // DomainHost is not Clone (s3s's MultiDomain is not): each user builds its own.
+    let domains = if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) };
+    builder.set_route(AdminRoute::new(iam, principals(auth), &args.region, domains));
+    if !args.domain.is_empty() {
+        builder.set_host(DomainHost::new(&args.domain)?);
     }
     Ok((builder.build(), post))
 }
