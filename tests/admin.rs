@@ -9,6 +9,7 @@ use std::process::Command;
 use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::Client;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use sovereign_e2e::{curl, server_binary, HttpReply, Server, REGION, ROOT_PASSWORD, ROOT_USER};
 
@@ -108,12 +109,26 @@ pub fn client_for(server: &Server, keys: &Keys) -> Client {
     Client::from_conf(server.sdk_config().credentials_provider(credentials).build())
 }
 
-/// A raw admin request signed as `keys` (curl, unsigned payload): `path` is below the prefix.
+/// A raw admin request signed as `keys` (curl, with the body's SHA-256 signed, as the admin API
+/// requires): `path` is below the prefix.
 pub fn admin_http(server: &Server, keys: &Keys, method: &str, path: &str, body: Option<&str>) -> HttpReply {
+    admin_http_with_hash(server, keys, method, path, body, &hex::encode(Sha256::digest(body.unwrap_or_default())))
+}
+
+/// [`admin_http`] with `payload_hash` as the signed x-amz-content-sha256.
+pub fn admin_http_with_hash(
+    server: &Server,
+    keys: &Keys,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    payload_hash: &str,
+) -> HttpReply {
     let user = format!("{}:{}", keys.access_key, keys.secret_key);
     let sigv4 = format!("aws:amz:{REGION}:s3");
     let url = format!("{}{PREFIX}{path}", server.url());
-    let mut args = vec!["--aws-sigv4", &sigv4, "--user", &user, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-X", method];
+    let hash = format!("x-amz-content-sha256: {payload_hash}");
+    let mut args = vec!["--aws-sigv4", &sigv4, "--user", &user, "-H", &hash, "-X", method];
     if let Some(body) = body {
         args.extend(["-H", "content-type: application/json", "--data-binary", body]);
     }

@@ -21,6 +21,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 use crate::access::Authorize;
+use crate::admin::kms::KeyStore;
 use crate::admin::AdminRoute;
 use crate::admission::{
     AcceptBackoff, ConnectionActivity, Limits, RequestLimit, SendStallTimeout, Throttle, WARNING_INTERVAL,
@@ -139,6 +140,7 @@ fn build_service(
     iam: Arc<Iam>,
 ) -> Result<(S3Service, PostObjects), String> {
     let policies = Arc::new(StoredPolicies::new(Arc::clone(&store)));
+    let keys = KeyStore { store: Arc::clone(&store), kms: sse.kms() };
     let gateway = Gateway::new(store, args.region.clone(), &root.access_key, sse);
     let authorize = Authorize::new(&args.region, principals(auth), policies);
     let host = if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) };
@@ -150,7 +152,7 @@ fn build_service(
     builder.set_access(authorize);
     // DomainHost is not Clone (s3s's MultiDomain is not): each user builds its own.
     let domains = if args.domain.is_empty() { None } else { Some(DomainHost::new(&args.domain)?) };
-    builder.set_route(AdminRoute::new(iam, principals(auth), &args.region, domains));
+    builder.set_route(AdminRoute::new(iam, keys, principals(auth), &args.region, domains));
     if !args.domain.is_empty() {
         builder.set_host(DomainHost::new(&args.domain)?);
     }

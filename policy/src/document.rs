@@ -131,6 +131,29 @@ impl Policy {
         })
     }
 
+    /// The policy as it applies to the actions of one service (`prefix`, such as `admin:`): its
+    /// Deny statements whole, and its Allow statements with only the Action patterns that name
+    /// that service by their literal prefix. An Allow by `*`, by `s3:*` or by NotAction then
+    /// grants nothing of that service: administration is granted only by name.
+    pub fn restricted_to_service(&self, prefix: &str) -> Policy {
+        let restrict = |s: &Statement| -> Option<Statement> {
+            if s.effect == Effect::Deny {
+                return Some(s.clone());
+            }
+            if s.actions.negated {
+                return None;
+            }
+            let patterns: Vec<Pattern> = s.actions.patterns.iter().filter(|p| p.has_literal_prefix(prefix)).cloned().collect();
+            (!patterns.is_empty())
+                .then(|| Statement { actions: Patterns { negated: false, patterns }, ..s.clone() })
+        };
+        Policy {
+            version: self.version.clone(),
+            id: self.id.clone(),
+            statements: self.statements.iter().filter_map(restrict).collect(),
+        }
+    }
+
     /// Whether some condition names a key that starts with `prefix` (normalized, for example
     /// `s3:existingobjecttag/`), so that callers fetch what such keys need only when asked.
     pub fn has_condition_on(&self, prefix: &str) -> bool {

@@ -73,6 +73,13 @@ impl Pattern {
         wildcard_match(&tokens, &text, fold_case)
     }
 
+    /// Whether the pattern begins with the literal text `prefix` (ASCII case folded): every
+    /// value it matches then does.
+    pub(crate) fn has_literal_prefix(&self, prefix: &str) -> bool {
+        let mut pieces = self.pieces.iter();
+        prefix.chars().all(|wanted| matches!(pieces.next(), Some(Piece::Char(c)) if c.eq_ignore_ascii_case(&wanted)))
+    }
+
     /// The variables the pattern names.
     pub(crate) fn variables(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|p| match p {

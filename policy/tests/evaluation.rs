@@ -209,3 +209,30 @@ fn condition_keys_are_listed() {
     );
     assert_eq!(p.condition_keys(), vec!["aws:username".to_owned(), "s3:existingobjecttag/Team".to_owned()]);
 }
+
+#[test]
+fn administration_is_granted_only_by_name() {
+    let admin = |text: &str| identity(text).restricted_to_service("admin:");
+    let can = |policy: &Policy, action: &str| allowed(&[policy], None, &alice(), action, "arn:aws:s3:::*");
+    let everything = admin(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#);
+    assert!(!can(&everything, "admin:CreateUser"), "Action * grants no administration");
+    let not_action = admin(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"s3:DeleteBucket","Resource":"arn:aws:s3:::*"}]}"#,
+    );
+    assert!(!can(&not_action, "admin:CreateUser"), "NotAction grants no administration");
+    let wildcard = admin(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"a*","Resource":"*"}]}"#);
+    assert!(!can(&wildcard, "admin:CreateUser"), "a pattern that only happens to match grants none");
+    let mixed = admin(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*","ADMIN:ListUsers"],"Resource":"*"}]}"#,
+    );
+    assert!(can(&mixed, "admin:ListUsers"));
+    assert!(!can(&mixed, "admin:CreateUser"));
+    let denied = admin(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"admin:*","Resource":"*"},{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+    );
+    assert!(!can(&denied, "admin:ListUsers"), "a Deny of everything still applies");
+    let console_admin = builtin("consoleAdmin").unwrap().restricted_to_service("admin:");
+    assert!(can(&console_admin, "admin:CreateUser"));
+    let readwrite = builtin("readwrite").unwrap().restricted_to_service("admin:");
+    assert!(!can(&readwrite, "admin:CreateUser"));
+}

@@ -217,6 +217,11 @@ fn every_documented_operation_answers_as_the_openapi_document_says() {
     let denied = api.call(&reader, "GET", "/users", None, 403);
     assert_eq!(denied["code"], "AccessDenied");
     api.call(&reader, "PUT", "/users/usr2/policies/consoleAdmin", None, 403);
+    api.call(&reader, "POST", "/kms/rewrap", None, 403);
+    let batch = api.call(&root, "POST", "/kms/rewrap?limit=5", None, 200);
+    assert!(batch["scanned"].as_u64().is_some(), "{batch}");
+    api.call(&root, "POST", "/kms/rewrap?after=bm90LWEtY3Vyc29y", None, 400);
+    api.call(&root, "POST", "/kms/rewrap?limit=0", None, 400);
     let large = format!(r#"{{"name":"usr3","policies":["{}"]}}"#, "x".repeat(70 * 1024));
     let too_large = api.call(&root, "POST", "/users", Some(&large), 413);
     assert_eq!(too_large["code"], "EntityTooLarge");
@@ -247,6 +252,10 @@ fn refusals_outside_the_operations_are_json_errors_too() {
     assert_eq!(body["code"], "AccessDenied");
     let wrong_secret = admin_http(&server, &Keys::new(ROOT_USER, "wrong-secret"), "GET", "/users", None);
     wrong_secret.assert_error(403, "SignatureDoesNotMatch");
+    // A signature that does not cover the body (UNSIGNED-PAYLOAD) is refused, even root's.
+    let unsigned_body = admin_http_with_hash(&server, &root(), "POST", "/users", Some(r#"{"name":"mallory"}"#), "UNSIGNED-PAYLOAD");
+    assert_eq!(unsigned_body.status, 403, "{}", unsigned_body.text());
+    assert_eq!(admin_http(&server, &root(), "GET", "/users/mallory", None).status, 404, "nothing was created");
     let not_json = admin_http(&server, &root(), "POST", "/users", Some("name=x"));
     assert_eq!(not_json.status, 400, "{}", not_json.text());
 }

@@ -220,6 +220,28 @@ async fn no_identity_raises_its_own_permissions_through_the_admin_api() {
     assert_eq!(made["parent"], "arn:aws:iam:::user/maker", "made for its own parent");
     let consoleadmin = create_user(&server, "operator", &["consoleAdmin"]);
     admin_ok(&server, &consoleadmin, &["user", "list"]);
+
+    // Creating a user or group is not attaching policies: a helpdesk that may only create
+    // users cannot create an administrator.
+    create_policy(
+        &server,
+        "helpdesk",
+        &json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["admin:CreateUser","admin:AddUserToGroup"],"Resource":"*"}]}),
+    );
+    let helpdesk = create_user(&server, "helpdesk", &["helpdesk"]);
+    admin_ok(&server, &helpdesk, &["user", "create", "newcomer"]);
+    assert_refused(&server, &helpdesk, &["user", "create", "mallory", "--policy", "consoleAdmin"], 403, "AccessDenied");
+    let group_admins = ["group", "create", "admins", "--member", "helpdesk", "--policy", "consoleAdmin"];
+    assert_refused(&server, &helpdesk, &group_admins, 403, "AccessDenied");
+    // Administration is granted by naming admin actions: "Action": "*" or a NotAction grants none.
+    for (name, statement) in [
+        ("everything", json!({"Effect":"Allow","Action":"*","Resource":"*"})),
+        ("all-but-delete", json!({"Effect":"Allow","NotAction":"s3:DeleteBucket","Resource":"arn:aws:s3:::*"})),
+    ] {
+        create_policy(&server, name, &json!({"Version":"2012-10-17","Statement":[statement]}));
+        let user = create_user(&server, &format!("{name}-user"), &[name]);
+        assert_refused(&server, &user, &["user", "list"], 403, "AccessDenied");
+    }
 }
 
 #[tokio::test]

@@ -31,9 +31,10 @@ impl Caller {
         Ok(Self { principal, authorization })
     }
 
-    /// Whether the caller's policies allow `action`.
+    /// Whether the caller's policies allow `action` by naming it (`admin:...`): an Allow of
+    /// `*` or a NotAction grants no administration.
     pub fn may(&self, action: &str) -> bool {
-        self.authorization.allows(action, ADMIN_RESOURCE)
+        self.authorization.allows_admin(action, ADMIN_RESOURCE)
     }
 
     /// AccessDenied unless the caller's policies allow `action`.
@@ -56,6 +57,16 @@ impl Caller {
                 Some(Parent::Federated { subject: session.subject.clone(), policies: session.policies.clone() })
             }
             Principal::Anonymous | Principal::Root { .. } | Principal::ServiceAccount(_) => None,
+        }
+    }
+
+    /// When a session caller's credentials expire (Unix seconds); `None` for other callers.
+    pub fn session_expiry(&self) -> Option<i64> {
+        match &self.principal {
+            Principal::Session(session) => {
+                Some(session.expires.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
+            }
+            _ => None,
         }
     }
 

@@ -40,6 +40,24 @@ pub enum Resource {
     /// Named policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The keys that seal stored data.
+    #[command(subcommand)]
+    Kms(KmsCommand),
+}
+
+/// `admin kms ...`.
+#[derive(Debug, Subcommand)]
+pub enum KmsCommand {
+    /// Reseals every stored data key under its KMS key's latest version (after a rotation),
+    /// batch by batch, printing a JSON line per batch; resumable with `--after`.
+    Rewrap {
+        /// Go on after this cursor (the `next` of an earlier batch).
+        #[arg(long)]
+        after: Option<String>,
+        /// Versions per batch (1 to 10000).
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
 }
 
 /// `admin user ...`.
@@ -284,6 +302,16 @@ fn read_policy(path: &PathBuf) -> Result<Value, String> {
     Ok(Value::String(text))
 }
 
+/// One batch of a rewrap: `POST /kms/rewrap?limit=N[&after=CURSOR]`.
+pub fn rewrap_request(after: Option<&str>, limit: usize) -> AdminRequest {
+    let mut batch = request(Method::POST, &["kms", "rewrap"], None);
+    batch.path.push_str(&format!("?limit={limit}"));
+    if let Some(after) = after {
+        batch.path.push_str(&format!("&after={}", segment(after)));
+    }
+    batch
+}
+
 impl Resource {
     /// The admin request this command makes.
     pub fn request(&self) -> Result<AdminRequest, String> {
@@ -368,6 +396,7 @@ impl Resource {
                 }
                 S::Delete { access_key } => request(Method::DELETE, &["service-accounts", access_key], None),
             },
+            Self::Kms(KmsCommand::Rewrap { after, limit }) => rewrap_request(after.as_deref(), *limit),
             Self::Policy(command) => match command {
                 P::Create { name, file } => {
                     let text = std::fs::read(file).map_err(|e| format!("read {}: {e}", file.display()))?;

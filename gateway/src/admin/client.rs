@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use zeroize::Zeroizing;
 
-use crate::admin::cli::{AdminArgs, AdminRequest};
+use crate::admin::cli::{rewrap_request, AdminArgs, AdminRequest, KmsCommand, Resource};
 use crate::admin::PREFIX;
 
 /// How long the client waits to connect.
@@ -146,8 +146,11 @@ fn sign_request(request: &mut hyper::Request<Full<Bytes>>, region: &str, keys: &
 /// Runs `sovereign-s3 admin ...`: prints the JSON answer on stdout, or the error on stderr
 /// (and fails).
 pub async fn run(args: AdminArgs) -> Result<(), String> {
-    let request = args.resource.request()?;
     let keys = credentials(args.profile.as_deref())?;
+    if let Resource::Kms(KmsCommand::Rewrap { after, limit }) = &args.resource {
+        return rewrap(&args, &keys, after.clone(), *limit).await;
+    }
+    let request = args.resource.request()?;
     let answer = send(&args.endpoint_url, &args.region, &keys, &request).await?;
     let text = String::from_utf8_lossy(&answer.body);
     let shown = serde_json::from_slice::<serde_json::Value>(&answer.body)
@@ -161,6 +164,29 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         return Ok(());
     }
     Err(format!("HTTP {}: {shown}", answer.status))
+}
+
+/// Runs a rewrap batch by batch until the walk is done, printing each batch's answer as one
+/// JSON line; an error names the cursor to resume from.
+async fn rewrap(args: &AdminArgs, keys: &SigningKeys, mut after: Option<String>, limit: usize) -> Result<(), String> {
+    let mut failures = 0;
+    loop {
+        let answer = send(&args.endpoint_url, &args.region, keys, &rewrap_request(after.as_deref(), limit)).await;
+        let resume = || after.as_deref().map_or(String::new(), |a| format!(" (resume with --after {a})"));
+        let answer = answer.map_err(|e| format!("{e}{}", resume()))?;
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        if answer.status != 200 {
+            return Err(format!("HTTP {}: {text}{}", answer.status, resume()));
+        }
+        println!("{text}");
+        let page: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("the answer is not JSON: {e}"))?;
+        failures += page["failures"].as_array().map_or(0, Vec::len);
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None if failures == 0 => return Ok(()),
+            None => return Err(format!("{failures} versions were not rewrapped (see the failures above)")),
+        }
+    }
 }
 
 #[cfg(test)]

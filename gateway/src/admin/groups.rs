@@ -50,6 +50,9 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
         (&Method::POST, ["groups"]) => {
             call.caller.require("admin:AddUserToGroup")?;
             let body: CreateGroup = call.json()?;
+            if !body.policies.is_empty() {
+                call.caller.require("admin:AttachUserOrGroupPolicy")?;
+            }
             let group = iam.create_group(&body.name, body.members, body.policies).await?;
             Ok(json_response(StatusCode::CREATED, &GroupView::from(group)))
         }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod error;
 pub mod groups;
+pub mod kms;
 pub mod policies;
 pub mod service_accounts;
 pub mod users;
@@ -30,6 +31,7 @@ use serde::de::DeserializeOwned;
 
 use crate::admin::caller::Caller;
 use crate::admin::error::AdminError;
+use crate::admin::kms::KeyStore;
 use crate::authz::conditions::{ClientConnection, RequestParts};
 use crate::iam::Iam;
 use crate::identity::DomainHost;
@@ -46,6 +48,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The admin API as an s3s route.
 pub struct AdminRoute {
     iam: Arc<Iam>,
+    keys: KeyStore,
     principals: Arc<dyn Principals>,
     region: String,
     domains: Option<DomainHost>,
@@ -55,8 +58,14 @@ impl AdminRoute {
     /// The admin API over `iam`, resolving callers with `principals`, for requests signed for
     /// `region`; `domains` are the virtual-host base domains (requests whose Host names a
     /// bucket under them are S3).
-    pub fn new(iam: Arc<Iam>, principals: Arc<dyn Principals>, region: &str, domains: Option<DomainHost>) -> Self {
-        Self { iam, principals, region: region.to_owned(), domains }
+    pub fn new(
+        iam: Arc<Iam>,
+        keys: KeyStore,
+        principals: Arc<dyn Principals>,
+        region: &str,
+        domains: Option<DomainHost>,
+    ) -> Self {
+        Self { iam, keys, principals, region: region.to_owned(), domains }
     }
 
     /// Whether the Host header names a bucket (virtual-host style).
@@ -151,6 +160,15 @@ impl AdminRoute {
         let Some(credentials) = &req.credentials else {
             return Err(AdminError::new(hyper::StatusCode::FORBIDDEN, "AccessDenied", "the admin API needs a signed request"));
         };
+        if !signed_with_body(&req.headers) || req.region.is_none() {
+            return Err(AdminError::new(
+                hyper::StatusCode::FORBIDDEN,
+                "AccessDenied",
+                "the admin API needs a SigV4 Authorization header whose signature covers the body \
+                 (x-amz-content-sha256: its SHA-256 in hex); presigned URLs, forms, SigV2 and \
+                 UNSIGNED-PAYLOAD are refused",
+            ));
+        }
         if let Some(region) = req.region.as_ref().filter(|r| r.as_str() != self.region) {
             return Err(AdminError::invalid(format!("the request is signed for region '{}', expecting '{}'", region.as_str(), self.region)));
         }
@@ -176,9 +194,21 @@ impl AdminRoute {
             Some("groups") => groups::handle(&call).await,
             Some("service-accounts") => service_accounts::handle(&call).await,
             Some("policies") => policies::handle(&call).await,
+            Some("kms") => kms::handle(&call, &self.keys).await,
             _ => Err(call.unknown()),
         }
     }
+}
+
+/// Whether the request is signed with a SigV4 Authorization header and a hex payload hash, so
+/// that its signature (which s3s verified, the hash as the body is read) covers the body: a
+/// presigned URL, a POST form, SigV2 or UNSIGNED-PAYLOAD would leave an admin request's body
+/// open to anyone on the path.
+fn signed_with_body(headers: &HeaderMap) -> bool {
+    let header = |name| headers.get(name).and_then(|v: &hyper::header::HeaderValue| v.to_str().ok());
+    let sigv4 = header(hyper::header::AUTHORIZATION.as_str()).is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 "));
+    let hashed = header("x-amz-content-sha256").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    sigv4 && hashed
 }
 
 /// The admin error code for an authentication failure of the principal resolver.
@@ -210,6 +240,24 @@ impl S3Route for AdminRoute {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_sigv4_headers_with_a_payload_hash_sign_admin_requests() {
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, value.parse().unwrap());
+            }
+            map
+        };
+        let auth = ("authorization", "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00");
+        let hash = ("x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert!(signed_with_body(&headers(&[auth, hash])));
+        assert!(!signed_with_body(&headers(&[auth, ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")])));
+        assert!(!signed_with_body(&headers(&[auth])));
+        assert!(!signed_with_body(&headers(&[("authorization", "AWS k:sig"), hash])), "SigV2");
+        assert!(!signed_with_body(&headers(&[hash])), "presigned or form");
+    }
 
     #[test]
     fn only_paths_under_the_prefix_are_admin_requests() {

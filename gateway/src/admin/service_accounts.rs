@@ -142,10 +142,17 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
         (&Method::POST, ["service-accounts"]) => {
             let body: CreateServiceAccount = call.json()?;
             let parent = parent_for(call, body.parent)?;
+            let mut expires = body.expires_at.as_deref().map(expiry).transpose()?;
+            // A session's own service account expires with the session, unless the caller may
+            // create service accounts as an administrator: a stolen short-lived token must not
+            // turn into a key that outlives it.
+            if let Some(session_end) = caller.session_expiry().filter(|_| !caller.may("admin:CreateServiceAccount")) {
+                expires = Some(expires.map_or(session_end, |at| at.min(session_end)));
+            }
             let new = NewServiceAccount {
                 parent,
                 policy: body.policy.map(policy_text).transpose()?,
-                expires: body.expires_at.as_deref().map(expiry).transpose()?,
+                expires,
                 name: body.name,
                 description: body.description,
             };
@@ -176,6 +183,14 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
             let account = iam.service_account(key).await?;
             caller.require_owner_or(&account.parent, "admin:UpdateServiceAccount")?;
             let update = update_of(call.json()?)?;
+            // A session owner may not lift the expiry its account was created with.
+            if let Some(session_end) = caller.session_expiry().filter(|_| !caller.may("admin:UpdateServiceAccount")) {
+                if let Some(expires) = update.expires {
+                    if expires.is_none_or(|at| at > session_end) {
+                        return Err(AdminError::access_denied("admin:UpdateServiceAccount"));
+                    }
+                }
+            }
             let account = iam.update_service_account(key, update).await?;
             Ok(json_response(StatusCode::OK, &view(call, account, None).await?))
         }

@@ -83,6 +83,9 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
         (&Method::POST, ["users"]) => {
             call.caller.require("admin:CreateUser")?;
             let body: CreateUser = call.json()?;
+            if !body.policies.is_empty() {
+                call.caller.require("admin:AttachUserOrGroupPolicy")?;
+            }
             let created = iam.create_user(&body.name, body.secret_key, body.policies).await?;
             Ok(json_response(StatusCode::CREATED, &view(call, created.user, Some(created.secret_key)).await?))
         }

@@ -37,6 +37,9 @@ pub fn access_denied() -> S3Error {
     s3_error!(AccessDenied, "Access Denied")
 }
 
+/// The service prefix of the admin API's actions (`admin:CreateUser`, ...).
+pub const ADMIN_SERVICE: &str = "admin:";
+
 /// The family of condition keys that carry an existing object's tags (normalized).
 pub const EXISTING_OBJECT_TAG: &str = "s3:existingobjecttag/";
 
@@ -109,13 +112,32 @@ impl Authorization {
         }
     }
 
+    /// Whether the admin action `action` is allowed: as [`Authorization::allows`], counting only
+    /// the statements that name admin actions by their `admin:` prefix
+    /// ([`Policy::restricted_to_service`]), so that an S3 policy with `"Action": "*"` or a
+    /// NotAction grants no administration.
+    pub fn allows_admin(&self, action: &str, resource: &str) -> bool {
+        match &*self.0 {
+            Grant::Everything => true,
+            Grant::Policies(e) => {
+                let restricted: Vec<Policy> =
+                    e.identity.iter().map(|p| p.policy().restricted_to_service(ADMIN_SERVICE)).collect();
+                let identity: Vec<&Policy> = restricted.iter().collect();
+                let request = Request { action, resource, caller: &e.caller, context: &e.context };
+                let narrowing = e.narrowing.as_deref().map(|own| own.restricted_to_service(ADMIN_SERVICE));
+                decide(&identity, None, &request) && narrowing.is_none_or(|own| decide(&[&own], None, &request))
+            }
+        }
+    }
+
     /// Whether some identity policy or the bucket's policy has a condition on a key starting
     /// with `prefix` (normalized).
     pub fn has_condition_on(&self, prefix: &str) -> bool {
         match &*self.0 {
             Grant::Everything => false,
             Grant::Policies(e) => {
-                e.identity.iter().any(|p| p.has_condition_on(prefix))
+                e.identity.iter().any(|p| p.policy().has_condition_on(prefix))
+                    || e.narrowing.as_ref().is_some_and(|p| p.has_condition_on(prefix))
                     || e.bucket_policy.as_ref().is_some_and(|p| p.has_condition_on(prefix))
             }
         }
@@ -134,6 +156,7 @@ impl Authorization {
                 let evaluation = Evaluation {
                     caller: e.caller.clone(),
                     identity: e.identity.clone(),
+                    narrowing: e.narrowing.clone(),
                     context,
                     bucket_policy: e.bucket_policy.clone(),
                 };

@@ -189,17 +189,26 @@ impl DocumentStore {
         self.cache.invalidate(key);
         match result {
             Ok(_) => Ok(true),
-            Err(StorageError::PreconditionFailed) => Ok(false),
+            // A false condition, or a race that another writer won on some drives (and which
+            // may have left no winner at all): the caller reads again and decides.
+            Err(StorageError::PreconditionFailed | StorageError::ConditionalConflict) => Ok(false),
             Err(e) => Err(storage_error(e)),
         }
     }
 
     /// Creates the document at `key`; AlreadyExists when there is one.
     pub async fn create<T: Serialize>(&self, key: &str, value: &T, what: &str) -> Result<(), IamError> {
-        match self.write(key, value, Condition::Absent).await? {
-            true => Ok(()),
-            false => Err(IamError::AlreadyExists(format!("{what} already exists"))),
+        for _ in 0..CAS_ATTEMPTS {
+            if self.write(key, value, Condition::Absent).await? {
+                return Ok(());
+            }
+            // Refused: a document exists, or a racing create split the drives and none won.
+            if self.get_fresh::<serde_json::Value>(key).await?.is_some() {
+                return Err(IamError::AlreadyExists(format!("{what} already exists")));
+            }
+            backoff().await;
         }
+        Err(IamError::Busy(format!("{what} is being created by others; try again")))
     }
 
     /// Writes the document at `key` whatever is there.
@@ -224,8 +233,7 @@ impl DocumentStore {
             if self.write(key, &value, Condition::ETag(etag)).await? {
                 return Ok(value);
             }
-            let pause = rand::thread_rng().gen_range(1..=CAS_BACKOFF_MAX_MS);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            backoff().await;
         }
         Err(IamError::Busy(format!("{what} is being changed by others; try again")))
     }
@@ -271,6 +279,12 @@ impl DocumentStore {
         self.cache.keep_list(prefix, Arc::clone(&names), generation);
         Ok(names)
     }
+}
+
+/// A random pause between compare-and-set attempts, so that losers do not retry in step.
+async fn backoff() {
+    let pause = rand::thread_rng().gen_range(1..=CAS_BACKOFF_MAX_MS);
+    tokio::time::sleep(Duration::from_millis(pause)).await;
 }
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, IamError> {

@@ -66,6 +66,11 @@ impl Sse {
         Self { kms, default_key, bucket_keys: Arc::default() }
     }
 
+    /// The KMS that seals the data keys (for the rewrap after a rotation).
+    pub fn kms(&self) -> Arc<dyn Kms> {
+        Arc::clone(&self.kms)
+    }
+
     /// Decides how a new object `bucket`/`key` is sealed, from its headers or else the bucket's
     /// default; `None` stores it in plaintext. Asks the KMS for a data key.
     pub async fn begin_write(

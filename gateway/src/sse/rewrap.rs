@@ -39,6 +39,7 @@ pub enum RewrapError {
 
 /// One version the rewrap could not finish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RewrapFailure {
     /// Bucket.
     pub bucket: String,
@@ -52,6 +53,7 @@ pub struct RewrapFailure {
 
 /// What one call did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RewrapPage {
     /// Versions and delete markers looked at.
     pub scanned: u64,
