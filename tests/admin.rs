@@ -53,7 +53,11 @@ pub fn admin(server: &Server, keys: &Keys, args: &[&str]) -> Result<Value, (u16,
     let output = command.output().expect("run sovereign-s3 admin");
     let stdout = String::from_utf8_lossy(&output.stdout);
     if output.status.success() {
-        return Ok(if stdout.trim().is_empty() { Value::Null } else { serde_json::from_str(&stdout).expect("JSON output") });
+        return Ok(if stdout.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&stdout).expect("JSON output")
+        });
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let rest = stderr.split("HTTP ").nth(1).unwrap_or_else(|| panic!("admin {args:?} failed: {stderr}"));
@@ -103,8 +107,7 @@ pub fn policy_file(document: &Value) -> tempfile::NamedTempFile {
 
 /// An aws-sdk-s3 client signing with `keys`.
 pub fn client_for(server: &Server, keys: &Keys) -> Client {
-    let credentials =
-        Credentials::new(&keys.access_key, &keys.secret_key, keys.session_token.clone(), None, "e2e-iam");
+    let credentials = Credentials::new(&keys.access_key, &keys.secret_key, keys.session_token.clone(), None, "e2e-iam");
     Client::from_conf(server.sdk_config().credentials_provider(credentials).build())
 }
 
@@ -113,7 +116,8 @@ pub fn admin_http(server: &Server, keys: &Keys, method: &str, path: &str, body: 
     let user = format!("{}:{}", keys.access_key, keys.secret_key);
     let sigv4 = format!("aws:amz:{REGION}:s3");
     let url = format!("{}{PREFIX}{path}", server.url());
-    let mut args = vec!["--aws-sigv4", &sigv4, "--user", &user, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-X", method];
+    let mut args =
+        vec!["--aws-sigv4", &sigv4, "--user", &user, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "-X", method];
     if let Some(body) = body {
         args.extend(["-H", "content-type: application/json", "--data-binary", body]);
     }
