@@ -342,7 +342,9 @@ mod tests {
         assert!(matches!(here.update::<Doc, _>("k", "doc", |_| Ok(())).await, Err(IamError::NotFound(_))));
     }
 
-    #[tokio::test]
+    // Several worker threads: on one thread the updates would run one after another and race
+    // nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_updates_from_two_gateways_lose_none() {
         let dir = tempfile::tempdir().unwrap();
         let objects = store(&dir).await;
