@@ -54,7 +54,11 @@ pub fn admin(server: &Server, keys: &Keys, args: &[&str]) -> Result<Value, (u16,
     let output = command.output().expect("run sovereign-s3 admin");
     let stdout = String::from_utf8_lossy(&output.stdout);
     if output.status.success() {
-        return Ok(if stdout.trim().is_empty() { Value::Null } else { serde_json::from_str(&stdout).expect("JSON output") });
+        return Ok(if stdout.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&stdout).expect("JSON output")
+        });
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let rest = stderr.split("HTTP ").nth(1).unwrap_or_else(|| panic!("admin {args:?} failed: {stderr}"));
@@ -104,8 +108,7 @@ pub fn policy_file(document: &Value) -> tempfile::NamedTempFile {
 
 /// An aws-sdk-s3 client signing with `keys`.
 pub fn client_for(server: &Server, keys: &Keys) -> Client {
-    let credentials =
-        Credentials::new(&keys.access_key, &keys.secret_key, keys.session_token.clone(), None, "e2e-iam");
+    let credentials = Credentials::new(&keys.access_key, &keys.secret_key, keys.session_token.clone(), None, "e2e-iam");
     Client::from_conf(server.sdk_config().credentials_provider(credentials).build())
 }
 

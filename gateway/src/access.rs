@@ -85,10 +85,11 @@ impl Authorize {
     pub async fn decide(&self, request: &AccessRequest<'_>) -> S3Result<Authorization> {
         let principal = match request.access_key {
             None => Principal::Anonymous,
-            Some(access_key) => self
-                .principals
-                .resolve(access_key, session_token(request.parts.headers, request.parts.uri).as_deref())
-                .await?,
+            Some(access_key) => {
+                self.principals
+                    .resolve(access_key, session_token(request.parts.headers, request.parts.uri).as_deref())
+                    .await?
+            }
         };
         if matches!(principal, Principal::Root { .. }) {
             return Ok(Authorization::everything());

@@ -24,6 +24,8 @@ pub struct Cli {
 
 /// Subcommands of the binary.
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up: the size of the server's settings does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Runs the all-in-one server: S3 gateway and storage on local drives.
     Server(ServerArgs),

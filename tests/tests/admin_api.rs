@@ -18,7 +18,8 @@ use sovereign_e2e::*;
 
 fn document() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/admin-api.json");
-    serde_json::from_slice(&std::fs::read(&path).expect("read docs/admin-api.json")).expect("the OpenAPI document is JSON")
+    serde_json::from_slice(&std::fs::read(&path).expect("read docs/admin-api.json"))
+        .expect("the OpenAPI document is JSON")
 }
 
 /// Checks `value` against `schema` (resolving `$ref` in `doc`).
@@ -54,7 +55,10 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
         }
         Some("array") => {
             let Some(items) = value.as_array() else { return fail("an array") };
-            items.iter().enumerate().try_for_each(|(i, item)| validate(doc, &schema["items"], item, &format!("{at}[{i}]")))
+            items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, item)| validate(doc, &schema["items"], item, &format!("{at}[{i}]")))
         }
         Some("string") => {
             let Some(text) = value.as_str() else { return fail("a string") };
@@ -110,7 +114,8 @@ impl Checker<'_> {
         let id = operation["operationId"].as_str().expect("operationId").to_owned();
         let documented = &operation["responses"][expected.to_string()];
         assert!(documented.is_object(), "{id} ({method} {template}) does not document status {expected}");
-        let body = if reply.body.is_empty() { Value::Null } else { serde_json::from_slice(&reply.body).expect("JSON body") };
+        let body =
+            if reply.body.is_empty() { Value::Null } else { serde_json::from_slice(&reply.body).expect("JSON body") };
         let schema = &documented["content"]["application/json"]["schema"];
         if schema.is_object() {
             assert_eq!(reply.header("content-type"), Some("application/json"), "{id}");
@@ -135,7 +140,13 @@ fn every_documented_operation_answers_as_the_openapi_document_says() {
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
     api.call(&root, "PUT", "/policies/p1", Some(policy), 201);
     api.call(&root, "PUT", "/policies/p1", Some(policy), 200);
-    let malformed = api.call(&root, "PUT", "/policies/bad", Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":7}]}"#), 400);
+    let malformed = api.call(
+        &root,
+        "PUT",
+        "/policies/bad",
+        Some(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":7}]}"#),
+        400,
+    );
     assert_eq!(malformed["code"], "MalformedPolicy");
     assert!(malformed["position"].as_str().is_some_and(|p| p.contains("Statement[0]")), "{malformed}");
     let not_json = api.call(&root, "PUT", "/policies/bad", Some("{\"Version\": "), 400);
@@ -188,7 +199,8 @@ fn every_documented_operation_answers_as_the_openapi_document_says() {
         201,
     );
     let key = account["accessKey"].as_str().expect("accessKey").to_owned();
-    let bad = api.call(&root, "POST", "/service-accounts", Some(r#"{"parent":"usr1","policy":{"Statement":"x"}}"#), 400);
+    let bad =
+        api.call(&root, "POST", "/service-accounts", Some(r#"{"parent":"usr1","policy":{"Statement":"x"}}"#), 400);
     assert_eq!(bad["code"], "MalformedPolicy");
     api.call(&root, "POST", "/service-accounts", Some(r#"{}"#), 400);
     api.call(&root, "POST", "/service-accounts", Some(r#"{"parent":"nope"}"#), 404);
@@ -205,15 +217,25 @@ fn every_documented_operation_answers_as_the_openapi_document_says() {
         Some(r#"{"status":"disabled","expiresAt":"2099-01-01T00:00:00Z"}"#),
         200,
     );
-    assert_eq!((updated["status"].as_str(), updated["expiresAt"].as_str()), (Some("disabled"), Some("2099-01-01T00:00:00Z")));
-    let cleared = api.call(&root, "PATCH", &format!("/service-accounts/{key}"), Some(r#"{"policy":null,"expiresAt":null}"#), 200);
+    assert_eq!(
+        (updated["status"].as_str(), updated["expiresAt"].as_str()),
+        (Some("disabled"), Some("2099-01-01T00:00:00Z"))
+    );
+    let cleared =
+        api.call(&root, "PATCH", &format!("/service-accounts/{key}"), Some(r#"{"policy":null,"expiresAt":null}"#), 200);
     assert_eq!((&cleared["policy"], &cleared["expiresAt"]), (&Value::Null, &Value::Null));
     api.call(&root, "PATCH", &format!("/service-accounts/{key}"), Some(r#"{"colour":"red"}"#), 400);
     api.call(&root, "DELETE", &format!("/service-accounts/{key}"), None, 204);
     api.call(&root, "DELETE", &format!("/service-accounts/{key}"), None, 404);
 
     let reader = Keys::new("usr2", "reader-secret-123");
-    api.call(&root, "POST", "/users", Some(r#"{"name":"usr2","secretKey":"reader-secret-123","policies":["readwrite"]}"#), 201);
+    api.call(
+        &root,
+        "POST",
+        "/users",
+        Some(r#"{"name":"usr2","secretKey":"reader-secret-123","policies":["readwrite"]}"#),
+        201,
+    );
     let denied = api.call(&reader, "GET", "/users", None, 403);
     assert_eq!(denied["code"], "AccessDenied");
     api.call(&reader, "PUT", "/users/usr2/policies/consoleAdmin", None, 403);
@@ -305,9 +327,15 @@ async fn the_system_bucket_and_the_admin_prefix_stay_out_of_s3s_way() {
     let listed = client.list_buckets().send().await.expect("ListBuckets");
     let names: Vec<_> = listed.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, ["admin"], "the system bucket is not listed");
-    server.signed_curl(&[&format!("{}/.sovereign-s3/iam/users/someone", server.url())]).assert_error(400, "InvalidBucketName");
-    server.signed_curl(&[&format!("{}/.sovereign-s3?list-type=2", server.url())]).assert_error(400, "InvalidBucketName");
-    server.signed_curl(&["-X", "DELETE", &format!("{}/.sovereign-s3", server.url())]).assert_error(400, "InvalidBucketName");
+    server
+        .signed_curl(&[&format!("{}/.sovereign-s3/iam/users/someone", server.url())])
+        .assert_error(400, "InvalidBucketName");
+    server
+        .signed_curl(&[&format!("{}/.sovereign-s3?list-type=2", server.url())])
+        .assert_error(400, "InvalidBucketName");
+    server
+        .signed_curl(&["-X", "DELETE", &format!("{}/.sovereign-s3", server.url())])
+        .assert_error(400, "InvalidBucketName");
     let copy = server.signed_curl(&[
         "-X",
         "PUT",
@@ -316,5 +344,7 @@ async fn the_system_bucket_and_the_admin_prefix_stay_out_of_s3s_way() {
         &format!("{}/admin/stolen", server.url()),
     ]);
     assert!(copy.status == 400, "a copy from the system bucket: {}", copy.text());
-    server.signed_curl(&["-X", "PUT", &format!("{}/sovereign-admin", server.url())]).assert_error(400, "InvalidBucketName");
+    server
+        .signed_curl(&["-X", "PUT", &format!("{}/sovereign-admin", server.url())])
+        .assert_error(400, "InvalidBucketName");
 }

@@ -16,6 +16,8 @@ use serde_json::json;
 
 #[path = "../admin.rs"]
 mod admin;
+// Only the provider and its tokens are used here, not the forging helpers.
+#[allow(dead_code)]
 #[path = "../oidc.rs"]
 mod oidc;
 
@@ -125,8 +127,7 @@ async fn disabled_and_deleted_users_are_unknown_keys() {
     admin_ok(&server, &root(), &["user", "enable", "carol"]);
     expect(get(&client, "data", "k").await, Ok(()), "enabled again");
     let account = admin_ok(&server, &carol, &["service-account", "create"]);
-    let account_keys =
-        Keys::new(account["accessKey"].as_str().unwrap(), account["secretKey"].as_str().unwrap());
+    let account_keys = Keys::new(account["accessKey"].as_str().unwrap(), account["secretKey"].as_str().unwrap());
     expect(get(&client_for(&server, &account_keys), "data", "k").await, Ok(()), "the user's service account");
     admin_ok(&server, &root(), &["user", "delete", "carol"]);
     expect(get(&client, "data", "k").await, UNKNOWN_KEY, "deleted");
@@ -197,7 +198,13 @@ async fn no_identity_raises_its_own_permissions_through_the_admin_api() {
     let own = admin_ok(&server, &eve, &["service-account", "create"]);
     let own_keys = Keys::new(own["accessKey"].as_str().unwrap(), own["secretKey"].as_str().unwrap());
     assert_refused(&server, &own_keys, &["service-account", "create"], 403, "AccessDenied");
-    assert_refused(&server, &own_keys, &["service-account", "update", &own_keys.access_key, "--remove-policy"], 403, "AccessDenied");
+    assert_refused(
+        &server,
+        &own_keys,
+        &["service-account", "update", &own_keys.access_key, "--remove-policy"],
+        403,
+        "AccessDenied",
+    );
     assert_refused(&server, &own_keys, &["service-account", "create", "--parent", "eve"], 403, "AccessDenied");
     let others = admin_ok(&server, &root(), &["service-account", "create", "--parent", "victim"]);
     let other_key = others["accessKey"].as_str().unwrap();
@@ -249,8 +256,15 @@ async fn an_sts_session_with_readwrite_cannot_administer_but_owns_its_service_ac
     let provider = oidc::OidcProvider::start();
     let key_dir = tempfile::tempdir().unwrap();
     let key_file = key_dir.path().join("sts.key");
-    let args = ["--oidc-issuer", &provider.issuer(), "--oidc-client-id", "sovereign-s3", "--sts-key-file", &key_file.to_string_lossy()]
-        .map(str::to_owned);
+    let args = [
+        "--oidc-issuer",
+        &provider.issuer(),
+        "--oidc-client-id",
+        "sovereign-s3",
+        "--sts-key-file",
+        &key_file.to_string_lossy(),
+    ]
+    .map(str::to_owned);
     let server = Server::start_with_args(1, &args.iter().map(String::as_str).collect::<Vec<_>>());
     create_bucket(&server.client(), "data").await;
     let token = provider.token("sovereign-s3");

@@ -36,15 +36,23 @@ pub struct SigningKeys {
 pub fn credentials(profile: Option<&str>) -> Result<SigningKeys, String> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     if let (Some(access_key), Some(secret_key)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        return Ok(SigningKeys { access_key, secret_key: Zeroizing::new(secret_key), session_token: env("AWS_SESSION_TOKEN") });
+        return Ok(SigningKeys {
+            access_key,
+            secret_key: Zeroizing::new(secret_key),
+            session_token: env("AWS_SESSION_TOKEN"),
+        });
     }
     let path = match env("AWS_SHARED_CREDENTIALS_FILE") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env("HOME").ok_or("no credentials: set AWS_ACCESS_KEY_ID or HOME")?).join(".aws/credentials"),
+        None => {
+            PathBuf::from(env("HOME").ok_or("no credentials: set AWS_ACCESS_KEY_ID or HOME")?).join(".aws/credentials")
+        }
     };
     let profile = profile.unwrap_or("default");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("no credentials in the environment, and {}: {e}", path.display()))?;
-    profile_keys(&text, profile).ok_or_else(|| format!("profile '{profile}' of {} has no access key pair", path.display()))
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("no credentials in the environment, and {}: {e}", path.display()))?;
+    profile_keys(&text, profile)
+        .ok_or_else(|| format!("profile '{profile}' of {} has no access key pair", path.display()))
 }
 
 /// The keys of `[profile]` in an aws credentials file.
@@ -99,10 +107,17 @@ pub async fn send(endpoint: &str, region: &str, keys: &SigningKeys, request: &Ad
         let body = response.into_body().collect().await.map_err(|e| format!("{url}: reading the answer: {e}"))?;
         Ok::<_, String>(Answer { status, body: body.to_bytes() })
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.map_err(|_| format!("{url}: no answer within {REQUEST_TIMEOUT:?}"))?
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("{url}: no answer within {REQUEST_TIMEOUT:?}"))?
 }
 
-fn sign_request(request: &mut hyper::Request<Full<Bytes>>, region: &str, keys: &SigningKeys, body: &[u8]) -> Result<(), String> {
+fn sign_request(
+    request: &mut hyper::Request<Full<Bytes>>,
+    region: &str,
+    keys: &SigningKeys,
+    body: &[u8],
+) -> Result<(), String> {
     let identity = Credentials::new(
         keys.access_key.clone(),
         keys.secret_key.as_str().to_owned(),
@@ -197,7 +212,10 @@ mod tests {
     fn profiles_are_read_like_the_aws_cli() {
         let text = "[default]\naws_access_key_id = A\naws_secret_access_key = S\n\n[ops]\naws_access_key_id=B\naws_secret_access_key=T\naws_session_token = X\n";
         let ops = profile_keys(text, "ops").unwrap();
-        assert_eq!((ops.access_key.as_str(), ops.secret_key.as_str(), ops.session_token.as_deref()), ("B", "T", Some("X")));
+        assert_eq!(
+            (ops.access_key.as_str(), ops.secret_key.as_str(), ops.session_token.as_deref()),
+            ("B", "T", Some("X"))
+        );
         assert_eq!(profile_keys(text, "default").unwrap().access_key, "A");
         assert!(profile_keys(text, "missing").is_none());
     }

@@ -73,7 +73,11 @@ impl From<IamError> for AdminError {
             IamError::Busy(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", m),
             e @ (IamError::Kms(_) | IamError::Storage(_)) => {
                 tracing::warn!(error = %e, "admin operation failed");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "the IAM store is not available; try again")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "the IAM store is not available; try again",
+                )
             }
             IamError::Internal(m) => {
                 tracing::error!(error = %m, "admin operation failed");
@@ -87,7 +91,9 @@ impl From<IamError> for AdminError {
 pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> S3Response<Body> {
     let (status, bytes) = match serde_json::to_vec(value) {
         Ok(bytes) => (status, bytes),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, br#"{"code":"InternalError","message":"internal error"}"#.to_vec()),
+        Err(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, br#"{"code":"InternalError","message":"internal error"}"#.to_vec())
+        }
     };
     let mut response = S3Response::new(Body::from(bytes));
     response.status = Some(status);

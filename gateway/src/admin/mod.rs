@@ -105,7 +105,8 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// The body as JSON of type `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, AdminError> {
-        serde_json::from_slice(&self.body).map_err(|e| AdminError::invalid(format!("the request body is not valid: {e}")))
+        serde_json::from_slice(&self.body)
+            .map_err(|e| AdminError::invalid(format!("the request body is not valid: {e}")))
     }
 
     /// The body as UTF-8 text.
@@ -142,7 +143,9 @@ async fn read_body(req: &mut S3Request<Body>) -> Result<Bytes, AdminError> {
         if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
             too_large()
         } else {
-            AdminError::invalid("the request body could not be read (incomplete, timed out, or not matching its signed hash)")
+            AdminError::invalid(
+                "the request body could not be read (incomplete, timed out, or not matching its signed hash)",
+            )
         }
     })
 }
@@ -158,7 +161,11 @@ fn too_large() -> AdminError {
 impl AdminRoute {
     async fn handle(&self, mut req: S3Request<Body>) -> Result<S3Response<Body>, AdminError> {
         let Some(credentials) = &req.credentials else {
-            return Err(AdminError::new(hyper::StatusCode::FORBIDDEN, "AccessDenied", "the admin API needs a signed request"));
+            return Err(AdminError::new(
+                hyper::StatusCode::FORBIDDEN,
+                "AccessDenied",
+                "the admin API needs a signed request",
+            ));
         };
         if !signed_with_body(&req.headers) || req.region.is_none() {
             return Err(AdminError::new(
@@ -170,24 +177,23 @@ impl AdminRoute {
             ));
         }
         if let Some(region) = req.region.as_ref().filter(|r| r.as_str() != self.region) {
-            return Err(AdminError::invalid(format!("the request is signed for region '{}', expecting '{}'", region.as_str(), self.region)));
+            return Err(AdminError::invalid(format!(
+                "the request is signed for region '{}', expecting '{}'",
+                region.as_str(),
+                self.region
+            )));
         }
         let token = session_token(&req.headers, &req.uri);
-        let principal = self
-            .principals
-            .resolve(&credentials.access_key, token.as_deref())
-            .await
-            .map_err(|e| AdminError::new(hyper::StatusCode::FORBIDDEN, auth_code(e.code()), e.message().unwrap_or("Access Denied")))?;
+        let principal = self.principals.resolve(&credentials.access_key, token.as_deref()).await.map_err(|e| {
+            AdminError::new(hyper::StatusCode::FORBIDDEN, auth_code(e.code()), e.message().unwrap_or("Access Denied"))
+        })?;
         let connection = req.extensions.get::<ClientConnection>().copied();
         let caller = Caller::new(principal, &RequestParts { uri: &req.uri, headers: &req.headers, connection })?;
         let body = read_body(&mut req).await?;
         let path = req.uri.path().strip_prefix(PREFIX).unwrap_or_default();
         let segments = path.split('/').filter(|s| !s.is_empty()).map(decode).collect::<Vec<_>>();
-        let query = req
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let query =
+            req.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let call = Call { iam: &self.iam, caller: &caller, method: &req.method, segments, query, body };
         match call.segments.first().map(String::as_str) {
             Some("users") => users::handle(&call).await,

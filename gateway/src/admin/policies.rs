@@ -42,8 +42,12 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
     match (call.method, call.path().as_slice()) {
         (&Method::GET, ["policies"]) => {
             call.caller.require("admin:ListUserPolicies")?;
-            let policies =
-                iam.list_policies().await?.into_iter().map(|p| PolicySummary { name: p.name, builtin: p.builtin }).collect();
+            let policies = iam
+                .list_policies()
+                .await?
+                .into_iter()
+                .map(|p| PolicySummary { name: p.name, builtin: p.builtin })
+                .collect();
             Ok(json_response(StatusCode::OK, &PolicyList { policies }))
         }
         (&Method::GET, ["policies", name]) => {

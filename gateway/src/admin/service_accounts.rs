@@ -121,7 +121,8 @@ fn update_of(body: Map<String, Value>) -> Result<ServiceAccountUpdate, AdminErro
     for (field, value) in body {
         match (field.as_str(), value) {
             ("status", Value::String(text)) => {
-                let status = Status::parse(&text).ok_or_else(|| AdminError::invalid("status must be 'enabled' or 'disabled'"))?;
+                let status = Status::parse(&text)
+                    .ok_or_else(|| AdminError::invalid("status must be 'enabled' or 'disabled'"))?;
                 update.status = Some(status);
             }
             ("policy", Value::Null) => update.policy = Some(None),

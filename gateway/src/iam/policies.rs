@@ -20,7 +20,10 @@ pub struct PolicyInfo {
 }
 
 fn read_only(name: &str) -> IamError {
-    IamError::Conflict { code: "PolicyIsBuiltin", message: format!("'{name}' is a built-in policy and cannot be changed") }
+    IamError::Conflict {
+        code: "PolicyIsBuiltin",
+        message: format!("'{name}' is a built-in policy and cannot be changed"),
+    }
 }
 
 impl Iam {
@@ -46,7 +49,13 @@ impl Iam {
         let key = names::policy_key(name);
         let what = format!("policy '{name}'");
         let now = now_secs();
-        let record = PolicyRecord { name: name.to_owned(), document: document.to_owned(), created: now, updated: now, revision: 0 };
+        let record = PolicyRecord {
+            name: name.to_owned(),
+            document: document.to_owned(),
+            created: now,
+            updated: now,
+            revision: 0,
+        };
         let created = match self.docs.create(&key, &record, &what).await {
             Ok(()) => true,
             Err(IamError::AlreadyExists(_)) => {

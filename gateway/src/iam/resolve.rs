@@ -102,10 +102,12 @@ impl Iam {
             let policies = self.resolve_policies(&standing.policy_names).await?;
             let secret =
                 secrets::open(self.kms.as_ref(), &names::user_secret_id(access_key), &standing.user.secret).await?;
-            let user = User { name: standing.user.name, policy_names: standing.policy_names, policies: policies.into() };
+            let user =
+                User { name: standing.user.name, policy_names: standing.policy_names, policies: policies.into() };
             return Ok(Some(Credential { secret, principal: Principal::User(user) }));
         }
-        let Some(account) = self.docs.get::<ServiceAccountRecord>(&names::service_account_key(access_key)).await? else {
+        let Some(account) = self.docs.get::<ServiceAccountRecord>(&names::service_account_key(access_key)).await?
+        else {
             return Ok(None);
         };
         let account = account.value;

@@ -39,7 +39,8 @@ pub async fn seal(kms: &dyn Kms, kms_key_id: &str, entity: &str, secret: &str) -
     let data_key = kms.generate_data_key(kms_key_id).await.map_err(|e| IamError::Kms(e.to_string()))?;
     let (mut sealer, header) = PieceSealer::new(data_key.plaintext.bytes(), identity(entity))
         .map_err(|e| IamError::Internal(format!("sealing a secret: {e}")))?;
-    let body = sealer.seal(secret.as_bytes(), true).map_err(|e| IamError::Internal(format!("sealing a secret: {e}")))?;
+    let body =
+        sealer.seal(secret.as_bytes(), true).map_err(|e| IamError::Internal(format!("sealing a secret: {e}")))?;
     let mut sealed = header.to_vec();
     sealed.extend_from_slice(&body);
     Ok(SealedSecret {

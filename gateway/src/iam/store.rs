@@ -50,6 +50,8 @@ pub struct Versioned<T> {
 
 /// A cached read: the object's bytes and ETag, or its absence.
 type CachedRead = Option<(Bytes, String)>;
+/// A cached listing: the names, and when they were listed.
+type CachedList = (Arc<Vec<String>>, Instant);
 
 /// Reads recently made. Every write bumps the generation before and after it reaches the
 /// drives, and a read is cached only if the generation did not move meanwhile, so once a
@@ -58,7 +60,7 @@ type CachedRead = Option<(Bytes, String)>;
 struct Cache {
     generation: AtomicU64,
     reads: RwLock<HashMap<String, (CachedRead, Instant)>>,
-    lists: RwLock<HashMap<String, (Arc<Vec<String>>, Instant)>>,
+    lists: RwLock<HashMap<String, CachedList>>,
 }
 
 impl Cache {
@@ -354,7 +356,9 @@ mod tests {
         assert!(matches!(here.update::<Doc, _>("k", "doc", |_| Ok(())).await, Err(IamError::NotFound(_))));
     }
 
-    #[tokio::test]
+    // Several worker threads: on one thread the updates would run one after another and race
+    // nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_updates_from_two_gateways_lose_none() {
         let dir = tempfile::tempdir().unwrap();
         let objects = store(&dir).await;

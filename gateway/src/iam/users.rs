@@ -40,7 +40,8 @@ impl Iam {
             }
             None => names::new_secret(),
         };
-        let secret = secrets::seal(self.kms.as_ref(), &self.kms_key_id, &names::user_secret_id(name), &secret_key).await?;
+        let secret =
+            secrets::seal(self.kms.as_ref(), &self.kms_key_id, &names::user_secret_id(name), &secret_key).await?;
         let user = UserRecord {
             name: name.to_owned(),
             secret,
