@@ -202,7 +202,7 @@ impl S3Access for Authorize {
             operation: cx.s3_op().name(),
             path: cx.s3_path(),
             access_key: cx.credentials().map(|c| c.access_key.as_str()),
-            parts: RequestParts { uri: cx.uri(), headers: cx.headers(), connection },
+            parts: RequestParts { uri: cx.uri(), headers: cx.headers(), connection, signed_form: false },
         };
         let authorization = self.decide(&request).await?;
         cx.extensions_mut().insert(authorization);
@@ -317,7 +317,7 @@ mod tests {
             operation,
             path: &path,
             access_key,
-            parts: RequestParts { uri: &uri, headers: &map, connection: Some(connection) },
+            parts: RequestParts { uri: &uri, headers: &map, connection: Some(connection), signed_form: false },
         };
         setup.authorize.decide(&request).await
     }

@@ -11,9 +11,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_s3::types::ServerSideEncryption;
+use base64::Engine;
+use md5::{Digest, Md5};
 use serde_json::{json, Value};
 use sovereign_e2e::*;
 
+/// Size of the file posted against a 1 MiB `content-length-range` (sparse on disk).
+const HUGE_BYTES: u64 = 64 * MIB as u64;
 /// Size of the large upload.
 const LARGE_BYTES: usize = 256 * MIB;
 /// How much the server's resident memory may grow while it stores that upload: a server that
@@ -70,7 +75,16 @@ fn signed(server: &Server, policy: Value) -> Form {
 
 /// Posts `form` with the file at `file` (named `filename`) last, as browsers do.
 fn post(form: &Form, file: &Path, filename: &str) -> HttpReply {
+    post_with_headers(form, file, filename, &[])
+}
+
+/// [`post`] with extra request `headers` (`Name: value`).
+fn post_with_headers(form: &Form, file: &Path, filename: &str, headers: &[&str]) -> HttpReply {
     let mut args: Vec<String> = vec!["-X".into(), "POST".into(), "-H".into(), "Expect:".into()];
+    for header in headers {
+        args.push("-H".into());
+        args.push((*header).to_owned());
+    }
     for (name, value) in &form.fields {
         args.push("--form-string".into());
         args.push(format!("{name}={value}"));
@@ -287,4 +301,97 @@ async fn unsigned_forms_get_what_the_bucket_policy_grants_everyone() {
     post(&unsigned("elsewhere/a"), file.path(), "f").assert_error(403, "AccessDenied");
     assert_eq!(get_bytes(&s3, BUCKET, "drop/a").await, b"anonymous data");
     assert_eq!(list_keys(&s3, BUCKET).await, ["drop/a"]);
+}
+
+#[tokio::test]
+async fn a_file_above_its_range_is_cut_short_while_it_streams() {
+    let (server, s3) = server_with_bucket(4).await;
+    let form = presigned(&server, "huge", json!({}), json!([["content-length-range", 1, MIB]]));
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    file.as_file().set_len(HUGE_BYTES).expect("sparse file");
+    let mut command = Command::new("curl");
+    command.args(["--silent", "--output", "-", "--write-out", "\n%{http_code} %{size_upload}", "-H", "Expect:"]);
+    for (name, value) in &form.fields {
+        command.arg("--form-string").arg(format!("{name}={value}"));
+    }
+    let output = command
+        .arg("-F")
+        .arg(format!("file=@{};filename=huge.bin", file.path().display()))
+        .arg(&form.url)
+        .output()
+        .expect("run curl");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, outcome) = stdout.rsplit_once('\n').expect("curl's --write-out");
+    let (status, uploaded) = outcome.split_once(' ').expect("status and size");
+    assert_eq!(status, "400", "{stdout} ({})", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(element(body, "Code").as_deref(), Some("EntityTooLarge"), "{body}");
+    let uploaded: f64 = uploaded.parse().expect("size_upload");
+    assert!(uploaded < HUGE_BYTES as f64 / 4.0, "curl sent {uploaded} of {HUGE_BYTES} bytes: the file was read whole");
+    eprintln!("EntityTooLarge after {uploaded} of {HUGE_BYTES} bytes sent");
+    assert!(list_keys(&s3, BUCKET).await.is_empty(), "a refused form stored something");
+}
+
+#[tokio::test]
+async fn policy_conditions_see_the_form_not_the_request_headers() {
+    let (server, s3) = server_with_bucket(4).await;
+    let file = file_with(b"must be encrypted");
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+                       "Resource": format!("arn:aws:s3:::{BUCKET}/*"),
+                       "Condition": {"StringEquals": {"s3:x-amz-server-side-encryption": "AES256"}}}]
+    });
+    s3.put_bucket_policy().bucket(BUCKET).policy(policy.to_string()).send().await.expect("put bucket policy");
+    let unsigned =
+        |key: &str| Form { url: format!("{}/{BUCKET}", server.url()), fields: vec![("key".into(), key.into())] };
+    // The condition's header sent as an HTTP header, which the upload ignores: refused.
+    let reply = post_with_headers(&unsigned("header"), file.path(), "f", &["x-amz-server-side-encryption: AES256"]);
+    reply.assert_error(403, "AccessDenied");
+    assert!(list_keys(&s3, BUCKET).await.is_empty(), "the refused form stored something");
+    // The same setting as a form field, which the upload applies: stored, encrypted.
+    let reply = post(&unsigned("field").set("x-amz-server-side-encryption", "AES256"), file.path(), "f");
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    let head = s3.head_object().bucket(BUCKET).key("field").send().await.expect("head");
+    assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+}
+
+#[tokio::test]
+async fn customer_keys_in_a_form_need_a_secure_connection() {
+    let (server, s3) = server_with_bucket(4).await;
+    assert!(server.url().starts_with("http://"), "not plain HTTP: {}", server.url());
+    let file = file_with(b"secret");
+    let key = [7u8; 32];
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(key));
+    let form = Form {
+        url: format!("{}/{BUCKET}", server.url()),
+        fields: vec![
+            ("key".into(), "ssec".into()),
+            ("x-amz-server-side-encryption-customer-algorithm".into(), "AES256".into()),
+            ("x-amz-server-side-encryption-customer-key".into(), encoded),
+            ("x-amz-server-side-encryption-customer-key-MD5".into(), md5),
+        ],
+    };
+    let reply = post(&form, file.path(), "f");
+    reply.assert_error(400, "InvalidRequest");
+    assert!(message(&reply).contains("secure connection"), "{}", reply.text());
+    assert!(list_keys(&s3, BUCKET).await.is_empty(), "the refused form stored something");
+}
+
+#[tokio::test]
+async fn the_credential_scope_is_s3_on_the_forms_date() {
+    let (server, s3) = server_with_bucket(4).await;
+    let file = file_with(b"0123456789");
+    let policy = json!({"expiration": "2099-01-01T00:00:00.000Z", "conditions": [{"bucket": BUCKET}, ["starts-with", "$key", ""]]});
+    let good = signed(&server, policy.clone()).set("key", "scoped");
+    let credential =
+        good.fields.iter().find(|(n, _)| n == "x-amz-credential").map(|(_, v)| v.clone()).expect("credential");
+    let other_service = signed(&server, policy.clone())
+        .set("key", "scoped")
+        .set("x-amz-credential", &credential.replace("/s3/", "/sts/"));
+    post(&other_service, file.path(), "f").assert_error(400, "InvalidArgument");
+    let other_day = signed(&server, policy).set("key", "scoped").set("x-amz-date", "19991231T000000Z");
+    post(&other_day, file.path(), "f").assert_error(400, "InvalidArgument");
+    assert!(list_keys(&s3, BUCKET).await.is_empty(), "a refused form stored something");
+    assert_eq!(post(&good, file.path(), "f").status, 204, "the well-scoped form is valid");
 }

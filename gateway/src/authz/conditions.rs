@@ -96,6 +96,9 @@ pub struct RequestParts<'a> {
     pub headers: &'a HeaderMap,
     /// The connection, if the front end recorded it.
     pub connection: Option<ClientConnection>,
+    /// A POST form upload signed with a policy: its signature is in the form, not in the
+    /// request's `Authorization` header or query.
+    pub signed_form: bool,
 }
 
 impl RequestParts<'_> {
@@ -221,10 +224,14 @@ fn scalar(value: &serde_json::Value) -> Option<String> {
 }
 
 /// s3:signatureversion (`AWS4-HMAC-SHA256` or `AWS`) and s3:authType (`REST-HEADER`,
-/// `REST-QUERY-STRING`), for signed requests.
+/// `REST-QUERY-STRING`, `POST`), for signed requests.
 fn signature_keys(context: &mut Context, parts: &RequestParts<'_>) {
     let query_has = |name: &str| query_pairs(parts.uri).any(|(k, _)| k == name);
-    if let Some(auth) = parts.header(AUTHORIZATION.as_str()) {
+    if parts.signed_form {
+        // POST forms are signed with SigV4 only (the policy's x-amz-algorithm).
+        context.insert("s3:signatureversion", "AWS4-HMAC-SHA256");
+        context.insert("s3:authType", "POST");
+    } else if let Some(auth) = parts.header(AUTHORIZATION.as_str()) {
         let version = if auth.starts_with("AWS4-HMAC-SHA256") { "AWS4-HMAC-SHA256" } else { "AWS" };
         context.insert("s3:signatureversion", version);
         context.insert("s3:authType", "REST-HEADER");
@@ -272,7 +279,7 @@ mod tests {
     use std::time::Duration;
 
     fn parts<'a>(uri: &'a Uri, headers: &'a HeaderMap, connection: Option<ClientConnection>) -> RequestParts<'a> {
-        RequestParts { uri, headers, connection }
+        RequestParts { uri, headers, connection, signed_form: false }
     }
 
     #[test]
@@ -302,6 +309,17 @@ mod tests {
         assert_eq!(one("s3:signatureversion").as_deref(), Some("AWS4-HMAC-SHA256"));
         assert_eq!(one("s3:authType").as_deref(), Some("REST-HEADER"));
         assert_eq!(one("s3:VersionId"), None);
+    }
+
+    #[test]
+    fn a_signed_form_is_a_post_signature_whatever_its_headers_say() {
+        let uri: Uri = "/b".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, "AWS Credential=x".parse().unwrap());
+        let form = RequestParts { uri: &uri, headers: &headers, connection: None, signed_form: true };
+        let context = request_context(&form, &Principal::Anonymous, SystemTime::now()).unwrap();
+        assert_eq!(context.get("s3:authType"), Some(&["POST".to_owned()][..]));
+        assert_eq!(context.get("s3:signatureversion"), Some(&["AWS4-HMAC-SHA256".to_owned()][..]));
     }
 
     #[test]

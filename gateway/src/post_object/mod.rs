@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::Stream;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, ETAG, HOST, LOCATION};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, ETAG, HOST, LOCATION, REFERER, USER_AGENT};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use s3s::auth::S3Auth;
 use s3s::dto::{ETag, PostResponse, PutObjectInput, StreamingBlob, Timestamp, TimestampFormat};
@@ -29,7 +29,7 @@ use crate::authz::conditions::{ClientConnection, RequestParts};
 use crate::identity::DomainHost;
 use crate::s3::Gateway;
 use crate::sts::auth::Authenticator;
-use crate::{parse, unsupported};
+use crate::{parse, sse, unsupported};
 use policy::{Credential, SizeRange};
 
 /// The operation name of form uploads, in the access step's table and the audit log.
@@ -38,10 +38,6 @@ const OPERATION: &str = "PostObject";
 /// Characters of a key escaped in the `Location` URL (`/` stays a path separator).
 const KEY_ESCAPES: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
-
-/// Form fields that become the object's standard headers.
-const HEADER_FIELDS: [&str; 6] =
-    ["cache-control", "content-type", "content-disposition", "content-encoding", "content-language", "expires"];
 
 /// True for a request s3s would take as a POST form upload: a POST whose body is
 /// `multipart/form-data`.
@@ -95,6 +91,9 @@ impl PostObjects {
         let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let form = form::read(body, &form::boundary(content_type)?).await?;
         let fields = &form.fields;
+        let connection = parts.extensions.get::<ClientConnection>().copied();
+        let secure = connection.is_some_and(|c| c.secure);
+        sse::headers::refuse_customer_key_names_in_clear(secure, fields.keys().map(String::as_str))?;
         let key = fields.get("key").ok_or_else(|| missing_field("key"))?;
         let key = key.replace("${filename}", form.filename.as_deref().unwrap_or_default());
         parse::check_key(&key)?;
@@ -110,7 +109,6 @@ impl PostObjects {
             None => (None, None),
         };
         context.record(facts);
-        let connection = parts.extensions.get::<ClientConnection>().copied();
         self.authorize_upload(&parts.uri, &parts.headers, fields, &bucket, &key, signer.as_ref(), connection).await?;
         for (name, value) in fields {
             let header = if name == "acl" { "x-amz-acl" } else { name.as_str() };
@@ -124,7 +122,6 @@ impl PostObjects {
             Err(e) => return Err(range_violation(&violation).unwrap_or(e)),
         };
         let etag = output.e_tag.as_ref().map(quoted).unwrap_or_default();
-        let secure = connection.is_some_and(|c| c.secure);
         let location = object_url(secure, &parts.headers, &bucket, &key, virtual_host);
         let mut response = success(fields, &bucket, &key, &etag, &location)?;
         let headers = response.headers_mut();
@@ -167,7 +164,7 @@ impl PostObjects {
             return Err(s3_error!(InvalidArgument, "The x-amz-algorithm of a POST form must be AWS4-HMAC-SHA256."));
         }
         let credential = Credential::parse(field("x-amz-credential")?)?;
-        field("x-amz-date")?;
+        credential.check_date(field("x-amz-date")?)?;
         let signature = field("x-amz-signature")?;
         if credential.region != self.region {
             return Err(s3_error!(
@@ -183,9 +180,9 @@ impl PostObjects {
         Ok(Signer { access_key: credential.access_key, session_token })
     }
 
-    /// The access step's decision on s3:PutObject for `key`, with the form's fields standing
-    /// for the request headers they replace (a session token, `x-amz-acl`,
-    /// `x-amz-server-side-encryption` for the condition keys of policies).
+    /// The access step's decision on s3:PutObject for `key`, judged on what the upload applies:
+    /// the headers of [`decision_headers`], and for a signed form the signer's key with
+    /// s3:authType `POST`.
     #[allow(clippy::too_many_arguments)]
     async fn authorize_upload(
         &self,
@@ -197,27 +194,13 @@ impl PostObjects {
         signer: Option<&Signer>,
         connection: Option<ClientConnection>,
     ) -> S3Result<()> {
-        let mut headers = request_headers.clone();
-        headers.remove("x-amz-security-token");
-        for (name, value) in fields {
-            let name = if name == "acl" { "x-amz-acl" } else { name.as_str() };
-            let header = (name.starts_with("x-amz-") || HEADER_FIELDS.contains(&name))
-                .then(|| (HeaderName::from_bytes(name.as_bytes()).ok(), HeaderValue::from_str(value).ok()));
-            if let Some((Some(name), Some(value))) = header {
-                headers.insert(name, value);
-            }
-        }
-        if let Some(token) = signer.and_then(|s| s.session_token.as_deref()) {
-            let value = HeaderValue::from_str(token)
-                .map_err(|_| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
-            headers.insert("x-amz-security-token", value);
-        }
+        let headers = decision_headers(request_headers, fields, signer)?;
         let path = S3Path::object(bucket, key);
         let request = AccessRequest {
             operation: OPERATION,
             path: &path,
             access_key: signer.map(|s| s.access_key.as_str()),
-            parts: RequestParts { uri, headers: &headers, connection },
+            parts: RequestParts { uri, headers: &headers, connection, signed_form: signer.is_some() },
         };
         self.authorize.decide(&request).await.map(drop)
     }
@@ -285,6 +268,50 @@ impl PostObjects {
             trailing_headers: None,
         })
     }
+}
+
+/// The headers the access step judges a form upload on, built from nothing: `Host`, `Referer`
+/// and `User-Agent` from the request, everything else from the form's fields as the upload
+/// applies them (the ACL, encryption, content type, user metadata, tags as `x-amz-tagging`,
+/// the signer's session token). A request header the upload ignores, `Authorization`
+/// included, must not satisfy a policy condition.
+fn decision_headers(
+    request_headers: &HeaderMap,
+    fields: &BTreeMap<String, String>,
+    signer: Option<&Signer>,
+) -> S3Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    for name in [HOST, REFERER, USER_AGENT] {
+        if let Some(value) = request_headers.get(&name) {
+            headers.insert(name, value.clone());
+        }
+    }
+    for (name, value) in fields {
+        let name = if name == "acl" { "x-amz-acl" } else { name.as_str() };
+        let applied = name == "x-amz-acl"
+            || name == "content-type"
+            || name.starts_with("x-amz-server-side-encryption")
+            || name.starts_with("x-amz-meta-");
+        if !applied {
+            continue;
+        }
+        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else {
+            return Err(s3_error!(InvalidArgument, "The form field {name} is not a valid header value."));
+        };
+        headers.insert(name, value);
+    }
+    if let Some(xml) = fields.get("tagging") {
+        let query = tagging_query(xml)?;
+        let value = HeaderValue::from_str(&query)
+            .map_err(|_| s3_error!(InvalidArgument, "The form's tagging is not a valid header value."))?;
+        headers.insert("x-amz-tagging", value);
+    }
+    if let Some(token) = signer.and_then(|s| s.session_token.as_deref()) {
+        let value = HeaderValue::from_str(token)
+            .map_err(|_| s3_error!(InvalidToken, "The provided token is malformed or otherwise invalid."))?;
+        headers.insert("x-amz-security-token", value);
+    }
+    Ok(headers)
 }
 
 fn missing_field(name: &str) -> S3Error {
@@ -447,5 +474,53 @@ impl Stream for SizedFile {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_see_only_what_the_upload_applies() {
+        let mut request = HeaderMap::new();
+        for (name, value) in [
+            ("host", "s3.example"),
+            ("user-agent", "browser"),
+            ("authorization", "AWS4-HMAC-SHA256 Credential=fake"),
+            ("x-amz-server-side-encryption", "AES256"),
+            ("x-amz-tagging", "team=red"),
+            ("x-amz-acl", "public-read"),
+            ("x-amz-security-token", "stolen"),
+        ] {
+            request.insert(name, HeaderValue::from_static(value));
+        }
+        let fields: BTreeMap<String, String> = [
+            ("key", "k"),
+            ("acl", "private"),
+            ("content-type", "text/plain"),
+            ("x-amz-meta-color", "blue"),
+            ("x-amz-server-side-encryption", "aws:kms"),
+            ("tagging", "<Tagging><TagSet><Tag><Key>team</Key><Value>blue</Value></Tag></TagSet></Tagging>"),
+            ("success_action_status", "201"),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+        let headers = decision_headers(&request, &fields, None).unwrap();
+        let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(get("host"), Some("s3.example"));
+        assert_eq!(get("user-agent"), Some("browser"));
+        assert_eq!(get("authorization"), None, "never the request's Authorization");
+        assert_eq!(get("x-amz-security-token"), None, "an unsigned form has no token");
+        assert_eq!(get("x-amz-server-side-encryption"), Some("aws:kms"));
+        assert_eq!(get("x-amz-tagging"), Some("team=blue"));
+        assert_eq!(get("x-amz-acl"), Some("private"));
+        assert_eq!(get("content-type"), Some("text/plain"));
+        assert_eq!(get("x-amz-meta-color"), Some("blue"));
+        assert_eq!(headers.len(), 7, "{headers:?}");
+        // Without the fields, none of the request's own headers stand in for them.
+        let bare = decision_headers(&request, &BTreeMap::new(), None).unwrap();
+        assert_eq!(bare.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["host", "user-agent"]);
     }
 }

@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 /// The only signing algorithm of SigV4 POST forms.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
+/// The only service of a form's credential scope.
+const SERVICE: &str = "s3";
+
 /// Fields a policy need not name (AWS): the signature, the file, the policy itself, and any
 /// `x-ignore-` field.
 fn exempt(name: &str) -> bool {
@@ -32,12 +35,16 @@ pub struct Credential {
 }
 
 impl Credential {
-    /// Parses `x-amz-credential`; a malformed one is AWS's InvalidArgument.
+    /// Parses `x-amz-credential`; a malformed one, or one scoped to a service other than
+    /// `s3`, is InvalidArgument (AWS's answer to a POST form's malformed credential).
     pub fn parse(text: &str) -> S3Result<Self> {
         let parts: Vec<&str> = text.split('/').collect();
         match parts.as_slice() {
             [access_key, date, region, service, "aws4_request"]
-                if !access_key.is_empty() && date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()) =>
+                if !access_key.is_empty()
+                    && date.len() == 8
+                    && date.bytes().all(|b| b.is_ascii_digit())
+                    && *service == SERVICE =>
             {
                 Ok(Self {
                     access_key: (*access_key).to_owned(),
@@ -48,6 +55,26 @@ impl Credential {
             }
             _ => Err(s3_error!(InvalidArgument, "Invalid credential in POST form: {text}")),
         }
+    }
+
+    /// Checks the form's `x-amz-date` (`yyyymmddThhmmssZ`) against the scope: its date must be
+    /// the scope's date. No clock skew is checked: a form is posted long after it is signed,
+    /// and its policy's expiration bounds its life.
+    pub fn check_date(&self, amz_date: &str) -> S3Result<()> {
+        let well_formed = amz_date.len() == 16
+            && amz_date.bytes().enumerate().all(|(i, b)| match i {
+                8 => b == b'T',
+                15 => b == b'Z',
+                _ => b.is_ascii_digit(),
+            });
+        if !well_formed || amz_date[..8] != self.date {
+            return Err(s3_error!(
+                InvalidArgument,
+                "The x-amz-date of a POST form must be yyyymmddThhmmssZ on the credential's date {}: {amz_date}",
+                self.date
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -200,6 +227,21 @@ mod tests {
         assert_eq!(wrong.code().as_str(), "SignatureDoesNotMatch");
         assert!(verify_signature(secret, &credential, policy, "not hex").is_err());
         assert!(Credential::parse("AKID/2015/us-east-1/s3/aws4_request").is_err());
+    }
+
+    #[test]
+    fn the_scope_must_be_s3_and_dated_as_the_form() {
+        let code = |r: S3Result<Credential>| r.err().map(|e| e.code().as_str().to_owned());
+        assert_eq!(
+            code(Credential::parse("AKID/20151229/us-east-1/sts/aws4_request")).as_deref(),
+            Some("InvalidArgument")
+        );
+        let credential = Credential::parse("AKID/20151229/us-east-1/s3/aws4_request").unwrap();
+        assert!(credential.check_date("20151229T235959Z").is_ok());
+        for wrong in ["20151230T000000Z", "20151229", "20151229T0000000", "2015122xT000000Z", ""] {
+            let e = credential.check_date(wrong).unwrap_err();
+            assert_eq!(e.code().as_str(), "InvalidArgument", "{wrong}");
+        }
     }
 
     #[test]

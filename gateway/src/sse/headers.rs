@@ -31,16 +31,23 @@ const CUSTOMER_KEY_PREFIXES: &[&str] =
 /// connection without TLS, as AWS does: the key must never cross the network in the clear.
 /// Runs before anything else reads the request, so nothing is written or read.
 pub fn refuse_customer_key_in_clear(secure: bool, headers: &hyper::HeaderMap, query: Option<&str>) -> S3Result<()> {
+    let header_names = headers.keys().map(hyper::header::HeaderName::as_str);
+    let query_names = query.unwrap_or_default().split('&').map(|pair| pair.split('=').next().unwrap_or_default());
+    refuse_customer_key_names_in_clear(secure, header_names.chain(query_names))
+}
+
+/// The same refusal for a request whose SSE-C settings arrive under other `names` (a POST
+/// form's fields): any name that carries an SSE-C key, over a connection without TLS.
+pub fn refuse_customer_key_names_in_clear<'a>(secure: bool, names: impl IntoIterator<Item = &'a str>) -> S3Result<()> {
     if secure {
         return Ok(());
     }
     let customer = |name: &str| {
-        CUSTOMER_KEY_PREFIXES.iter().any(|p| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p))
+        CUSTOMER_KEY_PREFIXES
+            .iter()
+            .any(|p| name.len() >= p.len() && name.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes()))
     };
-    let in_headers = headers.keys().any(|name| customer(name.as_str()));
-    let in_query =
-        query.unwrap_or_default().split('&').any(|pair| customer(pair.split('=').next().unwrap_or_default()));
-    if in_headers || in_query {
+    if names.into_iter().any(customer) {
         return Err(s3_error!(
             InvalidRequest,
             "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection."
