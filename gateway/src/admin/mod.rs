@@ -188,7 +188,7 @@ impl AdminRoute {
             AdminError::new(hyper::StatusCode::FORBIDDEN, auth_code(e.code()), e.message().unwrap_or("Access Denied"))
         })?;
         let connection = req.extensions.get::<ClientConnection>().copied();
-        let caller = Caller::new(principal, &RequestParts { uri: &req.uri, headers: &req.headers, connection })?;
+        let caller = Caller::new(principal, &RequestParts { uri: &req.uri, headers: &req.headers, connection, signed_form: false })?;
         let body = read_body(&mut req).await?;
         let path = req.uri.path().strip_prefix(PREFIX).unwrap_or_default();
         let segments = path.split('/').filter(|s| !s.is_empty()).map(decode).collect::<Vec<_>>();
