@@ -143,9 +143,9 @@ impl Policy {
             if s.actions.negated {
                 return None;
             }
-            let patterns: Vec<Pattern> = s.actions.patterns.iter().filter(|p| p.has_literal_prefix(prefix)).cloned().collect();
-            (!patterns.is_empty())
-                .then(|| Statement { actions: Patterns { negated: false, patterns }, ..s.clone() })
+            let patterns: Vec<Pattern> =
+                s.actions.patterns.iter().filter(|p| p.has_literal_prefix(prefix)).cloned().collect();
+            (!patterns.is_empty()).then(|| Statement { actions: Patterns { negated: false, patterns }, ..s.clone() })
         };
         Policy {
             version: self.version.clone(),

@@ -275,7 +275,8 @@ fn refusals_outside_the_operations_are_json_errors_too() {
     let wrong_secret = admin_http(&server, &Keys::new(ROOT_USER, "wrong-secret"), "GET", "/users", None);
     wrong_secret.assert_error(403, "SignatureDoesNotMatch");
     // A signature that does not cover the body (UNSIGNED-PAYLOAD) is refused, even root's.
-    let unsigned_body = admin_http_with_hash(&server, &root(), "POST", "/users", Some(r#"{"name":"mallory"}"#), "UNSIGNED-PAYLOAD");
+    let unsigned_body =
+        admin_http_with_hash(&server, &root(), "POST", "/users", Some(r#"{"name":"mallory"}"#), "UNSIGNED-PAYLOAD");
     assert_eq!(unsigned_body.status, 403, "{}", unsigned_body.text());
     assert_eq!(admin_http(&server, &root(), "GET", "/users/mallory", None).status, 404, "nothing was created");
     let not_json = admin_http(&server, &root(), "POST", "/users", Some("name=x"));

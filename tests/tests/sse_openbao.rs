@@ -236,7 +236,9 @@ async fn rewrapped_objects_survive_retiring_old_key_versions() {
     }
     put_bytes(&s3, BUCKET, "plain", b"not encrypted").await;
     bao.run(&["write", "-f", &format!("transit/keys/{KEY}/rotate")]);
-    let retire = |version: &str| bao.run(&["write", &format!("transit/keys/{KEY}/config"), &format!("min_decryption_version={version}")]);
+    let retire = |version: &str| {
+        bao.run(&["write", &format!("transit/keys/{KEY}/config"), &format!("min_decryption_version={version}")])
+    };
 
     // Retiring version 1 before the rewrap: the objects cannot be read (the check is real).
     retire("2");

@@ -194,7 +194,8 @@ async fn rewrap(args: &AdminArgs, keys: &SigningKeys, mut after: Option<String>,
             return Err(format!("HTTP {}: {text}{}", answer.status, resume()));
         }
         println!("{text}");
-        let page: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("the answer is not JSON: {e}"))?;
+        let page: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("the answer is not JSON: {e}"))?;
         failures += page["failures"].as_array().map_or(0, Vec::len);
         match page["next"].as_str() {
             Some(next) => after = Some(next.to_owned()),

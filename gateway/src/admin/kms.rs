@@ -44,7 +44,9 @@ pub async fn handle(call: &Call<'_>, keys: &KeyStore) -> Result<S3Response<Body>
             let page = rewrap_page(&keys.store, keys.kms.as_ref(), call.query_value("after"), limit).await;
             match page {
                 Ok(page) => Ok(json_response(StatusCode::OK, &page)),
-                Err(RewrapError::InvalidCursor) => Err(AdminError::invalid("after is not a cursor a rewrap handed out")),
+                Err(RewrapError::InvalidCursor) => {
+                    Err(AdminError::invalid("after is not a cursor a rewrap handed out"))
+                }
                 Err(e @ (RewrapError::Storage(_) | RewrapError::Kms(_))) => Err(AdminError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailable",

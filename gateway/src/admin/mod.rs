@@ -188,7 +188,10 @@ impl AdminRoute {
             AdminError::new(hyper::StatusCode::FORBIDDEN, auth_code(e.code()), e.message().unwrap_or("Access Denied"))
         })?;
         let connection = req.extensions.get::<ClientConnection>().copied();
-        let caller = Caller::new(principal, &RequestParts { uri: &req.uri, headers: &req.headers, connection, signed_form: false })?;
+        let caller = Caller::new(
+            principal,
+            &RequestParts { uri: &req.uri, headers: &req.headers, connection, signed_form: false },
+        )?;
         let body = read_body(&mut req).await?;
         let path = req.uri.path().strip_prefix(PREFIX).unwrap_or_default();
         let segments = path.split('/').filter(|s| !s.is_empty()).map(decode).collect::<Vec<_>>();
@@ -213,7 +216,8 @@ impl AdminRoute {
 fn signed_with_body(headers: &HeaderMap) -> bool {
     let header = |name| headers.get(name).and_then(|v: &hyper::header::HeaderValue| v.to_str().ok());
     let sigv4 = header(hyper::header::AUTHORIZATION.as_str()).is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 "));
-    let hashed = header("x-amz-content-sha256").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    let hashed =
+        header("x-amz-content-sha256").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
     sigv4 && hashed
 }
 
@@ -256,7 +260,10 @@ mod tests {
             }
             map
         };
-        let auth = ("authorization", "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00");
+        let auth = (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=k/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+        );
         let hash = ("x-amz-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert!(signed_with_body(&headers(&[auth, hash])));
         assert!(!signed_with_body(&headers(&[auth, ("x-amz-content-sha256", "UNSIGNED-PAYLOAD")])));

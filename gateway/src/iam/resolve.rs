@@ -121,7 +121,9 @@ impl Iam {
             },
             // A session's policies are built-in ones only (a name that is not built in grants
             // a session nothing): its service accounts get no more.
-            Parent::Federated { policies, .. } => policies.iter().filter(|name| builtin(name).is_some()).cloned().collect(),
+            Parent::Federated { policies, .. } => {
+                policies.iter().filter(|name| builtin(name).is_some()).cloned().collect()
+            }
         };
         let parent_policies = self.resolve_policies(&parent_policy_names).await?;
         let own_policy = match &account.policy {

@@ -5,8 +5,8 @@ use s3s::dto::*;
 use s3s::{s3_error, S3Request, S3Response, S3Result};
 use storage::meta::{ObjectTemplate, StoredChecksum, UploadRecord};
 use storage::multipart::{ChosenPart, MIN_PART_SIZE, PART_NUMBERS};
-use storage::StorageError;
 use storage::upload_list::{UploadEntry, UploadMarker, UploadQuery};
+use storage::StorageError;
 use uuid::Uuid;
 
 use super::conditions::{write_condition, Conditions};
