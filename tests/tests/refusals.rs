@@ -103,7 +103,13 @@ async fn an_unsigned_form_upload_is_refused_before_its_file_is_read() {
     let growth = resident_kib(pid).saturating_sub(before);
     let reply = String::from_utf8_lossy(&output.stdout).into_owned();
     let (status, uploaded) = reply.split_once(' ').expect("curl's --write-out");
-    assert_eq!(status, "403", "form upload answered {reply} ({:?})", String::from_utf8_lossy(&output.stderr));
+    // The server answers 403 and closes without reading the rest: curl, still sending, may see
+    // the connection reset before it reads the answer (000). Either way the body was not read.
+    assert!(
+        status == "403" || status == "000",
+        "form upload answered {reply} ({:?})",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let uploaded: f64 = uploaded.parse().expect("size_upload");
     assert!(uploaded < FORM_UPLOAD_BYTES as f64 / 2.0, "curl sent {uploaded} bytes: the server read the form");
     assert!(growth < MAX_RSS_GROWTH_KIB, "server memory grew by {growth} KiB");
