@@ -249,6 +249,11 @@ pub struct ServerArgs {
     #[arg(long, env = "SOVEREIGN_S3_OPENBAO_CA_FILE")]
     pub openbao_ca_file: Option<PathBuf>,
 
+    /// A TOML config file: several OpenID providers, each with its own clients and claim
+    /// mapping, and roles with trust policies (see docs/security.md).
+    #[arg(long, env = "SOVEREIGN_S3_CONFIG", value_parser = crate::config_file::ConfigFile::load)]
+    pub config: Option<crate::config_file::ConfigFile>,
+
     /// Trusted OpenID Connect issuers (exact `iss`, e.g.
     /// `https://keycloak.example/realms/sovereign`): turns on STS AssumeRoleWithWebIdentity.
     #[arg(long, env = "SOVEREIGN_S3_OIDC_ISSUER", value_delimiter = ',')]
@@ -349,9 +354,10 @@ fn beside_drives(drives: &[PathBuf], name: &str) -> PathBuf {
 pub const STS_KEY_FILE_NAME: &str = "sts-cluster.key";
 
 impl ServerArgs {
-    /// Whether STS (and so session credentials) is on: some OIDC issuer is trusted.
+    /// Whether STS (and so session credentials) is on: some OIDC issuer is trusted, by flag or
+    /// in the config file.
     pub fn sts_enabled(&self) -> bool {
-        !self.oidc_issuer.is_empty()
+        !self.oidc_issuer.is_empty() || self.config.as_ref().is_some_and(|c| !c.providers.is_empty())
     }
 
     /// The STS cluster key file: configured, or beside the first drive directory.

@@ -6,6 +6,7 @@ pub mod admission;
 pub mod authz;
 pub mod checksum;
 pub mod config;
+pub mod config_file;
 pub mod cors;
 pub mod credentials;
 pub mod error;

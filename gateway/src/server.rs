@@ -42,7 +42,7 @@ use crate::sse::Sse;
 use crate::sts::auth::Authenticator;
 use crate::sts::claims::ClaimMapping;
 use crate::sts::session::ClusterKey;
-use crate::sts::{Sts, StsConfig};
+use crate::sts::{ProviderConfig, Sts, StsConfig};
 use crate::telemetry::audit::AuditLog;
 
 /// Interval of the HTTP/2 keep-alive pings that detect a vanished client.
@@ -179,24 +179,30 @@ fn security_token_service(args: &ServerArgs, key: Option<Arc<ClusterKey>>) -> Re
     let Some(key) = key.filter(|_| args.sts_enabled()) else {
         return Ok(None);
     };
-    // Sessions are named by the token's `sub` (`arn:aws:iam:::user/<sub>` in bucket policies),
-    // which is unique only within one issuer: two issuers could mint the same name.
-    if args.oidc_issuer.len() > 1 {
-        return Err("only one --oidc-issuer is supported: sessions are named by the token's `sub`, \
-                    which is unique only within one issuer"
-            .into());
-    }
-    let config = StsConfig {
-        issuers: args.oidc_issuer.clone(),
-        client_ids: args.oidc_client_id.clone(),
-        mapping: ClaimMapping {
-            policy_claim: args.oidc_policy_claim.clone(),
-            role_policies: ClaimMapping::parse_role_policies(&args.oidc_role_policy)?,
-            client_ids: args.oidc_client_id.clone(),
-        },
-        max_duration: Duration::from_secs(args.sts_max_duration_secs),
-    };
-    tracing::info!(issuers = ?config.issuers, client_ids = ?config.client_ids, "STS AssumeRoleWithWebIdentity on");
+    // The provider of the flags (unnamed, as before the config file) and those of the file;
+    // Sts::new refuses several unless each has a name.
+    let mut providers: Vec<ProviderConfig> = args
+        .oidc_issuer
+        .iter()
+        .map(|issuer| {
+            Ok(ProviderConfig {
+                name: None,
+                issuer: issuer.clone(),
+                mapping: ClaimMapping {
+                    policy_claim: args.oidc_policy_claim.clone(),
+                    role_policies: ClaimMapping::parse_role_policies(&args.oidc_role_policy)?,
+                    client_ids: args.oidc_client_id.clone(),
+                },
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let file = args.config.clone().unwrap_or_default();
+    providers.extend(file.providers);
+    let config =
+        StsConfig { providers, roles: file.roles, max_duration: Duration::from_secs(args.sts_max_duration_secs) };
+    let issuers: Vec<&str> = config.providers.iter().map(|p| p.issuer.as_str()).collect();
+    let roles: Vec<&str> = config.roles.iter().map(|r| r.arn.as_str()).collect();
+    tracing::info!(?issuers, ?roles, "STS AssumeRoleWithWebIdentity on");
     Ok(Some(Arc::new(Sts::new(config, key)?)))
 }
 

@@ -57,6 +57,10 @@ pub enum Kind<'a> {
     /// The policy of the named bucket: every statement has a Principal and a Resource, and
     /// every resource is that bucket or its objects.
     Bucket(&'a str),
+    /// A role's trust policy: who may assume the role. Every statement has a Principal, which
+    /// names identity providers as `{"Federated": ...}` (or is `"*"`), and no Resource (the
+    /// role is the resource).
+    Trust,
 }
 
 /// Allow or Deny.
@@ -331,25 +335,33 @@ impl Parser<'_> {
         let found = Self::either(fields, path, "Principal", "NotPrincipal")?;
         let Some((negated, value, path)) = found else {
             return match self.kind {
-                Kind::Bucket(_) => Err(malformed("Missing required field Principal", path)),
+                Kind::Bucket(_) | Kind::Trust => Err(malformed("Missing required field Principal", path)),
                 Kind::Identity => Ok(None),
             };
         };
         if self.kind == Kind::Identity {
             return Err(malformed("Policy document should not specify a principal", &path));
         }
+        // Bucket policies name AWS principals (ARNs); trust policies name identity providers
+        // (their issuer URL or an `oidc-provider` ARN).
+        let (field, valid): (&str, fn(&str) -> bool) = match self.kind {
+            Kind::Trust => {
+                ("Federated", |n| n.starts_with("arn:") || n.starts_with("https://") || n.starts_with("http://"))
+            }
+            _ => ("AWS", |n| n.starts_with("arn:")),
+        };
         let named = match value {
             Value::String(s) if s == "*" => vec!["*".to_owned()],
             Value::Object(map) => {
-                if let Some(other) = map.keys().find(|k| k.as_str() != "AWS") {
+                if let Some(other) = map.keys().find(|k| k.as_str() != field) {
                     return Err(malformed("Invalid principal in policy", &join(&path, other)));
                 }
-                let aws = map.get("AWS").ok_or_else(|| malformed("Invalid principal in policy", &path))?;
-                strings(aws, &join(&path, "AWS"))?
+                let listed = map.get(field).ok_or_else(|| malformed("Invalid principal in policy", &path))?;
+                strings(listed, &join(&path, field))?
             }
             _ => return Err(malformed("Invalid principal in policy", &path)),
         };
-        if let Some(bad) = named.iter().find(|n| n.as_str() != "*" && !n.starts_with("arn:")) {
+        if let Some(bad) = named.iter().find(|n| n.as_str() != "*" && !valid(n)) {
             return Err(malformed(format!("Invalid principal in policy: '{bad}'"), &path));
         }
         let everyone = named.iter().any(|n| n == "*");
@@ -372,14 +384,17 @@ impl Parser<'_> {
         let Some((negated, value, path)) = found else {
             return match self.kind {
                 Kind::Bucket(_) => Err(malformed("Missing required field Resource", path)),
-                Kind::Identity => Ok(None),
+                Kind::Identity | Kind::Trust => Ok(None),
             };
         };
+        if self.kind == Kind::Trust {
+            return Err(malformed("Has prohibited field Resource", &path));
+        }
         let resources = strings(value, &path)?;
         for resource in &resources {
             let valid = match self.kind {
                 Kind::Bucket(bucket) => in_bucket(resource, bucket),
-                Kind::Identity => resource == "*" || resource.starts_with("arn:"),
+                Kind::Identity | Kind::Trust => resource == "*" || resource.starts_with("arn:"),
             };
             if !valid {
                 return Err(malformed(format!("Policy has invalid resource: '{resource}'"), &path));

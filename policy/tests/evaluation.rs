@@ -234,3 +234,32 @@ fn administration_is_granted_only_by_name() {
     let readwrite = builtin("readwrite").unwrap().restricted_to_service("admin:");
     assert!(!can(&readwrite, "admin:CreateUser"));
 }
+
+#[test]
+fn trust_policies_decide_by_provider_and_claims() {
+    let trust = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Principal":{"Federated":"https://idp.example/realms/r"},"Action":"sts:AssumeRoleWithWebIdentity",
+             "Condition":{"StringEquals":{"jwt:aud":"app"},"ForAnyValue:StringEquals":{"jwt:groups":"/writers"}}},
+            {"Effect":"Deny","Principal":"*","Action":"sts:*","Condition":{"StringEquals":{"jwt:sub":"mallory"}}}]}"#,
+        Kind::Trust,
+    )
+    .unwrap();
+    let provider = Caller::Named(vec!["https://idp.example/realms/r".to_owned()]);
+    let other = Caller::Named(vec!["https://other.example/realms/r".to_owned()]);
+    let claims = |sub: &str, aud: &str, groups: &[&str]| {
+        let mut context = Context::default();
+        context.insert("jwt:sub", sub);
+        context.insert("jwt:aud", aud);
+        groups.iter().for_each(|g| context.insert("jwt:groups", *g));
+        context
+    };
+    let role = "arn:aws:iam:::role/writer";
+    let assume = "sts:AssumeRoleWithWebIdentity";
+    let ok = claims("alice", "app", &["/readers", "/writers"]);
+    assert!(allowed_in(&[], Some(&trust), &provider, assume, role, &ok));
+    assert!(!allowed_in(&[], Some(&trust), &other, assume, role, &ok), "another provider");
+    assert!(!allowed_in(&[], Some(&trust), &provider, assume, role, &claims("alice", "other", &["/writers"])));
+    assert!(!allowed_in(&[], Some(&trust), &provider, assume, role, &claims("alice", "app", &["/readers"])));
+    assert!(!allowed_in(&[], Some(&trust), &provider, assume, role, &claims("mallory", "app", &["/writers"])));
+}

@@ -225,3 +225,24 @@ fn never_panics_on_arbitrary_documents() {
     }
     assert!(documents > 6000);
 }
+
+#[test]
+fn trust_policies_name_identity_providers_and_no_resource() {
+    let trust = |text: &str| Policy::parse(text, Kind::Trust);
+    let federated = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"https://idp.example/realms/r"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"jwt:aud":"app"}}}}"#;
+    assert!(trust(federated).is_ok());
+    let arn = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":["arn:aws:iam:::oidc-provider/idp.example/realms/r"]},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+    assert!(trust(arn).is_ok());
+    let no_principal =
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+    assert_eq!(path_of(trust(no_principal)), ("Missing required field Principal".into(), "Statement".into()));
+    let aws = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam:::user/a"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+    assert_eq!(path_of(trust(aws)).0, "Invalid principal in policy");
+    let resource = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity","Resource":"*"}}"#;
+    assert_eq!(path_of(trust(resource)).0, "Has prohibited field Resource");
+    let bad = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"idp.example"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+    assert_eq!(path_of(trust(bad)).0, "Invalid principal in policy: 'idp.example'");
+    // A bucket policy still refuses a Federated principal.
+    let in_bucket = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"https://idp.example"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#;
+    assert_eq!(path_of(bucket(in_bucket)).0, "Invalid principal in policy");
+}

@@ -361,3 +361,129 @@ async fn the_aws_cli_parses_the_sts_response() {
     let client = session_client(&server, &creds, true);
     client.put_object().bucket(BUCKET).key("cli").body(ByteStream::from_static(b"c")).send().await.expect("PUT");
 }
+
+/// AssumeRoleWithWebIdentity naming `role_arn`.
+fn assume_role(server: &Server, token: &str, role_arn: &str) -> HttpReply {
+    let params = [
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", role_arn),
+        ("RoleSessionName", "e2e-session"),
+        ("WebIdentityToken", token),
+    ];
+    sts_post(server, &params)
+}
+
+fn creds_of(reply: &HttpReply) -> SessionCreds {
+    assert_eq!(reply.status, 200, "AssumeRoleWithWebIdentity: {}", reply.text());
+    let xml = reply.text();
+    let field = |name| element(&xml, name).unwrap_or_else(|| panic!("no {name} in {xml}"));
+    SessionCreds {
+        access_key: field("AccessKeyId"),
+        secret_key: field("SecretAccessKey"),
+        token: field("SessionToken"),
+        expiration: field("Expiration"),
+    }
+}
+
+#[tokio::test]
+async fn several_providers_and_trusted_roles_come_from_the_config_file() {
+    let eu = OidcProvider::start();
+    let uk = OidcProvider::start();
+    let (keys, key_file) = scratch_key_file();
+    let uploader = "arn:aws:iam::000000000000:role/uploader";
+    let config = format!(
+        r#"
+[[oidc]]
+name = "eu"
+issuer = "{eu}"
+client_ids = ["sovereign-s3"]
+
+[[oidc]]
+name = "uk"
+issuer = "{uk}"
+client_ids = ["sovereign-s3"]
+
+[[role]]
+arn = "{uploader}"
+policies = ["writeonly"]
+trust_policy = '''
+{{"Version": "2012-10-17", "Statement": {{"Effect": "Allow",
+  "Principal": {{"Federated": "{eu}"}},
+  "Action": "sts:AssumeRoleWithWebIdentity",
+  "Condition": {{"ForAnyValue:StringEquals": {{"jwt:realm_access.roles": "s3-writers"}}}}}}}}
+'''
+"#,
+        eu = eu.issuer(),
+        uk = uk.issuer(),
+    );
+    let config_file = keys.path().join("sovereign-s3.toml");
+    std::fs::write(&config_file, config).expect("write the config file");
+    let args = ["--config".to_owned(), config_file.to_string_lossy().into_owned()]
+        .into_iter()
+        .chain(["--sts-key-file".to_owned(), key_file.to_string_lossy().into_owned()])
+        .collect::<Vec<_>>();
+    let server = start_gateway(&args);
+    let root = server.client();
+    create_bucket(&root, BUCKET).await;
+    root.put_object().bucket(BUCKET).key("k").body(ByteStream::from_static(b"v")).send().await.expect("PUT");
+
+    // Both providers are trusted; their tokens have the same `sub` (the client id) but are
+    // different identities: a bucket policy that denies uk's does not touch eu's.
+    let deny_uk = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
+        "Principal": {"AWS": "arn:aws:iam:::user/uk/sovereign-s3"}, "Action": "s3:GetObject",
+        "Resource": format!("arn:aws:s3:::{BUCKET}/*")}]});
+    root.put_bucket_policy().bucket(BUCKET).policy(deny_uk.to_string()).send().await.expect("PutBucketPolicy");
+    let eu_session = session_client(&server, &creds_of(&assume(&server, &eu.token(CLIENT_ID), None)), true);
+    assert_eq!(get_bytes(&eu_session, BUCKET, "k").await, b"v");
+    let uk_session = session_client(&server, &creds_of(&assume(&server, &uk.token(CLIENT_ID), None)), true);
+    assert_s3_error(uk_session.get_object().bucket(BUCKET).key("k").send().await, 403, &["AccessDenied"]);
+
+    // The role admits eu's tokens with the realm role s3-writers, and grants writeonly.
+    let writer = creds_of(&assume_role(&server, &eu.token("roles-only"), uploader));
+    let writer = session_client(&server, &writer, true);
+    writer.put_object().bucket(BUCKET).key("up").body(ByteStream::from_static(b"u")).send().await.expect("PUT");
+    assert_s3_error(writer.get_object().bucket(BUCKET).key("up").send().await, 403, &["AccessDenied"]);
+    // Not a token without the role, nor one of the other provider with it.
+    assert_sts_error(&assume_role(&server, &eu.token(CLIENT_ID), uploader), 403, "AccessDenied");
+    assert_sts_error(&assume_role(&server, &uk.token("roles-only"), uploader), 403, "AccessDenied");
+    // A role ARN that is not configured falls back to the token's own policies: roles-only
+    // has none under this provider (no role_policies in the file).
+    assert_sts_error(&assume(&server, &eu.token("roles-only"), None), 403, "AccessDenied");
+}
+
+#[test]
+fn two_unnamed_providers_do_not_start() {
+    let (dir, key_file) = scratch_key_file();
+    let config_file = dir.path().join("sovereign-s3.toml");
+    std::fs::write(&config_file, "[[oidc]]\nissuer = \"http://127.0.0.1:1/realms/b\"\nclient_ids = [\"c\"]\n")
+        .expect("write the config file");
+    let drive = dir.path().join("d1");
+    std::fs::create_dir(&drive).expect("drive directory");
+    let mut child = Command::new(server_binary())
+        .arg("server")
+        .arg(&drive)
+        .args(["--address", "127.0.0.1:0", "--oidc-issuer", "http://127.0.0.1:1/realms/a", "--oidc-client-id", "c"])
+        .arg("--config")
+        .arg(&config_file)
+        .arg("--sts-key-file")
+        .arg(&key_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sovereign-s3");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for sovereign-s3") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started with two unnamed OIDC providers");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("read stderr");
+    assert!(!status.success() && stderr.contains("needs a name"), "{status}: {stderr}");
+}

@@ -192,34 +192,8 @@ fn caller_keys(context: &mut Context, principal: &Principal) {
             context.insert("aws:PrincipalType", "AssumedRole");
             context.insert("aws:username", session.subject.clone());
             context.insert("aws:userid", session.subject.clone());
-            for (claim, value) in &session.claims {
-                let key = format!("jwt:{claim}");
-                match value {
-                    serde_json::Value::String(s) => context.insert(&key, s.clone()),
-                    serde_json::Value::Array(items) => {
-                        for item in items {
-                            if let Some(scalar) = scalar(item) {
-                                context.insert(&key, scalar);
-                            }
-                        }
-                    }
-                    other => {
-                        if let Some(scalar) = scalar(other) {
-                            context.insert(&key, scalar);
-                        }
-                    }
-                }
-            }
+            crate::sts::claims::claim_keys(context, &session.claims);
         }
-    }
-}
-
-fn scalar(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! From a verified web identity token's claims to policy names: the policy claim (a string, a
-//! comma-separated list or a JSON array), and Keycloak roles and groups mapped by configuration.
+//! comma-separated list or a JSON array), and Keycloak roles and groups mapped by configuration;
+//! and from claims to the `jwt:<claim>` condition keys of policies.
 
+use policy::Context;
 use serde_json::{Map, Value};
 
 /// Claims copied into a session, for policy variables (`${jwt:sub}`) and conditions.
@@ -88,6 +90,48 @@ impl ClaimMapping {
             .filter(|(name, _)| KEPT_CLAIMS.contains(&name.as_str()) || **name == self.policy_claim)
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect()
+    }
+}
+
+/// A token's claims as `jwt:<claim>` condition keys (strings, numbers and booleans; an array
+/// as several values; an object's members as `jwt:<claim>.<member>`, so that Keycloak's
+/// `realm_access.roles` and `resource_access.<client>.roles` can be tested): for trust
+/// policies and for a session's requests.
+pub(crate) fn claim_keys(context: &mut Context, claims: &Map<String, Value>) {
+    for (claim, value) in claims {
+        insert_claim(context, &format!("jwt:{claim}"), value, 0);
+    }
+}
+
+/// How deep objects in claims are followed.
+const MAX_CLAIM_DEPTH: usize = 3;
+
+fn insert_claim(context: &mut Context, key: &str, value: &Value, depth: usize) {
+    match value {
+        Value::Object(members) if depth < MAX_CLAIM_DEPTH => {
+            for (member, value) in members {
+                insert_claim(context, &format!("{key}.{member}"), value, depth + 1);
+            }
+        }
+        other => {
+            for scalar in scalars(other) {
+                context.insert(key, scalar);
+            }
+        }
+    }
+}
+
+/// A claim's values: itself if scalar, its scalar items if an array.
+pub(crate) fn scalars(value: &Value) -> Vec<String> {
+    let scalar = |value: &Value| match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    match value {
+        Value::Array(items) => items.iter().filter_map(scalar).collect(),
+        other => scalar(other).into_iter().collect(),
     }
 }
 

@@ -142,7 +142,7 @@ async fn assume_role(sts: &Sts, params: &Params) -> Result<(Minted, Echo), StsEr
             StsError::Validation("1 validation error detected: Value at 'durationSeconds' must be an integer".into())
         })?)),
     };
-    let minted = sts.assume_role_with_web_identity(token, duration, SystemTime::now()).await?;
+    let minted = sts.assume_role_with_web_identity(token, &role_arn, duration, SystemTime::now()).await?;
     Ok((minted, Echo { role_arn, session_name }))
 }
 

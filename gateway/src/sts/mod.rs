@@ -6,6 +6,7 @@ pub mod auth;
 pub mod claims;
 pub mod endpoint;
 pub mod oidc;
+pub mod roles;
 pub mod session;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::sts::claims::ClaimMapping;
 use crate::sts::oidc::{OidcProviders, TokenError, VerifiedToken};
+use crate::sts::roles::Role;
 use crate::sts::session::{ClusterKey, SessionCredentials, SessionIdentity};
 
 /// Shortest session AWS STS grants.
@@ -84,15 +86,25 @@ impl From<TokenError> for StsError {
     }
 }
 
+/// One trusted identity provider.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Its name, which namespaces the identities of its tokens (`<name>/<sub>`); needed when
+    /// several providers are trusted, since `sub` is unique only within one issuer.
+    pub name: Option<String>,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Client ids its tokens must be issued for, and how its claims become policies.
+    pub mapping: ClaimMapping,
+}
+
 /// Settings of the STS.
 #[derive(Debug, Clone)]
 pub struct StsConfig {
-    /// Trusted issuers.
-    pub issuers: Vec<String>,
-    /// Client ids a token must be issued for.
-    pub client_ids: Vec<String>,
-    /// Claims to policies.
-    pub mapping: ClaimMapping,
+    /// Trusted identity providers.
+    pub providers: Vec<ProviderConfig>,
+    /// Roles a request may name in `RoleArn`.
+    pub roles: Vec<Role>,
     /// Longest session granted.
     pub max_duration: Duration,
 }
@@ -106,35 +118,48 @@ pub struct Minted {
     pub credentials: SessionCredentials,
 }
 
-/// The STS: trusted providers, claim mapping, and the cluster key that seals sessions.
+/// The STS: trusted providers, claim mapping, roles, and the cluster key that seals sessions.
 pub struct Sts {
-    providers: OidcProviders,
-    mapping: ClaimMapping,
+    verifier: OidcProviders,
+    providers: Vec<ProviderConfig>,
+    roles: Vec<Role>,
     max_duration: Duration,
     key: Arc<ClusterKey>,
 }
 
 impl std::fmt::Debug for Sts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sts").field("client_ids", &self.client_ids()).finish_non_exhaustive()
+        f.debug_struct("Sts").field("providers", &self.providers).finish_non_exhaustive()
     }
 }
 
 impl Sts {
-    /// The STS for `config`, minting under `key`.
+    /// The STS for `config`, minting under `key`. Refuses several providers unless each has a
+    /// distinct name, and two roles with one ARN.
     pub fn new(config: StsConfig, key: Arc<ClusterKey>) -> Result<Self, String> {
         if config.max_duration < MIN_DURATION {
             return Err(format!("the STS maximum session duration must be at least {}s", MIN_DURATION.as_secs()));
         }
-        let providers = OidcProviders::new(&config.issuers, &config.client_ids)?;
-        Ok(Self { providers, mapping: config.mapping, max_duration: config.max_duration, key })
+        check_names(&config.providers)?;
+        if let Some(role) =
+            config.roles.iter().enumerate().find(|(i, r)| config.roles[..*i].iter().any(|o| o.arn == r.arn))
+        {
+            return Err(format!("role {} is configured twice", role.1.arn));
+        }
+        let trusted: Vec<(String, Vec<String>)> =
+            config.providers.iter().map(|p| (p.issuer.clone(), p.mapping.client_ids.clone())).collect();
+        let verifier = OidcProviders::new(&trusted)?;
+        Ok(Self { verifier, providers: config.providers, roles: config.roles, max_duration: config.max_duration, key })
     }
 
     /// Verifies `web_identity_token` and mints credentials lasting `duration` (default one
-    /// hour), never past the token's own expiry.
+    /// hour), never past the token's own expiry. The session's policies are those of the role
+    /// `role_arn` names if it is a configured role whose trust policy admits the token (a
+    /// configured role that does not admit it is refused), else those the token's claims map to.
     pub async fn assume_role_with_web_identity(
         &self,
         web_identity_token: &str,
+        role_arn: &str,
         duration: Option<Duration>,
         now: SystemTime,
     ) -> Result<Minted, StsError> {
@@ -146,27 +171,93 @@ impl Sts {
                 self.max_duration.as_secs()
             )));
         }
-        let token = self.providers.verify(web_identity_token, now).await?;
-        let policies = self.mapping.policies(&token.claims);
+        let token = self.verifier.verify(web_identity_token, now).await?;
+        let provider = self
+            .providers
+            .iter()
+            .find(|p| p.issuer == token.issuer)
+            .ok_or_else(|| StsError::Internal("the verified token's provider is not configured".into()))?;
+        let policies = match self.roles.iter().find(|role| role.arn == role_arn) {
+            Some(role) if role.trusts(&token, now) => role.policies.clone(),
+            Some(role) => {
+                return Err(StsError::AccessDenied(format!(
+                    "Not authorized to perform sts:AssumeRoleWithWebIdentity: the trust policy of {} does not admit this token",
+                    role.arn
+                )))
+            }
+            None => provider.mapping.policies(&token.claims),
+        };
         if policies.is_empty() {
             return Err(StsError::AccessDenied(format!(
                 "Not authorized to perform sts:AssumeRoleWithWebIdentity: the token grants no policy (claim '{}' or a mapped role)",
-                self.mapping.policy_claim
+                provider.mapping.policy_claim
             )));
         }
+        let subject = match &provider.name {
+            Some(name) => format!("{name}/{}", token.subject),
+            None => token.subject.clone(),
+        };
         let identity = SessionIdentity {
             issuer: token.issuer.clone(),
-            subject: token.subject.clone(),
+            subject,
             policies,
-            claims: self.mapping.kept_claims(&token.claims),
+            claims: provider.mapping.kept_claims(&token.claims),
         };
         let expires = (now + duration).min(token.expires);
         let credentials = self.key.mint(identity, expires).map_err(StsError::Internal)?;
         Ok(Minted { token, credentials })
     }
+}
 
-    /// The configured client ids.
-    pub fn client_ids(&self) -> &[String] {
-        self.providers.client_ids()
+/// Provider names: each `[a-z0-9-]`, distinct, and present on every provider when there are
+/// several.
+fn check_names(providers: &[ProviderConfig]) -> Result<(), String> {
+    for (i, provider) in providers.iter().enumerate() {
+        match &provider.name {
+            Some(name) => {
+                let valid = !name.is_empty()
+                    && name.len() <= 32
+                    && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !valid {
+                    return Err(format!("OIDC provider name {name:?}: 1 to 32 characters of a-z, 0-9 and -"));
+                }
+                if providers[..i].iter().any(|p| p.name.as_deref() == Some(name)) {
+                    return Err(format!("OIDC provider name {name:?} is used twice"));
+                }
+            }
+            None if providers.len() > 1 => {
+                return Err(format!(
+                    "OIDC provider {} needs a name: with several providers, each namespaces its identities \
+                     (a token's `sub` is unique only within its issuer)",
+                    provider.issuer
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(name: Option<&str>, issuer: &str) -> ProviderConfig {
+        ProviderConfig {
+            name: name.map(str::to_owned),
+            issuer: issuer.to_owned(),
+            mapping: ClaimMapping { client_ids: vec!["c".into()], ..ClaimMapping::default() },
+        }
+    }
+
+    #[test]
+    fn several_providers_need_distinct_names() {
+        assert!(check_names(&[provider(None, "https://a")]).is_ok());
+        assert!(check_names(&[provider(Some("eu"), "https://a"), provider(Some("uk"), "https://b")]).is_ok());
+        let unnamed = check_names(&[provider(Some("eu"), "https://a"), provider(None, "https://b")]);
+        assert!(unnamed.unwrap_err().contains("needs a name"));
+        let twice = check_names(&[provider(Some("eu"), "https://a"), provider(Some("eu"), "https://b")]);
+        assert!(twice.unwrap_err().contains("used twice"));
+        assert!(check_names(&[provider(Some("EU/x"), "https://a")]).is_err());
     }
 }

@@ -76,34 +76,37 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 /// The trusted identity providers.
 pub struct OidcProviders {
     providers: Vec<Provider>,
-    client_ids: Vec<String>,
 }
 
 impl OidcProviders {
-    /// Trusts tokens of `issuers` (exact `iss` values, such as
-    /// `https://keycloak.example/realms/sovereign`) issued for one of `client_ids`. Nothing is
-    /// fetched until the first token arrives.
-    pub fn new(issuers: &[String], client_ids: &[String]) -> Result<Self, String> {
-        if client_ids.iter().all(|c| c.trim().is_empty()) {
-            return Err("--oidc-issuer needs --oidc-client-id (SOVEREIGN_S3_OIDC_CLIENT_ID)".into());
-        }
+    /// Trusts tokens of each `(issuer, client_ids)`: the exact `iss` (such as
+    /// `https://keycloak.example/realms/sovereign`) and the clients its tokens must be issued
+    /// for. Nothing is fetched until the first token arrives.
+    pub fn new(trusted: &[(String, Vec<String>)]) -> Result<Self, String> {
         let http = http_client()?;
-        let providers = issuers
-            .iter()
-            .map(|issuer| {
-                if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
-                    return Err(format!("--oidc-issuer {issuer:?} must start with https:// or http://"));
-                }
-                Ok(Provider { issuer: issuer.clone(), http: http.clone(), keys: Mutex::new(KeyState::default()) })
-            })
-            .collect::<Result<_, String>>()?;
-        let client_ids = client_ids.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
-        Ok(Self { providers, client_ids })
-    }
-
-    /// The configured client ids.
-    pub fn client_ids(&self) -> &[String] {
-        &self.client_ids
+        let mut providers: Vec<Provider> = Vec::new();
+        for (issuer, client_ids) in trusted {
+            if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+                return Err(format!("OIDC issuer {issuer:?} must start with https:// or http://"));
+            }
+            if providers.iter().any(|p| p.issuer == *issuer) {
+                return Err(format!("OIDC issuer {issuer:?} is configured twice"));
+            }
+            let client_ids: Vec<String> =
+                client_ids.iter().map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()).collect();
+            if client_ids.is_empty() {
+                return Err(format!(
+                    "OIDC issuer {issuer:?} needs client ids (--oidc-client-id, SOVEREIGN_S3_OIDC_CLIENT_ID, or client_ids in the config file)"
+                ));
+            }
+            providers.push(Provider {
+                issuer: issuer.clone(),
+                client_ids,
+                http: http.clone(),
+                keys: Mutex::new(KeyState::default()),
+            });
+        }
+        Ok(Self { providers })
     }
 
     /// Verifies `token` against the provider that its `iss` names.
@@ -117,7 +120,7 @@ impl OidcProviders {
             .ok_or_else(|| invalid("the token's issuer is not a trusted identity provider"))?;
         let kid = header.kid.as_deref().ok_or_else(|| invalid("the token names no signing key (kid)"))?;
         let jwk = provider.key(kid).await?;
-        verify_with_key(token, &header, &jwk, &provider.issuer, &self.client_ids, now)
+        verify_with_key(token, &header, &jwk, &provider.issuer, &provider.client_ids, now)
     }
 }
 
@@ -214,9 +217,10 @@ fn matching_audience(claims: &Map<String, Value>, client_ids: &[String]) -> Opti
     audiences.into_iter().chain(azp).find(|name| configured(name)).map(str::to_owned)
 }
 
-/// One trusted issuer and its cached signing keys.
+/// One trusted issuer, the clients its tokens must be for, and its cached signing keys.
 struct Provider {
     issuer: String,
+    client_ids: Vec<String>,
     http: HttpClient,
     keys: Mutex<KeyState>,
 }
