@@ -85,8 +85,8 @@ fn assume(server: &Server, token: &str, duration: Option<&str>) -> HttpReply {
     sts_post(server, &params)
 }
 
-fn assume_ok(server: &Server, token: &str) -> SessionCreds {
-    let reply = assume(server, token, None);
+/// The credentials of a successful STS reply.
+fn creds_of(reply: &HttpReply) -> SessionCreds {
     assert_eq!(reply.status, 200, "AssumeRoleWithWebIdentity: {}", reply.text());
     let xml = reply.text();
     let field = |name| element(&xml, name).unwrap_or_else(|| panic!("no {name} in {xml}"));
@@ -96,6 +96,10 @@ fn assume_ok(server: &Server, token: &str) -> SessionCreds {
         token: field("SessionToken"),
         expiration: field("Expiration"),
     }
+}
+
+fn assume_ok(server: &Server, token: &str) -> SessionCreds {
+    creds_of(&assume(server, token, None))
 }
 
 /// Asserts an STS error reply: status, `ErrorResponse/Error/Code`.
@@ -372,18 +376,6 @@ fn assume_role(server: &Server, token: &str, role_arn: &str) -> HttpReply {
         ("WebIdentityToken", token),
     ];
     sts_post(server, &params)
-}
-
-fn creds_of(reply: &HttpReply) -> SessionCreds {
-    assert_eq!(reply.status, 200, "AssumeRoleWithWebIdentity: {}", reply.text());
-    let xml = reply.text();
-    let field = |name| element(&xml, name).unwrap_or_else(|| panic!("no {name} in {xml}"));
-    SessionCreds {
-        access_key: field("AccessKeyId"),
-        secret_key: field("SecretAccessKey"),
-        token: field("SessionToken"),
-        expiration: field("Expiration"),
-    }
 }
 
 #[tokio::test]
