@@ -259,6 +259,11 @@ pub struct ServerArgs {
     #[arg(long, env = "SOVEREIGN_S3_OIDC_ISSUER", value_delimiter = ',')]
     pub oidc_issuer: Vec<String>,
 
+    /// A name for the `--oidc-issuer` provider, which namespaces its identities (`<name>:<sub>`):
+    /// needed when the config file trusts more providers.
+    #[arg(long, env = "SOVEREIGN_S3_OIDC_NAME")]
+    pub oidc_name: Option<String>,
+
     /// Client ids a web identity token must be issued for (its `aud` or `azp`).
     #[arg(long, env = "SOVEREIGN_S3_OIDC_CLIENT_ID", value_delimiter = ',')]
     pub oidc_client_id: Vec<String>,

@@ -4,7 +4,7 @@
 //!
 //! ```toml
 //! [[oidc]]
-//! name = "eu"                                  # identities are `eu/<sub>`
+//! name = "eu"                                  # identities are `eu:<sub>`
 //! issuer = "https://keycloak.eu.example/realms/sovereign"
 //! client_ids = ["sovereign-s3"]
 //! policy_claim = "policy"                      # the default
@@ -89,18 +89,29 @@ impl ConfigFile {
         let providers = document
             .oidc
             .into_iter()
-            .map(|entry| ProviderConfig {
-                name: entry.name,
-                issuer: entry.issuer,
-                mapping: ClaimMapping {
-                    policy_claim: entry.policy_claim.unwrap_or_else(|| DEFAULT_POLICY_CLAIM.to_owned()),
-                    role_policies: entry.role_policies.into_iter().collect(),
-                    client_ids: entry.client_ids,
-                },
+            .map(|entry| {
+                let role_policies = entry
+                    .role_policies
+                    .iter()
+                    .map(|(role, policy)| ClaimMapping::role_policy(role, policy))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("OIDC provider {}: {e}", entry.issuer))?;
+                Ok(ProviderConfig {
+                    name: entry.name,
+                    issuer: entry.issuer,
+                    mapping: ClaimMapping {
+                        policy_claim: entry.policy_claim.unwrap_or_else(|| DEFAULT_POLICY_CLAIM.to_owned()),
+                        role_policies,
+                        client_ids: entry.client_ids,
+                    },
+                })
             })
-            .collect();
-        let roles = document
-            .role
+            .collect::<Result<Vec<_>, String>>()?;
+        let document_roles = document.role;
+        if providers.is_empty() && !document_roles.is_empty() {
+            return Err("roles ([[role]]) need an OpenID provider ([[oidc]]) in the same file".into());
+        }
+        let roles = document_roles
             .into_iter()
             .map(|entry| Role::new(&entry.arn, entry.policies, &entry.trust_policy))
             .collect::<Result<_, _>>()?;
@@ -152,10 +163,22 @@ trust_policy = '''
     fn mistakes_are_refused_with_the_reason() {
         let unknown = ConfigFile::parse("[[oidc]]\nissuer = \"https://a\"\nclient_ids = [\"c\"]\nclaim = \"x\"\n");
         assert!(unknown.unwrap_err().contains("unknown field"));
-        let bad_trust = "[[role]]\narn = \"arn:aws:iam:::role/r\"\npolicies = [\"readonly\"]\ntrust_policy = \"{}\"\n";
-        assert!(ConfigFile::parse(bad_trust).unwrap_err().contains("trust policy"));
-        let not_a_role = "[[role]]\narn = \"arn:aws:iam:::user/r\"\npolicies = [\"readonly\"]\ntrust_policy = \"{}\"\n";
-        assert!(ConfigFile::parse(not_a_role).unwrap_err().contains("not a role ARN"));
+        let provider = "[[oidc]]\nissuer = \"https://a\"\nclient_ids = [\"c\"]\n";
+        let bad_trust = format!(
+            "{provider}[[role]]\narn = \"arn:aws:iam:::role/r\"\npolicies = [\"readonly\"]\ntrust_policy = \"{{}}\"\n"
+        );
+        assert!(ConfigFile::parse(&bad_trust).unwrap_err().contains("trust policy"));
+        let not_a_role = format!(
+            "{provider}[[role]]\narn = \"arn:aws:iam:::user/r\"\npolicies = [\"readonly\"]\ntrust_policy = \"{{}}\"\n"
+        );
+        assert!(ConfigFile::parse(&not_a_role).unwrap_err().contains("not a role ARN"));
         assert!(ConfigFile::parse("").unwrap().providers.is_empty());
+        let empty_role =
+            "[[oidc]]\nissuer = \"https://a\"\nclient_ids = [\"c\"]\nrole_policies = { \" \" = \"readwrite\" }\n";
+        assert!(ConfigFile::parse(empty_role).unwrap_err().contains("may be empty"));
+        let allow = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"https://a"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+        let orphan =
+            format!("[[role]]\narn = \"arn:aws:iam:::role/r\"\npolicies = [\"readonly\"]\ntrust_policy = '{allow}'\n");
+        assert!(ConfigFile::parse(&orphan).unwrap_err().contains("need an OpenID provider"));
     }
 }

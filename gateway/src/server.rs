@@ -179,14 +179,14 @@ fn security_token_service(args: &ServerArgs, key: Option<Arc<ClusterKey>>) -> Re
     let Some(key) = key.filter(|_| args.sts_enabled()) else {
         return Ok(None);
     };
-    // The provider of the flags (unnamed, as before the config file) and those of the file;
-    // Sts::new refuses several unless each has a name.
+    // The provider of the flags and those of the file; Sts::new refuses several unless each
+    // has a name.
     let mut providers: Vec<ProviderConfig> = args
         .oidc_issuer
         .iter()
         .map(|issuer| {
             Ok(ProviderConfig {
-                name: None,
+                name: args.oidc_name.clone(),
                 issuer: issuer.clone(),
                 mapping: ClaimMapping {
                     policy_claim: args.oidc_policy_claim.clone(),

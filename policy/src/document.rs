@@ -164,6 +164,17 @@ impl Policy {
         self.statements.iter().flat_map(|s| s.conditions.iter()).any(|c| c.key().starts_with(prefix))
     }
 
+    /// The principals the policy's Principal and NotPrincipal elements name (ARNs, or identity
+    /// providers in a trust policy), each once, without `"*"`.
+    pub fn principal_names(&self) -> Vec<&str> {
+        let principals = self.statements.iter().filter_map(|s| s.principals.as_ref());
+        let mut names: Vec<&str> =
+            principals.flat_map(|p| p.named.iter().map(String::as_str)).filter(|n| *n != "*").collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// Every condition key the policy's conditions and variables name (normalized).
     pub fn condition_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
@@ -307,6 +318,12 @@ impl Parser<'_> {
             None => return Err(malformed("Missing required field Effect", path)),
         };
         let principals = self.principals(fields, path)?;
+        if self.kind == Kind::Trust && effect == Effect::Allow && principals.as_ref().is_some_and(|p| p.everyone) {
+            return Err(malformed(
+                "An Allow of a trust policy must name the identity providers it trusts, not \"*\"",
+                &join(path, "Principal"),
+            ));
+        }
         let actions = self.actions(fields, path)?;
         let resources = self.resources(fields, path)?;
         let conditions = match fields.get("Condition") {
@@ -341,6 +358,9 @@ impl Parser<'_> {
         };
         if self.kind == Kind::Identity {
             return Err(malformed("Policy document should not specify a principal", &path));
+        }
+        if self.kind == Kind::Trust && negated {
+            return Err(malformed("NotPrincipal is not allowed in a trust policy", &path));
         }
         // Bucket policies name AWS principals (ARNs); trust policies name identity providers
         // (their issuer URL or an `oidc-provider` ARN).

@@ -238,10 +238,17 @@ fn trust_policies_name_identity_providers_and_no_resource() {
     assert_eq!(path_of(trust(no_principal)), ("Missing required field Principal".into(), "Statement".into()));
     let aws = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam:::user/a"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
     assert_eq!(path_of(trust(aws)).0, "Invalid principal in policy");
-    let resource = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity","Resource":"*"}}"#;
+    let resource = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity","Resource":"*"}}"#;
     assert_eq!(path_of(trust(resource)).0, "Has prohibited field Resource");
     let bad = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"idp.example"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
     assert_eq!(path_of(trust(bad)).0, "Invalid principal in policy: 'idp.example'");
+    // Everyone may be denied, not allowed: an Allow names the providers it trusts.
+    let everyone = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+    assert!(path_of(trust(everyone)).0.starts_with("An Allow of a trust policy must name"));
+    let deny_all = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+    assert!(trust(deny_all).is_ok());
+    let not_principal = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotPrincipal":{"Federated":"https://idp.example"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+    assert_eq!(path_of(trust(not_principal)).0, "NotPrincipal is not allowed in a trust policy");
     // A bucket policy still refuses a Federated principal.
     let in_bucket = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"https://idp.example"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#;
     assert_eq!(path_of(bucket(in_bucket)).0, "Invalid principal in policy");

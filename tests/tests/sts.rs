@@ -384,6 +384,7 @@ async fn several_providers_and_trusted_roles_come_from_the_config_file() {
     let uk = OidcProvider::start();
     let (keys, key_file) = scratch_key_file();
     let uploader = "arn:aws:iam::000000000000:role/uploader";
+    let auditor = "arn:aws:iam::000000000000:role/auditor";
     let config = format!(
         r#"
 [[oidc]]
@@ -405,9 +406,22 @@ trust_policy = '''
   "Action": "sts:AssumeRoleWithWebIdentity",
   "Condition": {{"ForAnyValue:StringEquals": {{"jwt:realm_access.roles": "s3-writers"}}}}}}}}
 '''
+
+[[role]]
+arn = "{auditor}"
+policies = ["writeonly"]
+trust_policy = '''
+{{"Version": "2012-10-17", "Statement": [
+  {{"Effect": "Allow", "Principal": {{"Federated": "arn:aws:iam::000000000000:oidc-provider/{eu_path}"}},
+    "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {{"StringEquals": {{"{eu_path}:aud": "account", "jwt:azp": "sovereign-s3"}}}}}},
+  {{"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {{"StringEquals": {{"jwt:azp": "no-policy"}}}}}}]}}
+'''
 "#,
         eu = eu.issuer(),
         uk = uk.issuer(),
+        eu_path = eu.issuer().trim_start_matches("http://"),
     );
     let config_file = keys.path().join("sovereign-s3.toml");
     std::fs::write(&config_file, config).expect("write the config file");
@@ -423,7 +437,7 @@ trust_policy = '''
     // Both providers are trusted; their tokens have the same `sub` (the client id) but are
     // different identities: a bucket policy that denies uk's does not touch eu's.
     let deny_uk = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Deny",
-        "Principal": {"AWS": "arn:aws:iam:::user/uk/sovereign-s3"}, "Action": "s3:GetObject",
+        "Principal": {"AWS": "arn:aws:iam:::user/uk:sovereign-s3"}, "Action": "s3:GetObject",
         "Resource": format!("arn:aws:s3:::{BUCKET}/*")}]});
     root.put_bucket_policy().bucket(BUCKET).policy(deny_uk.to_string()).send().await.expect("PutBucketPolicy");
     let eu_session = session_client(&server, &creds_of(&assume(&server, &eu.token(CLIENT_ID), None)), true);
@@ -442,6 +456,16 @@ trust_policy = '''
     // A role ARN that is not configured falls back to the token's own policies: roles-only
     // has none under this provider (no role_policies in the file).
     assert_sts_error(&assume(&server, &eu.token("roles-only"), None), 403, "AccessDenied");
+
+    // A role admitted by AWS-style provider keys grants the role's policies only, not the
+    // token's own `policy: readwrite` claim.
+    let role_session = creds_of(&assume_role(&server, &eu.token(CLIENT_ID), auditor));
+    let role_session = session_client(&server, &role_session, true);
+    role_session.put_object().bucket(BUCKET).key("a").body(ByteStream::from_static(b"a")).send().await.expect("PUT");
+    assert_s3_error(role_session.get_object().bucket(BUCKET).key("k").send().await, 403, &["AccessDenied"]);
+    // Its trust policy admits eu's sovereign-s3 client only.
+    assert_sts_error(&assume_role(&server, &uk.token(CLIENT_ID), auditor), 403, "AccessDenied");
+    assert_sts_error(&assume_role(&server, &eu.token("no-policy"), auditor), 403, "AccessDenied");
 }
 
 #[test]

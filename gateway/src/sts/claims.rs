@@ -38,12 +38,19 @@ impl ClaimMapping {
         pairs
             .iter()
             .map(|pair| match pair.split_once('=') {
-                Some((role, policy)) if !role.trim().is_empty() && !policy.trim().is_empty() => {
-                    Ok((role.trim().to_owned(), policy.trim().to_owned()))
-                }
-                _ => Err(format!("--oidc-role-policy {pair:?}: expected ROLE=POLICY")),
+                Some((role, policy)) => Self::role_policy(role, policy),
+                None => Err(format!("--oidc-role-policy {pair:?}: expected ROLE=POLICY")),
             })
             .collect()
+    }
+
+    /// One role (or group) and the policy it grants, trimmed; neither may be empty.
+    pub fn role_policy(role: &str, policy: &str) -> Result<(String, String), String> {
+        let (role, policy) = (role.trim(), policy.trim());
+        if role.is_empty() || policy.is_empty() {
+            return Err(format!("role policy {role:?} = {policy:?}: neither the role nor the policy may be empty"));
+        }
+        Ok((role.to_owned(), policy.to_owned()))
     }
 
     /// The policy names the claims grant, each once, in the order found.
@@ -109,7 +116,8 @@ const MAX_CLAIM_DEPTH: usize = 3;
 fn insert_claim(context: &mut Context, key: &str, value: &Value, depth: usize) {
     match value {
         Value::Object(members) if depth < MAX_CLAIM_DEPTH => {
-            for (member, value) in members {
+            // A member name with a `.` could pose as a nested path (`a.b` in `x` as `x.a` > `b`).
+            for (member, value) in members.iter().filter(|(member, _)| !member.contains('.')) {
                 insert_claim(context, &format!("{key}.{member}"), value, depth + 1);
             }
         }

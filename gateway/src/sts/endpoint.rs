@@ -88,15 +88,7 @@ pub async fn handle(sts: &Sts, req: Request<IdleTimeoutBody<Incoming>>, request_
         Err(e) => Err(e),
     };
     match result {
-        Ok((minted, params)) => {
-            tracing::info!(
-                issuer = %minted.token.issuer,
-                subject = %minted.token.subject,
-                access_key = %minted.credentials.access_key,
-                "STS session minted"
-            );
-            xml(StatusCode::OK, success_xml(&minted, &params, request_id))
-        }
+        Ok((minted, params)) => xml(StatusCode::OK, success_xml(&minted, &params, request_id)),
         Err(e) => {
             tracing::debug!(code = e.code(), error = %e, "STS request refused");
             let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);

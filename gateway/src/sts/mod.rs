@@ -89,7 +89,7 @@ impl From<TokenError> for StsError {
 /// One trusted identity provider.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
-    /// Its name, which namespaces the identities of its tokens (`<name>/<sub>`); needed when
+    /// Its name, which namespaces the identities of its tokens (`<name>:<sub>`); needed when
     /// several providers are trusted, since `sub` is unique only within one issuer.
     pub name: Option<String>,
     /// The exact `iss` of its tokens.
@@ -141,10 +141,17 @@ impl Sts {
             return Err(format!("the STS maximum session duration must be at least {}s", MIN_DURATION.as_secs()));
         }
         check_names(&config.providers)?;
-        if let Some(role) =
-            config.roles.iter().enumerate().find(|(i, r)| config.roles[..*i].iter().any(|o| o.arn == r.arn))
-        {
-            return Err(format!("role {} is configured twice", role.1.arn));
+        let issuers: Vec<&str> = config.providers.iter().map(|p| p.issuer.as_str()).collect();
+        for (i, issuer) in issuers.iter().enumerate() {
+            if issuers[..i].iter().any(|other| roles::provider_path(other) == roles::provider_path(issuer)) {
+                return Err(format!("OIDC issuer {issuer} is configured twice (with http:// and https://?)"));
+            }
+        }
+        for (i, role) in config.roles.iter().enumerate() {
+            if config.roles[..i].iter().any(|other| other.arn == role.arn) {
+                return Err(format!("role {} is configured twice", role.arn));
+            }
+            role.check(&issuers)?;
         }
         let trusted: Vec<(String, Vec<String>)> =
             config.providers.iter().map(|p| (p.issuer.clone(), p.mapping.client_ids.clone())).collect();
@@ -180,10 +187,8 @@ impl Sts {
         let policies = match self.roles.iter().find(|role| role.arn == role_arn) {
             Some(role) if role.trusts(&token, now) => role.policies.clone(),
             Some(role) => {
-                return Err(StsError::AccessDenied(format!(
-                    "Not authorized to perform sts:AssumeRoleWithWebIdentity: the trust policy of {} does not admit this token",
-                    role.arn
-                )))
+                tracing::info!(role = %role.arn, issuer = %token.issuer, subject = %token.subject, "STS refused: the role's trust policy does not admit the token");
+                return Err(StsError::AccessDenied("Not authorized to perform sts:AssumeRoleWithWebIdentity".into()));
             }
             None => provider.mapping.policies(&token.claims),
         };
@@ -193,8 +198,9 @@ impl Sts {
                 provider.mapping.policy_claim
             )));
         }
+        // `:` is in no IAM user name: `eu:alice` is no user, nor under a user's `${aws:username}/`.
         let subject = match &provider.name {
-            Some(name) => format!("{name}/{}", token.subject),
+            Some(name) => format!("{name}:{}", token.subject),
             None => token.subject.clone(),
         };
         let identity = SessionIdentity {
@@ -204,7 +210,16 @@ impl Sts {
             claims: provider.mapping.kept_claims(&token.claims),
         };
         let expires = (now + duration).min(token.expires);
+        let (subject, policies) = (identity.subject.clone(), identity.policies.clone());
         let credentials = self.key.mint(identity, expires).map_err(StsError::Internal)?;
+        tracing::info!(
+            issuer = %token.issuer,
+            %subject,
+            role = %role_arn,
+            ?policies,
+            access_key = %credentials.access_key,
+            "STS session minted"
+        );
         Ok(Minted { token, credentials })
     }
 }
@@ -227,8 +242,9 @@ fn check_names(providers: &[ProviderConfig]) -> Result<(), String> {
             }
             None if providers.len() > 1 => {
                 return Err(format!(
-                    "OIDC provider {} needs a name: with several providers, each namespaces its identities \
-                     (a token's `sub` is unique only within its issuer)",
+                    "OIDC provider {} needs a name (`name` in the config file, --oidc-name for --oidc-issuer): \
+                     with several providers, each namespaces its identities (a token's `sub` is unique only \
+                     within its issuer)",
                     provider.issuer
                 ))
             }

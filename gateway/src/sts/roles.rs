@@ -6,13 +6,16 @@
 //! identity providers (`{"Federated": "<issuer URL>"}` or the AWS-style
 //! `arn:aws:iam::<account>:oidc-provider/<issuer host and path>`), its `Action` is
 //! `sts:AssumeRoleWithWebIdentity`, and its conditions test the token's claims: every claim
-//! as `jwt:<claim>` (arrays as several values), and AWS's `<issuer host and path>:sub`,
-//! `:aud` and `:azp` keys, so that a trust policy written for AWS works unchanged. An explicit
-//! Deny wins; a token no statement allows may not assume the role.
+//! as `jwt:<claim>` (arrays as several values, objects' members as `jwt:<claim>.<member>`),
+//! AWS's `<issuer host and path>:sub`, `:aud`, `:azp` and `:amr` keys, and `aws:CurrentTime`,
+//! so that a trust policy written for AWS's OIDC federation works here when it names the same
+//! provider. An explicit Deny wins; a token no statement allows may not assume the role.
+//! [`Role::check`] refuses, at start-up, a trust policy that names an unconfigured provider or
+//! tests a key no token has.
 
 use std::time::SystemTime;
 
-use policy::{decide, Caller, Context, Kind, Policy, Request};
+use policy::{decide, normalize_key, Caller, Context, Kind, Policy, Request};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -53,14 +56,49 @@ impl Role {
         Ok(Self { arn: arn.to_owned(), policies, trust })
     }
 
+    /// Refuses a trust policy that names a provider not among `issuers`, or tests a condition
+    /// key a token never has (a Deny on such a key would never apply): only `jwt:<claim>`,
+    /// `<provider>:sub`/`:aud`/`:azp`/`:amr` of a trusted provider, and `aws:CurrentTime`.
+    pub fn check(&self, issuers: &[&str]) -> Result<(), String> {
+        for principal in self.trust.principal_names() {
+            if !issuers.iter().any(|issuer| names_provider(principal, issuer)) {
+                return Err(format!(
+                    "role {}: its trust policy names {principal}, which is not a configured OIDC provider",
+                    self.arn
+                ));
+            }
+        }
+        let provider_keys: Vec<String> = issuers
+            .iter()
+            .flat_map(|issuer| {
+                PROVIDER_KEYS.iter().map(move |claim| normalize_key(&format!("{}:{claim}", provider_path(issuer))))
+            })
+            .collect();
+        for key in self.trust.condition_keys() {
+            let known = key.starts_with("jwt:") || key == "aws:currenttime" || provider_keys.contains(&key);
+            if !known {
+                return Err(format!(
+                    "role {}: its trust policy tests {key}, which a web identity token never has (jwt:<claim>, <provider>:sub|aud|azp|amr, aws:CurrentTime)",
+                    self.arn
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the role's trust policy admits `token` at `now`.
     pub fn trusts(&self, token: &VerifiedToken, now: SystemTime) -> bool {
         let provider = provider_path(&token.issuer);
-        let caller = Caller::Named(vec![
-            token.issuer.clone(),
-            format!("arn:aws:iam:::oidc-provider/{provider}"),
-            format!("arn:aws:iam::{}:oidc-provider/{provider}", account_of(&self.arn)),
-        ]);
+        // The token's provider, by every name the trust policy uses for it.
+        let mut names: Vec<String> = self
+            .trust
+            .principal_names()
+            .into_iter()
+            .filter(|p| names_provider(p, &token.issuer))
+            .map(str::to_owned)
+            .collect();
+        names.push(token.issuer.clone());
+        let caller = Caller::Named(names);
         let mut context = Context::default();
         claim_keys(&mut context, &token.claims);
         for claim in PROVIDER_KEYS {
@@ -78,15 +116,20 @@ impl Role {
 }
 
 /// The issuer without its scheme (`keycloak.example/realms/sovereign`): how AWS names an OIDC
-/// provider in ARNs and condition keys.
-fn provider_path(issuer: &str) -> &str {
-    let bare = issuer.strip_prefix("https://").or_else(|| issuer.strip_prefix("http://")).unwrap_or(issuer);
-    bare.trim_end_matches('/')
+/// provider in ARNs and condition keys (a trailing `/` stays, as AWS keeps it).
+pub(crate) fn provider_path(issuer: &str) -> &str {
+    issuer.strip_prefix("https://").or_else(|| issuer.strip_prefix("http://")).unwrap_or(issuer)
 }
 
-/// The account field of an ARN (empty on this server's own ARNs).
-fn account_of(arn: &str) -> &str {
-    arn.split(':').nth(4).unwrap_or_default()
+/// Whether `principal` names the provider `issuer`: its URL, or an `oidc-provider` ARN of it
+/// (of any account).
+fn names_provider(principal: &str, issuer: &str) -> bool {
+    if principal == issuer {
+        return true;
+    }
+    let parts: Vec<&str> = principal.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", _, "iam", "", _, resource]
+        if resource.strip_prefix("oidc-provider/") == Some(provider_path(issuer)))
 }
 
 #[cfg(test)]
@@ -157,8 +200,23 @@ mod tests {
     }
 
     #[test]
+    fn trust_policies_may_name_only_configured_providers_and_token_keys() {
+        let issuers = [ISSUER];
+        let check = |trust: &str| role(trust).check(&issuers);
+        let by_arn = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"arn:aws:iam::1:oidc-provider/idp.example/realms/r"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"idp.example/realms/r:sub":"a","jwt:azp":"app"},"DateLessThan":{"aws:CurrentTime":"2100-01-01T00:00:00Z"}}}}"#;
+        assert_eq!(check(by_arn), Ok(()));
+        let other = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"https://other.example/realms/r"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+        assert!(check(other).unwrap_err().contains("not a configured OIDC provider"));
+        let source_ip = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Federated":"https://idp.example/realms/r"},"Action":"sts:AssumeRoleWithWebIdentity"},
+            {"Effect":"Deny","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity","Condition":{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
+        assert!(check(source_ip).unwrap_err().contains("aws:sourceip"));
+        let other_provider_key = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"https://idp.example/realms/r"},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{"StringEquals":{"other.example/realms/r:sub":"a"}}}}"#;
+        assert!(check(other_provider_key).is_err());
+    }
+
+    #[test]
     fn bad_roles_are_refused_at_start() {
-        let allow = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRoleWithWebIdentity"}}"#;
+        let allow = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"Federated":"https://idp.example/realms/r"},"Action":"sts:AssumeRoleWithWebIdentity"}}"#;
         assert!(Role::new("arn:aws:iam:::user/x", vec!["readonly".into()], allow).is_err());
         assert!(Role::new("arn:aws:iam:::role/x", vec![], allow).is_err());
         let error = Role::new("arn:aws:iam:::role/x", vec!["readonly".into()], "{").unwrap_err();
