@@ -3,7 +3,8 @@
 //! their secrets sealed by the KMS ([`secrets`]). [`Iam`] resolves an access key to its secret
 //! and [`Principal`](crate::principal::Principal) for authentication ([`resolve`]), and offers
 //! the operations the admin API calls ([`users`], [`groups`], [`service_accounts`],
-//! [`policies`]).
+//! [`policies`]), keeping references between entities from dangling ([`references`]). Every
+//! cache it keeps is an [`expiring::ExpiringMap`]: bounded, and swept after its TTL.
 
 pub mod entities;
 pub mod expiring;

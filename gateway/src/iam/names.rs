@@ -7,7 +7,9 @@ use rand::Rng;
 use crate::iam::secrets::ClearSecret;
 use crate::iam::IamError;
 
-/// Characters of user, group and policy names, as AWS IAM allows them (`[\w+=,.@-]`).
+/// Characters of user, group and policy names, as AWS IAM allows them (`[\w+=,.@-]`): names
+/// enter ARNs and policy variables only as literals, where none of these has a meaning
+/// (docs/adr/0011-iam-store.md).
 fn name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
 }

@@ -230,7 +230,8 @@ mod tests {
     /// A key no user or service account can have: too long, too short, or with a character
     /// outside the IAM alphabet.
     fn made_up_key(rng: &mut impl Rng) -> String {
-        let mut key = Alphanumeric.sample_string(rng, rng.gen_range(1..=200));
+        let len = rng.gen_range(1..=200);
+        let mut key = Alphanumeric.sample_string(rng, len);
         match rng.gen_range(0..3) {
             0 if key.len() <= names::MAX_USER_NAME_CHARS => key.push_str(&"X".repeat(names::MAX_USER_NAME_CHARS)),
             1 => key.truncate(names::MIN_USER_NAME_CHARS - 1),
