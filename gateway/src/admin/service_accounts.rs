@@ -11,11 +11,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::admin::error::{json_response, no_content, AdminError};
-use crate::admin::users::timestamp;
 use crate::admin::page::Page;
+use crate::admin::users::timestamp;
 use crate::admin::Call;
-use crate::iam::secrets::ClearSecret;
 use crate::iam::entities::{Parent, ServiceAccountRecord, Status};
+use crate::iam::secrets::ClearSecret;
 use crate::iam::service_accounts::{NewServiceAccount, ServiceAccountUpdate};
 
 /// Body of POST /service-accounts.
@@ -173,7 +173,9 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
             let page = Page::of(call)?;
             let wanted = iam.list_service_accounts().await?.into_iter().filter(|account| {
                 let visible = everyone || caller.owns(&account.parent);
-                visible && parent.is_none_or(|name| account.parent.name() == name) && page.starts_before(&account.access_key)
+                visible
+                    && parent.is_none_or(|name| account.parent.name() == name)
+                    && page.starts_before(&account.access_key)
             });
             let (listed, next) = page.cut(wanted.take(page.probe()).collect(), |a| &a.access_key);
             let mut service_accounts = Vec::new();

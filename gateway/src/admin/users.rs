@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::admin::error::{json_response, no_content, AdminError};
 use crate::admin::page::Page;
 use crate::admin::Call;
-use crate::iam::secrets::ClearSecret;
 use crate::iam::entities::{Status, UserRecord};
+use crate::iam::secrets::ClearSecret;
 
 /// Body of POST /users.
 #[derive(Debug, Deserialize)]

@@ -13,8 +13,8 @@ use policy::{builtin, Kind, Policy};
 
 use crate::iam::entities::{GroupRecord, LastUsed, Parent, PolicyRecord, ServiceAccountRecord, Status, UserRecord};
 use crate::iam::expiring::{ExpiringMap, MAX_CACHE_ENTRIES};
-use crate::iam::store::CACHE_TTL;
 use crate::iam::secrets::{self, ClearSecret};
+use crate::iam::store::CACHE_TTL;
 use crate::iam::{names, now_secs, Iam, IamError};
 use crate::principal::{IdentityPolicy, Principal, ServiceAccount, User};
 
@@ -53,7 +53,8 @@ impl Resolver {
     }
 
     fn keep(&self, access_key: &str, resolved: Resolved, generation: u64) {
-        self.entries.insert_if(access_key.to_owned(), resolved, || self.generation.load(Ordering::SeqCst) == generation);
+        self.entries
+            .insert_if(access_key.to_owned(), resolved, || self.generation.load(Ordering::SeqCst) == generation);
     }
 
     /// Forgets every resolved credential and turns away resolutions in flight.
@@ -189,7 +190,9 @@ impl Iam {
             // grants nothing rather than lock every holder out with errors.
             match Policy::parse(&record.value.document, Kind::Identity) {
                 Ok(policy) => resolved.push(IdentityPolicy::Named(Arc::new(policy))),
-                Err(e) => tracing::warn!(policy = %name, error = %e, "a stored policy does not parse; it grants nothing"),
+                Err(e) => {
+                    tracing::warn!(policy = %name, error = %e, "a stored policy does not parse; it grants nothing")
+                }
             }
         }
         Ok(resolved)
@@ -303,7 +306,8 @@ mod tests {
     async fn a_stored_policy_that_no_longer_parses_grants_nothing_and_locks_no_one_out() {
         let gateways = gateways().await;
         let iam = &gateways.here;
-        let document = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+        let document =
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
         iam.put_policy("reader", document).await.unwrap();
         iam.create_user("alice", None, vec!["reader".into(), "readonly".into()]).await.unwrap();
         let key = names::policy_key("reader");

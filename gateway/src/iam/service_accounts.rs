@@ -166,7 +166,8 @@ impl Iam {
                             "{what} was disabled by an administrator; only an administrator may enable it"
                         )));
                     }
-                    account.disabled_by_admin = status == Status::Disabled && (update.as_admin || account.disabled_by_admin);
+                    account.disabled_by_admin =
+                        status == Status::Disabled && (update.as_admin || account.disabled_by_admin);
                     account.status = status;
                 }
                 if let Some(policy) = &update.policy {
