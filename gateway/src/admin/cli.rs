@@ -8,6 +8,8 @@ use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
+use crate::iam::secrets::ClearSecret;
+
 /// Settings of `sovereign-s3 admin`.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -69,13 +71,16 @@ pub enum UserCommand {
         name: String,
         /// The secret key (generated when absent).
         #[arg(long)]
-        secret_key: Option<String>,
+        secret_key: Option<ClearSecret>,
         /// A policy to attach (repeatable).
         #[arg(long = "policy")]
         policies: Vec<String>,
     },
-    /// Lists users.
-    List,
+    /// Lists users, a page at a time.
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Shows a user.
     Get {
         /// The user name.
@@ -199,11 +204,13 @@ pub enum ServiceAccountCommand {
         #[arg(long)]
         description: Option<String>,
     },
-    /// Lists service accounts (without secrets).
+    /// Lists service accounts (without secrets), a page at a time.
     List {
         /// Only those of this parent.
         #[arg(long)]
         parent: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// Shows a service account.
     Get {
@@ -268,8 +275,20 @@ pub enum PolicyCommand {
     },
 }
 
+/// Which page of a listing to show.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// The most items to show (1 to 1000).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Show those after this name (the `next` of the previous page).
+    #[arg(long)]
+    after: Option<String>,
+}
+
 /// One admin request: method, path below the prefix (segments percent-encoded), query, body.
-#[derive(Debug, Clone, PartialEq)]
+/// Debug leaves the body out: it may choose a user's secret key.
+#[derive(Clone, PartialEq)]
 pub struct AdminRequest {
     /// The method.
     pub method: Method,
@@ -277,6 +296,16 @@ pub struct AdminRequest {
     pub path: String,
     /// The body, if any.
     pub body: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for AdminRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body_bytes", &self.body.as_ref().map(Vec::len))
+            .finish()
+    }
 }
 
 /// What a path segment keeps unencoded: RFC 3986's unreserved characters, as SigV4's canonical
@@ -304,12 +333,31 @@ fn read_policy(path: &PathBuf) -> Result<Value, String> {
 
 /// One batch of a rewrap: `POST /kms/rewrap?limit=N[&after=CURSOR]`.
 pub fn rewrap_request(after: Option<&str>, limit: usize) -> AdminRequest {
-    let mut batch = request(Method::POST, &["kms", "rewrap"], None);
-    batch.path.push_str(&format!("?limit={limit}"));
-    if let Some(after) = after {
-        batch.path.push_str(&format!("&after={}", segment(after)));
+    let query = [("limit", Some(limit.to_string())), ("after", after.map(str::to_owned))];
+    with_query(request(Method::POST, &["kms", "rewrap"], None), &query)
+}
+
+impl PageArgs {
+    /// The query of a listing of this page, of `parent`'s items only when given.
+    fn query(&self, parent: Option<&str>) -> [(&'static str, Option<String>); 3] {
+        [
+            ("parent", parent.map(str::to_owned)),
+            ("limit", self.limit.map(|n| n.to_string())),
+            ("after", self.after.clone()),
+        ]
     }
-    batch
+}
+
+/// `request` with the query parameters of `pairs` that have a value.
+fn with_query(mut request: AdminRequest, pairs: &[(&str, Option<String>)]) -> AdminRequest {
+    let mut separator = '?';
+    for (name, value) in pairs {
+        if let Some(value) = value {
+            request.path.push_str(&format!("{separator}{name}={}", segment(value)));
+            separator = '&';
+        }
+    }
+    request
 }
 
 impl Resource {
@@ -323,7 +371,7 @@ impl Resource {
                     &["users"],
                     Some(json!({ "name": name, "secretKey": secret_key, "policies": policies })),
                 ),
-                U::List => request(Method::GET, &["users"], None),
+                U::List { page } => with_query(request(Method::GET, &["users"], None), &page.query(None)),
                 U::Get { name } => request(Method::GET, &["users", name], None),
                 U::Enable { name } => request(Method::PUT, &["users", name, "status"], Some(status(true))),
                 U::Disable { name } => request(Method::PUT, &["users", name, "status"], Some(status(false))),
@@ -366,12 +414,8 @@ impl Resource {
                     }
                     request(Method::POST, &["service-accounts"], Some(body))
                 }
-                S::List { parent } => {
-                    let mut listed = request(Method::GET, &["service-accounts"], None);
-                    if let Some(parent) = parent {
-                        listed.path.push_str(&format!("?parent={}", segment(parent)));
-                    }
-                    listed
+                S::List { parent, page } => {
+                    with_query(request(Method::GET, &["service-accounts"], None), &page.query(parent.as_deref()))
                 }
                 S::Get { access_key } => request(Method::GET, &["service-accounts", access_key], None),
                 S::Enable { access_key } => {
@@ -431,5 +475,17 @@ mod tests {
         });
         let body: Value = serde_json::from_slice(&update.request().unwrap().body.unwrap()).unwrap();
         assert_eq!(body, json!({ "policy": null, "expiresAt": null }));
+        let page = PageArgs { limit: Some(2), after: Some("a@b".into()) };
+        let list = Resource::ServiceAccount(ServiceAccountCommand::List { parent: Some("u".into()), page });
+        assert_eq!(list.request().unwrap().path, "/service-accounts?parent=u&limit=2&after=a%40b");
+        let list = Resource::User(UserCommand::List { page: PageArgs { limit: None, after: None } });
+        assert_eq!(list.request().unwrap().path, "/users");
+        let secret = Resource::User(UserCommand::Create {
+            name: "u".into(),
+            secret_key: Some("Chosen-Secret-0123".parse().unwrap()),
+            policies: Vec::new(),
+        });
+        let printed = format!("{secret:?} {:?}", secret.request().unwrap());
+        assert!(!printed.contains("Chosen-Secret"), "{printed}");
     }
 }

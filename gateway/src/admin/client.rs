@@ -78,13 +78,18 @@ fn profile_keys(text: &str, profile: &str) -> Option<SigningKeys> {
     Some(SigningKeys { access_key: access_key?, secret_key: Zeroizing::new(secret_key?), session_token })
 }
 
-/// The answer of the server.
-#[derive(Debug)]
+/// The answer of the server. Debug leaves the body out: it may show a new secret.
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
     /// Body (JSON, or empty for 204).
     pub body: Bytes,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer").field("status", &self.status).field("body_bytes", &self.body.len()).finish()
+    }
 }
 
 /// Signs and sends `request` to `endpoint`.

@@ -64,6 +64,7 @@ impl From<IamError> for AdminError {
             IamError::AlreadyExists(m) => Self::new(StatusCode::CONFLICT, "EntityAlreadyExists", m),
             IamError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
             IamError::Invalid(m) => Self::invalid(m),
+            IamError::Denied(m) => Self::new(StatusCode::FORBIDDEN, "AccessDenied", m),
             IamError::MalformedPolicy(malformed) => Self {
                 status: StatusCode::BAD_REQUEST,
                 code: "MalformedPolicy",

@@ -33,14 +33,7 @@ pub async fn handle(call: &Call<'_>, keys: &KeyStore) -> Result<S3Response<Body>
     match (call.method, call.path().as_slice()) {
         (&Method::POST, ["kms", "rewrap"]) => {
             call.caller.require("admin:KMSRewrap")?;
-            let limit = match call.query_value("limit") {
-                None => DEFAULT_LIMIT,
-                Some(text) => text
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| AdminError::invalid(format!("limit must be a number from 1 to {MAX_LIMIT}")))?,
-            };
+            let limit = call.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
             let page = rewrap_page(&keys.store, keys.kms.as_ref(), call.query_value("after"), limit).await;
             match page {
                 Ok(page) => Ok(json_response(StatusCode::OK, &page)),

@@ -15,6 +15,7 @@ pub mod client;
 pub mod error;
 pub mod groups;
 pub mod kms;
+pub mod page;
 pub mod policies;
 pub mod service_accounts;
 pub mod users;
@@ -117,6 +118,18 @@ impl Call<'_> {
     /// The single value of query parameter `name`.
     pub fn query_value(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The number in query parameter `limit`, from 1 to `max`; `default` when absent.
+    pub fn limit(&self, default: usize, max: usize) -> Result<usize, AdminError> {
+        match self.query_value("limit") {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| AdminError::invalid(format!("limit must be a number from 1 to {max}"))),
+        }
     }
 
     /// The segments as string slices, for matching.

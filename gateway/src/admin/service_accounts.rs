@@ -1,5 +1,5 @@
 //! `/service-accounts`: create (for the caller itself, or for a user with
-//! admin:CreateServiceAccount; the secret is in the answer this once), list (no secrets),
+//! admin:CreateServiceAccount; the secret is in the answer this once), list (paged, no secrets),
 //! get, update status, policy and expiry, delete. Users and STS sessions manage their own
 //! accounts without an admin action; a service account needs the admin action for everything.
 
@@ -11,9 +11,11 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::admin::error::{json_response, no_content, AdminError};
+use crate::admin::page::Page;
 use crate::admin::users::timestamp;
 use crate::admin::Call;
 use crate::iam::entities::{Parent, ServiceAccountRecord, Status};
+use crate::iam::secrets::ClearSecret;
 use crate::iam::service_accounts::{NewServiceAccount, ServiceAccountUpdate};
 
 /// Body of POST /service-accounts.
@@ -44,19 +46,21 @@ struct ServiceAccountView {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret_key: Option<String>,
+    secret_key: Option<ClearSecret>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ServiceAccountList {
     service_accounts: Vec<ServiceAccountView>,
+    /// The `after` of the next page; null on the last.
+    next: Option<String>,
 }
 
 async fn view(
     call: &Call<'_>,
     account: ServiceAccountRecord,
-    secret_key: Option<String>,
+    secret_key: Option<ClearSecret>,
 ) -> Result<ServiceAccountView, AdminError> {
     let last_used = call.iam.last_used(&account.access_key).await?.map(timestamp);
     let parent_type = match account.parent {
@@ -165,15 +169,20 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
             if !everyone && caller.own_parent().is_none() {
                 return Err(AdminError::access_denied("admin:ListServiceAccounts"));
             }
-            let wanted = call.query_value("parent");
-            let mut service_accounts = Vec::new();
-            for account in iam.list_service_accounts().await? {
+            let parent = call.query_value("parent");
+            let page = Page::of(call)?;
+            let wanted = iam.list_service_accounts().await?.into_iter().filter(|account| {
                 let visible = everyone || caller.owns(&account.parent);
-                if visible && wanted.is_none_or(|name| account.parent.name() == name) {
-                    service_accounts.push(view(call, account, None).await?);
-                }
+                visible
+                    && parent.is_none_or(|name| account.parent.name() == name)
+                    && page.starts_before(&account.access_key)
+            });
+            let (listed, next) = page.cut(wanted.take(page.probe()).collect(), |a| &a.access_key);
+            let mut service_accounts = Vec::new();
+            for account in listed {
+                service_accounts.push(view(call, account, None).await?);
             }
-            Ok(json_response(StatusCode::OK, &ServiceAccountList { service_accounts }))
+            Ok(json_response(StatusCode::OK, &ServiceAccountList { service_accounts, next }))
         }
         (&Method::GET, ["service-accounts", key]) => {
             let account = iam.service_account(key).await?;
@@ -183,7 +192,8 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
         (&Method::PATCH, ["service-accounts", key]) => {
             let account = iam.service_account(key).await?;
             caller.require_owner_or(&account.parent, "admin:UpdateServiceAccount")?;
-            let update = update_of(call.json()?)?;
+            let mut update = update_of(call.json()?)?;
+            update.as_admin = caller.may("admin:UpdateServiceAccount");
             // A session owner may not lift the expiry its account was created with.
             if let Some(session_end) = caller.session_expiry().filter(|_| !caller.may("admin:UpdateServiceAccount")) {
                 if let Some(expires) = update.expires {

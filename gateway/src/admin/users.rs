@@ -1,20 +1,22 @@
-//! `/users`: create (the secret is in the answer this once), list, get, enable/disable,
-//! delete, attach and detach policies.
+//! `/users`: create (the secret is in the answer this once), list (paged), get,
+//! enable/disable, delete, attach and detach policies.
 
 use hyper::{Method, StatusCode};
 use s3s::{Body, S3Response};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::error::{json_response, no_content, AdminError};
+use crate::admin::page::Page;
 use crate::admin::Call;
 use crate::iam::entities::{Status, UserRecord};
+use crate::iam::secrets::ClearSecret;
 
 /// Body of POST /users.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateUser {
     name: String,
-    secret_key: Option<String>,
+    secret_key: Option<ClearSecret>,
     #[serde(default)]
     policies: Vec<String>,
 }
@@ -45,12 +47,14 @@ struct UserView {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_used: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret_key: Option<String>,
+    secret_key: Option<ClearSecret>,
 }
 
 #[derive(Debug, Serialize)]
 struct UserList {
     users: Vec<UserView>,
+    /// The `after` of the next page; null on the last.
+    next: Option<String>,
 }
 
 /// RFC 3339 of Unix seconds.
@@ -61,7 +65,7 @@ pub(crate) fn timestamp(secs: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn view(call: &Call<'_>, user: UserRecord, secret_key: Option<String>) -> Result<UserView, AdminError> {
+async fn view(call: &Call<'_>, user: UserRecord, secret_key: Option<ClearSecret>) -> Result<UserView, AdminError> {
     let groups = call.iam.group_names_of(&user.name).await?;
     let last_used = call.iam.last_used(&user.name).await?.map(timestamp);
     Ok(UserView {
@@ -91,11 +95,14 @@ pub async fn handle(call: &Call<'_>) -> Result<S3Response<Body>, AdminError> {
         }
         (&Method::GET, ["users"]) => {
             call.caller.require("admin:ListUsers")?;
+            let page = Page::of(call)?;
+            let wanted = iam.list_users().await?.into_iter().filter(|u| page.starts_before(&u.name));
+            let (listed, next) = page.cut(wanted.take(page.probe()).collect(), |u| &u.name);
             let mut users = Vec::new();
-            for user in iam.list_users().await? {
+            for user in listed {
                 users.push(view(call, user, None).await?);
             }
-            Ok(json_response(StatusCode::OK, &UserList { users }))
+            Ok(json_response(StatusCode::OK, &UserList { users, next }))
         }
         (&Method::GET, ["users", name]) => {
             call.caller.require("admin:GetUser")?;

@@ -112,6 +112,10 @@ pub struct ServiceAccountRecord {
     pub policy: Option<String>,
     /// Enabled or disabled.
     pub status: Status,
+    /// Disabled by an administrator, which only an administrator may undo (absent in
+    /// documents written before it existed: false).
+    #[serde(default)]
+    pub disabled_by_admin: bool,
     /// Expiry, Unix seconds, if any.
     pub expires: Option<i64>,
     /// Optional name.

@@ -29,8 +29,20 @@ impl Iam {
             created: now_secs(),
             revision: 0,
         };
-        self.docs.create(&names::group_key(name), &group, &format!("group '{name}'")).await?;
+        let key = names::group_key(name);
+        self.docs.create(&key, &group, &format!("group '{name}'")).await?;
         self.changed();
+        // A member or policy deleted while the group was being created: undo (see
+        // `references`).
+        let missing = match self.first_missing_user(&group.members).await? {
+            Some(member) => Some(format!("user '{member}'")),
+            None => self.first_missing_policy(&group.policies).await?.map(|p| format!("policy '{p}'")),
+        };
+        if let Some(missing) = missing {
+            self.delete_if_present(&key, &format!("group '{name}'")).await?;
+            self.changed();
+            return Err(IamError::NotFound(format!("{missing} does not exist")));
+        }
         Ok(group)
     }
 
@@ -71,11 +83,22 @@ impl Iam {
         if add {
             self.user(member).await?;
         }
-        self.update_group(name, |group| {
-            change_attachment(&mut group.members, member, add);
-            Ok(())
-        })
-        .await
+        let group = self
+            .update_group(name, |group| {
+                change_attachment(&mut group.members, member, add);
+                Ok(())
+            })
+            .await?;
+        // The user deleted meanwhile: remove it again (see `references`).
+        if add && self.first_missing_user(&[member.to_owned()]).await?.is_some() {
+            self.update_group(name, |group| {
+                change_attachment(&mut group.members, member, false);
+                Ok(())
+            })
+            .await?;
+            return Err(IamError::NotFound(format!("user '{member}' does not exist")));
+        }
+        Ok(group)
     }
 
     /// Attaches (`attach`) or detaches `policy` to or from group `name`.
@@ -83,11 +106,22 @@ impl Iam {
         if attach {
             self.require_policy(policy).await?;
         }
-        self.update_group(name, |group| {
-            change_attachment(&mut group.policies, policy, attach);
-            Ok(())
-        })
-        .await
+        let group = self
+            .update_group(name, |group| {
+                change_attachment(&mut group.policies, policy, attach);
+                Ok(())
+            })
+            .await?;
+        // The policy deleted meanwhile: detach it again (see `references`).
+        if attach && self.first_missing_policy(&[policy.to_owned()]).await?.is_some() {
+            self.update_group(name, |group| {
+                change_attachment(&mut group.policies, policy, false);
+                Ok(())
+            })
+            .await?;
+            return Err(IamError::NotFound(format!("policy '{policy}' does not exist")));
+        }
+        Ok(group)
     }
 
     /// Enables or disables group `name`.

@@ -3,16 +3,21 @@
 //! their secrets sealed by the KMS ([`secrets`]). [`Iam`] resolves an access key to its secret
 //! and [`Principal`](crate::principal::Principal) for authentication ([`resolve`]), and offers
 //! the operations the admin API calls ([`users`], [`groups`], [`service_accounts`],
-//! [`policies`]).
+//! [`policies`]), keeping references between entities from dangling ([`references`]). Every
+//! cache it keeps is an [`expiring::ExpiringMap`]: bounded, and swept after its TTL.
 
 pub mod entities;
+pub mod expiring;
 pub mod groups;
 pub mod names;
 pub mod policies;
+pub mod references;
 pub mod resolve;
 pub mod secrets;
 pub mod service_accounts;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod users;
 
 use std::sync::Arc;
@@ -41,6 +46,10 @@ pub enum IamError {
         /// What is wrong.
         message: String,
     },
+    /// The caller may not make this change (403): an owner re-enabling a service account that
+    /// an administrator disabled.
+    #[error("{0}")]
+    Denied(String),
     /// The request is invalid (400).
     #[error("{0}")]
     Invalid(String),
@@ -85,7 +94,7 @@ impl Iam {
             kms,
             kms_key_id: kms_key_id.to_owned(),
             root_access_key: root_access_key.to_owned(),
-            resolver: Resolver::default(),
+            resolver: Resolver::new(),
         })
     }
 

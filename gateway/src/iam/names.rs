@@ -4,9 +4,12 @@
 use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
 
+use crate::iam::secrets::ClearSecret;
 use crate::iam::IamError;
 
-/// Characters of user, group and policy names, as AWS IAM allows them (`[\w+=,.@-]`).
+/// Characters of user, group and policy names, as AWS IAM allows them (`[\w+=,.@-]`): names
+/// enter ARNs and policy variables only as literals, where none of these has a meaning
+/// (docs/adr/0011-iam-store.md).
 fn name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
 }
@@ -39,6 +42,13 @@ pub fn check_name(what: &str, name: &str, min: usize, max: usize) -> Result<(), 
 /// Checks a user name (its access key id).
 pub fn check_user_name(name: &str) -> Result<(), IamError> {
     check_name("user", name, MIN_USER_NAME_CHARS, MAX_USER_NAME_CHARS)
+}
+
+/// Whether `access_key` has the shape of a key the IAM store issues: a user name (which is
+/// its access key id) or a generated service-account key, whose alphabet and length a user
+/// name's rule covers. Anything else is refused without looking it up.
+pub fn may_have_issued(access_key: &str) -> bool {
+    check_user_name(access_key).is_ok()
 }
 
 /// Checks a group name.
@@ -74,8 +84,8 @@ pub fn new_access_key() -> String {
 }
 
 /// A new secret key.
-pub fn new_secret() -> String {
-    Alphanumeric.sample_string(&mut rand::thread_rng(), GENERATED_SECRET_CHARS)
+pub fn new_secret() -> ClearSecret {
+    ClearSecret::from(Alphanumeric.sample_string(&mut rand::thread_rng(), GENERATED_SECRET_CHARS))
 }
 
 /// Object key of a user.
@@ -142,6 +152,6 @@ mod tests {
         let key = new_access_key();
         assert_eq!(key.len(), SERVICE_KEY_CHARS);
         assert!(key.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-        assert!(check_secret(&new_secret()).is_ok());
+        assert!(check_secret(new_secret().expose()).is_ok());
     }
 }

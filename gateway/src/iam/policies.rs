@@ -1,11 +1,11 @@
 //! Named policies: identity policy documents stored under a name, attachable to users, groups
 //! and federated service-account parents. The built-in policies (`readonly`, `readwrite`, ...)
 //! are listed with them and cannot be replaced or deleted; a policy still attached to a user or
-//! group cannot be deleted.
+//! group cannot be deleted, even by a delete racing an attach ([`crate::iam::references`]).
 
 use policy::{builtin, builtin_document, Kind, Policy, BUILTIN_NAMES};
 
-use crate::iam::entities::PolicyRecord;
+use crate::iam::entities::{PolicyRecord, Revisioned};
 use crate::iam::{names, now_secs, Iam, IamError};
 
 /// A policy as the admin API shows it.
@@ -106,26 +106,104 @@ impl Iam {
         }
     }
 
-    /// Deletes policy `name`: not a built-in, and attached to no user, group or federated
-    /// service-account parent (409 PolicyInUse, naming one of them).
+    /// Deletes policy `name`: not a built-in, and attached to no user or group (409
+    /// PolicyInUse, naming one of them). Attachments are looked for on the drives before the
+    /// delete and again after it: one made meanwhile (whose own check may have seen the policy
+    /// still there) puts the policy back and refuses the delete (see `references`).
     pub async fn delete_policy(&self, name: &str) -> Result<(), IamError> {
         if builtin(name).is_some() {
             return Err(read_only(name));
         }
         names::check_policy_name(name)?;
-        self.docs.forget_cached();
+        let key = names::policy_key(name);
+        let what = format!("policy '{name}'");
         let in_use = |holder: String| IamError::Conflict {
             code: "PolicyInUse",
             message: format!("policy '{name}' is attached to {holder}; detach it first"),
         };
-        if let Some(user) = self.list_users().await?.into_iter().find(|u| u.policies.iter().any(|p| p == name)) {
-            return Err(in_use(format!("user '{}'", user.name)));
+        let Some(mut record) = self.docs.get_fresh::<PolicyRecord>(&key).await? else {
+            return Err(IamError::NotFound(format!("{what} does not exist")));
+        };
+        if let Some(holder) = self.policy_holder_now(name).await? {
+            return Err(in_use(holder));
         }
-        if let Some(group) = self.list_groups().await?.into_iter().find(|g| g.policies.iter().any(|p| p == name)) {
-            return Err(in_use(format!("group '{}'", group.name)));
-        }
-        self.docs.delete(&names::policy_key(name), &format!("policy '{name}'")).await?;
+        self.docs.delete(&key, &what).await?;
         self.changed();
+        if let Some(holder) = self.policy_holder_now(name).await? {
+            record.value.bump();
+            match self.docs.create(&key, &record.value, &what).await {
+                Ok(()) | Err(IamError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+            self.changed();
+            return Err(in_use(holder));
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::iam::testing::gateways;
+
+    const DOCUMENT: &str =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+
+    #[tokio::test]
+    async fn an_attached_policy_is_never_deleted_nor_a_deleted_one_attached() {
+        let gateways = gateways().await;
+        let (here, there) = (&gateways.here, &gateways.there);
+        here.put_policy("p", DOCUMENT).await.unwrap();
+        here.create_user("alice", None, Vec::new()).await.unwrap();
+        here.create_group("team", Vec::new(), Vec::new()).await.unwrap();
+        here.set_user_policy("alice", "p", true).await.unwrap();
+        let refused = here.delete_policy("p").await;
+        assert!(matches!(&refused, Err(IamError::Conflict { code: "PolicyInUse", .. })), "{refused:?}");
+        here.set_user_policy("alice", "p", false).await.unwrap();
+        here.set_group_policy("team", "p", true).await.unwrap();
+        assert!(matches!(here.delete_policy("p").await, Err(IamError::Conflict { code: "PolicyInUse", .. })));
+        here.set_group_policy("team", "p", false).await.unwrap();
+        // The other gateway still has the policy cached when it is deleted here.
+        assert!(there.policy("p").await.is_ok());
+        here.delete_policy("p").await.unwrap();
+        assert!(matches!(there.set_user_policy("alice", "p", true).await, Err(IamError::NotFound(_))));
+        assert!(matches!(there.set_group_policy("team", "p", true).await, Err(IamError::NotFound(_))));
+        assert!(matches!(there.create_user("bob", None, vec!["p".into()]).await, Err(IamError::NotFound(_))));
+        assert!(matches!(there.create_group("crew", Vec::new(), vec!["p".into()]).await, Err(IamError::NotFound(_))));
+        here.forget_cached();
+        assert!(here.user("alice").await.unwrap().policies.is_empty(), "the attachment was undone");
+        assert!(here.group("team").await.unwrap().policies.is_empty());
+        assert!(matches!(here.user("bob").await, Err(IamError::NotFound(_))), "the creation was undone");
+        assert!(matches!(here.group("crew").await, Err(IamError::NotFound(_))));
+    }
+
+    // Several worker threads, so that attaching and deleting do interleave.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_attach_and_delete_leave_no_dangling_attachment() {
+        let gateways = gateways().await;
+        let (here, there) = (Arc::clone(&gateways.here), Arc::clone(&gateways.there));
+        here.create_user("alice", None, Vec::new()).await.unwrap();
+        for round in 0..20 {
+            let name = format!("p{round}");
+            here.put_policy(&name, DOCUMENT).await.unwrap();
+            assert!(there.policy(&name).await.is_ok(), "cached there");
+            let attach = {
+                let (there, name) = (Arc::clone(&there), name.clone());
+                tokio::spawn(async move { there.set_user_policy("alice", &name, true).await.map(drop) })
+            };
+            let deleted = here.delete_policy(&name).await;
+            let attached = attach.await.unwrap();
+            here.forget_cached();
+            let holds = here.user("alice").await.unwrap().policies.contains(&name);
+            let exists = here.policy(&name).await.is_ok();
+            assert!(exists || !holds, "round {round}: dangling ({attached:?}, {deleted:?})");
+            assert_eq!(holds, attached.is_ok(), "round {round}: an attachment is reported as it is");
+            if holds {
+                here.set_user_policy("alice", &name, false).await.unwrap();
+            }
+        }
     }
 }

@@ -5,76 +5,67 @@
 //! expired service account, or one whose parent user is refused resolves to nothing: its
 //! requests get InvalidAccessKeyId, as for a key that does not exist.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use policy::{builtin, Kind, Policy};
-use zeroize::Zeroizing;
 
 use crate::iam::entities::{GroupRecord, LastUsed, Parent, PolicyRecord, ServiceAccountRecord, Status, UserRecord};
+use crate::iam::expiring::{ExpiringMap, MAX_CACHE_ENTRIES};
+use crate::iam::secrets::{self, ClearSecret};
 use crate::iam::store::CACHE_TTL;
-use crate::iam::{names, now_secs, secrets, Iam, IamError};
+use crate::iam::{names, now_secs, Iam, IamError};
 use crate::principal::{IdentityPolicy, Principal, ServiceAccount, User};
 
 /// How often the last-used time of one key is written at most.
 pub const LAST_USED_INTERVAL: Duration = Duration::from_secs(60);
 
 /// An access key's secret and principal.
+#[derive(Debug)]
 pub struct Credential {
     /// The secret key.
-    pub secret: Zeroizing<String>,
+    pub secret: ClearSecret,
     /// Who signs with it.
     pub principal: Principal,
 }
 
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential").field("principal", &self.principal).finish_non_exhaustive()
-    }
-}
-
 type Resolved = Option<Arc<Credential>>;
 
-/// Credentials resolved recently, and when each key's use was last recorded.
-#[derive(Debug, Default)]
+/// Credentials resolved recently, and when each key's use was last recorded; both bounded and
+/// swept, so that a resolved secret leaves memory at most half a TTL after it expired, even if
+/// its key is never used again.
+#[derive(Debug)]
 pub struct Resolver {
     generation: AtomicU64,
-    entries: RwLock<HashMap<String, (Resolved, Instant)>>,
-    recorded: Mutex<HashMap<String, Instant>>,
+    entries: Arc<ExpiringMap<String, Resolved>>,
+    recorded: Arc<ExpiringMap<String, ()>>,
 }
 
 impl Resolver {
-    fn get(&self, access_key: &str) -> Option<Resolved> {
-        let entries = self.entries.read().unwrap_or_else(PoisonError::into_inner);
-        entries.get(access_key).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(resolved, _)| resolved.clone())
+    /// An empty resolver whose expired entries background tasks sweep.
+    pub(crate) fn new() -> Self {
+        let entries = Arc::new(ExpiringMap::new(CACHE_TTL, MAX_CACHE_ENTRIES));
+        let recorded = Arc::new(ExpiringMap::new(LAST_USED_INTERVAL, MAX_CACHE_ENTRIES));
+        ExpiringMap::spawn_sweeper(&entries, CACHE_TTL / 2);
+        ExpiringMap::spawn_sweeper(&recorded, LAST_USED_INTERVAL);
+        Self { generation: AtomicU64::new(0), entries, recorded }
     }
 
     fn keep(&self, access_key: &str, resolved: Resolved, generation: u64) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
-        if self.generation.load(Ordering::SeqCst) == generation {
-            entries.insert(access_key.to_owned(), (resolved, Instant::now()));
-        }
+        self.entries
+            .insert_if(access_key.to_owned(), resolved, || self.generation.load(Ordering::SeqCst) == generation);
     }
 
     /// Forgets every resolved credential and turns away resolutions in flight.
     pub fn forget(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.entries.write().unwrap_or_else(PoisonError::into_inner).clear();
+        self.entries.clear();
     }
 
     /// Whether the use of `access_key` should be recorded now (at most once per interval).
     fn due(&self, access_key: &str) -> bool {
-        let mut recorded = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        recorded.retain(|_, at| now.duration_since(*at) < LAST_USED_INTERVAL);
-        if recorded.contains_key(access_key) {
-            return false;
-        }
-        recorded.insert(access_key.to_owned(), now);
-        true
+        self.recorded.insert_new(access_key.to_owned(), ())
     }
 }
 
@@ -86,9 +77,13 @@ pub(crate) struct Standing {
 
 impl Iam {
     /// The secret and principal of `access_key` (a user or a service account), or `None` when
-    /// it names nothing usable.
+    /// it names nothing usable. A key the store cannot have issued is refused before any read
+    /// or cache insertion, so a flood of made-up keys costs neither drive reads nor memory.
     pub async fn credential(&self, access_key: &str) -> Result<Option<Arc<Credential>>, IamError> {
-        if let Some(resolved) = self.resolver.get(access_key) {
+        if !names::may_have_issued(access_key) {
+            return Ok(None);
+        }
+        if let Some(resolved) = self.resolver.entries.get(access_key) {
             return Ok(resolved);
         }
         let generation = self.resolver.generation.load(Ordering::SeqCst);
@@ -179,7 +174,8 @@ impl Iam {
     }
 
     /// The policies `names` stand for: built-in, or named in the store. A name of no policy
-    /// grants nothing (as AWS treats a policy that was deleted).
+    /// grants nothing (as AWS treats a policy that was deleted), nor does a stored policy that
+    /// no longer parses (with a warning).
     pub(crate) async fn resolve_policies(&self, policy_names: &[String]) -> Result<Vec<IdentityPolicy>, IamError> {
         let mut resolved = Vec::new();
         for name in policy_names {
@@ -187,10 +183,16 @@ impl Iam {
                 resolved.push(IdentityPolicy::Builtin(policy));
                 continue;
             }
-            if let Some(record) = self.docs.get::<PolicyRecord>(&names::policy_key(name)).await? {
-                let policy = Policy::parse(&record.value.document, Kind::Identity)
-                    .map_err(|e| IamError::Internal(format!("the stored policy {name} does not parse: {e}")))?;
-                resolved.push(IdentityPolicy::Named(Arc::new(policy)));
+            let Some(record) = self.docs.get::<PolicyRecord>(&names::policy_key(name)).await? else {
+                continue;
+            };
+            // Validated when it was stored, so a parser change or a damaged document: it
+            // grants nothing rather than lock every holder out with errors.
+            match Policy::parse(&record.value.document, Kind::Identity) {
+                Ok(policy) => resolved.push(IdentityPolicy::Named(Arc::new(policy))),
+                Err(e) => {
+                    tracing::warn!(policy = %name, error = %e, "a stored policy does not parse; it grants nothing")
+                }
             }
         }
         Ok(resolved)
@@ -206,7 +208,7 @@ impl Iam {
         let access_key = access_key.to_owned();
         tokio::spawn(async move {
             let key = names::last_used_key(&access_key);
-            if let Err(e) = iam.docs.put(&key, &LastUsed { at: now_secs() }).await {
+            if let Err(e) = iam.docs.put_uncached(&key, &LastUsed { at: now_secs() }).await {
                 tracing::debug!(error = %e, "last-used time not recorded");
             }
         });
@@ -215,5 +217,116 @@ impl Iam {
     /// When `access_key` last signed a request, if recorded.
     pub async fn last_used(&self, access_key: &str) -> Result<Option<i64>, IamError> {
         Ok(self.docs.get::<LastUsed>(&names::last_used_key(access_key)).await?.map(|v| v.value.at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use rand::distributions::{Alphanumeric, DistString};
+    use rand::Rng;
+
+    use super::*;
+    use crate::iam::testing::gateways;
+
+    /// A key no user or service account can have: too long, too short, or with a character
+    /// outside the IAM alphabet.
+    fn made_up_key(rng: &mut impl Rng) -> String {
+        let len = rng.gen_range(1..=200);
+        let mut key = Alphanumeric.sample_string(rng, len);
+        match rng.gen_range(0..3) {
+            0 if key.len() <= names::MAX_USER_NAME_CHARS => key.push_str(&"X".repeat(names::MAX_USER_NAME_CHARS)),
+            1 => key.truncate(names::MIN_USER_NAME_CHARS - 1),
+            _ => key.insert(rng.gen_range(0..=key.len()), *b"/ #%&*!?~:".get(rng.gen_range(0..10)).unwrap() as char),
+        }
+        key
+    }
+
+    #[tokio::test]
+    async fn made_up_keys_cost_no_reads_and_no_cache_entries() {
+        let gateways = gateways().await;
+        let iam = &gateways.here;
+        iam.create_user("alice", None, vec!["readonly".into()]).await.unwrap();
+        assert!(iam.credential("alice").await.unwrap().is_some());
+        let (reads, cached, resolved) = (iam.docs.drive_reads(), iam.docs.cached_entries(), iam.resolver.entries.len());
+        let mut rng = rand::thread_rng();
+        for _ in 0..2000 {
+            let key = made_up_key(&mut rng);
+            assert!(!names::may_have_issued(&key), "{key}");
+            assert!(iam.credential(&key).await.unwrap().is_none());
+        }
+        assert_eq!(iam.docs.drive_reads(), reads, "no store reads");
+        assert_eq!((iam.docs.cached_entries(), iam.resolver.entries.len()), (cached, resolved), "no cache growth");
+        assert!(iam.credential("NOSUCHKEY00000000000").await.unwrap().is_none());
+        assert!(iam.docs.drive_reads() > reads, "a key of the right shape is looked up (the counter counts)");
+    }
+
+    #[tokio::test]
+    async fn resolved_secrets_leave_memory_after_the_ttl_without_lookups() {
+        let gateways = gateways().await;
+        let iam = &gateways.here;
+        iam.create_user("alice", None, Vec::new()).await.unwrap();
+        assert!(iam.credential("alice").await.unwrap().is_some());
+        let resolved = Instant::now();
+        assert_eq!(iam.resolver.entries.len(), 1);
+        while !iam.resolver.entries.is_empty() {
+            assert!(resolved.elapsed() < CACHE_TTL * 3 / 2 + Duration::from_millis(500), "still held");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(resolved.elapsed() >= CACHE_TTL, "held for the TTL");
+    }
+
+    #[tokio::test]
+    async fn no_secret_shows_in_debug_output() {
+        let gateways = gateways().await;
+        let iam = &gateways.here;
+        let secret = "Chosen-Secret-0123";
+        let created = iam.create_user("alice", Some(secret.to_owned().into()), Vec::new()).await.unwrap();
+        let credential = iam.credential("alice").await.unwrap().unwrap();
+        assert_eq!(credential.secret.expose(), secret);
+        let account = iam
+            .create_service_account(crate::iam::service_accounts::NewServiceAccount {
+                parent: Parent::User { name: "alice".into() },
+                policy: None,
+                expires: None,
+                name: None,
+                description: None,
+            })
+            .await
+            .unwrap();
+        let account_secret = account.secret_key.expose().to_owned();
+        let account_credential = iam.credential(&account.account.access_key).await.unwrap().unwrap();
+        let printed = format!("{created:?} {credential:?} {account:?} {account_credential:?} {:?}", iam.resolver);
+        assert!(!printed.contains(secret) && !printed.contains(&account_secret), "{printed}");
+        assert!(printed.contains("alice"), "the rest is printed");
+    }
+
+    #[tokio::test]
+    async fn a_stored_policy_that_no_longer_parses_grants_nothing_and_locks_no_one_out() {
+        let gateways = gateways().await;
+        let iam = &gateways.here;
+        let document =
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+        iam.put_policy("reader", document).await.unwrap();
+        iam.create_user("alice", None, vec!["reader".into(), "readonly".into()]).await.unwrap();
+        let key = names::policy_key("reader");
+        let mut record = iam.docs.get_fresh::<PolicyRecord>(&key).await.unwrap().unwrap().value;
+        record.document = r#"{"Statement":"damaged"}"#.into();
+        iam.docs.put_uncached(&key, &record).await.unwrap();
+        iam.forget_cached();
+        let credential = iam.credential("alice").await.unwrap().expect("alice still signs requests");
+        let Principal::User(user) = &credential.principal else { panic!("{credential:?}") };
+        assert_eq!(user.policy_names, ["reader", "readonly"]);
+        assert_eq!(user.policies.len(), 1, "only the built-in one grants anything");
+    }
+
+    #[tokio::test]
+    async fn the_use_of_a_key_is_recorded_once_per_interval() {
+        let gateways = gateways().await;
+        let resolver = &gateways.here.resolver;
+        assert!(resolver.due("alice"));
+        assert!(!resolver.due("alice"));
+        assert!(resolver.due("bob"));
     }
 }

@@ -6,7 +6,8 @@
 use policy::{Kind, Policy};
 
 use crate::iam::entities::{Parent, ServiceAccountRecord, Status, UserRecord};
-use crate::iam::{names, now_secs, secrets, Iam, IamError};
+use crate::iam::secrets::{self, ClearSecret};
+use crate::iam::{names, now_secs, Iam, IamError};
 
 /// Longest name of a service account.
 const MAX_ACCOUNT_NAME_CHARS: usize = 64;
@@ -37,6 +38,9 @@ pub struct ServiceAccountUpdate {
     pub policy: Option<Option<String>>,
     /// New expiry (`Some(None)` removes it).
     pub expires: Option<Option<i64>>,
+    /// Whether the change is made as an administrator (not merely as the account's owner): a
+    /// status it sets to disabled only an administrator may set back.
+    pub as_admin: bool,
 }
 
 /// A new service account and its secret, which is shown this once.
@@ -45,7 +49,7 @@ pub struct CreatedServiceAccount {
     /// The account.
     pub account: ServiceAccountRecord,
     /// The secret in clear.
-    pub secret_key: String,
+    pub secret_key: ClearSecret,
 }
 
 fn check_policy(text: &str) -> Result<(), IamError> {
@@ -88,13 +92,14 @@ impl Iam {
         }
         let secret_key = names::new_secret();
         let secret_id = names::service_account_secret_id(&access_key);
-        let secret = secrets::seal(self.kms.as_ref(), &self.kms_key_id, &secret_id, &secret_key).await?;
+        let secret = secrets::seal(self.kms.as_ref(), &self.kms_key_id, &secret_id, secret_key.expose()).await?;
         let account = ServiceAccountRecord {
             access_key: access_key.clone(),
             secret,
             parent: new.parent,
             policy: new.policy,
             status: Status::Enabled,
+            disabled_by_admin: false,
             expires: new.expires,
             name: new.name,
             description: new.description,
@@ -102,8 +107,17 @@ impl Iam {
             revision: 0,
         };
         let what = format!("service account '{access_key}'");
-        self.docs.create(&names::service_account_key(&access_key), &account, &what).await?;
+        let key = names::service_account_key(&access_key);
+        self.docs.create(&key, &account, &what).await?;
         self.changed();
+        // The parent user deleted meanwhile: undo (see `references`).
+        if let Parent::User { name } = &account.parent {
+            if self.first_missing_user(std::slice::from_ref(name)).await?.is_some() {
+                self.delete_if_present(&key, &what).await?;
+                self.changed();
+                return Err(IamError::NotFound(format!("user '{name}' does not exist")));
+            }
+        }
         Ok(CreatedServiceAccount { account, secret_key })
     }
 
@@ -147,6 +161,13 @@ impl Iam {
             .docs
             .update::<ServiceAccountRecord, _>(&names::service_account_key(access_key), &what, |account| {
                 if let Some(status) = update.status {
+                    if status == Status::Enabled && account.disabled_by_admin && !update.as_admin {
+                        return Err(IamError::Denied(format!(
+                            "{what} was disabled by an administrator; only an administrator may enable it"
+                        )));
+                    }
+                    account.disabled_by_admin =
+                        status == Status::Disabled && (update.as_admin || account.disabled_by_admin);
                     account.status = status;
                 }
                 if let Some(policy) = &update.policy {
@@ -169,5 +190,42 @@ impl Iam {
         self.docs.delete(&names::service_account_key(access_key), &what).await?;
         self.changed();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iam::testing::gateways;
+
+    fn status(status: Status, as_admin: bool) -> ServiceAccountUpdate {
+        ServiceAccountUpdate { status: Some(status), as_admin, ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn an_owner_may_not_enable_what_an_administrator_disabled() {
+        let gateways = gateways().await;
+        let iam = &gateways.here;
+        iam.create_user("alice", None, Vec::new()).await.unwrap();
+        let new = NewServiceAccount {
+            parent: Parent::User { name: "alice".into() },
+            policy: None,
+            expires: None,
+            name: None,
+            description: None,
+        };
+        let key = iam.create_service_account(new).await.unwrap().account.access_key;
+        iam.update_service_account(&key, status(Status::Disabled, false)).await.unwrap();
+        iam.update_service_account(&key, status(Status::Enabled, false)).await.expect("the owner's own disable");
+        iam.update_service_account(&key, status(Status::Disabled, true)).await.unwrap();
+        let refused = iam.update_service_account(&key, status(Status::Enabled, false)).await;
+        assert!(matches!(refused, Err(IamError::Denied(_))), "{refused:?}");
+        iam.update_service_account(&key, status(Status::Disabled, false)).await.unwrap();
+        let refused = iam.update_service_account(&key, status(Status::Enabled, false)).await;
+        assert!(matches!(refused, Err(IamError::Denied(_))), "disabling again as owner keeps the mark");
+        assert!(iam.credential(&key).await.unwrap().is_none());
+        let account = iam.update_service_account(&key, status(Status::Enabled, true)).await.unwrap();
+        assert_eq!((account.status, account.disabled_by_admin), (Status::Enabled, false));
+        assert!(iam.credential(&key).await.unwrap().is_some());
     }
 }

@@ -6,10 +6,9 @@
 //! entity never lose one another. Reads are cached for [`CACHE_TTL`]: a change made through
 //! this process is seen at once, one made through another gateway within the TTL.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{stream, StreamExt};
@@ -21,6 +20,7 @@ use storage::put::BodyStream;
 use storage::{ObjectMeta, ObjectStore, StorageError};
 
 use crate::iam::entities::Revisioned;
+use crate::iam::expiring::{ExpiringMap, MAX_CACHE_ENTRIES};
 use crate::iam::IamError;
 
 /// The system bucket. Its name starts with a dot, which no S3 bucket name may (s3s refuses
@@ -50,28 +50,25 @@ pub struct Versioned<T> {
 
 /// A cached read: the object's bytes and ETag, or its absence.
 type CachedRead = Option<(Bytes, String)>;
-/// A cached listing: the names, and when they were listed.
-type CachedList = (Arc<Vec<String>>, Instant);
 
 /// Reads recently made. Every write bumps the generation before and after it reaches the
 /// drives, and a read is cached only if the generation did not move meanwhile, so once a
 /// write through this process is acknowledged no older read of anything remains cached.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Cache {
     generation: AtomicU64,
-    reads: RwLock<HashMap<String, (CachedRead, Instant)>>,
-    lists: RwLock<HashMap<String, CachedList>>,
+    reads: Arc<ExpiringMap<String, CachedRead>>,
+    lists: Arc<ExpiringMap<String, Arc<Vec<String>>>>,
 }
 
 impl Cache {
-    fn read(&self, key: &str) -> Option<CachedRead> {
-        let reads = self.reads.read().unwrap_or_else(PoisonError::into_inner);
-        reads.get(key).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(read, _)| read.clone())
-    }
-
-    fn list(&self, prefix: &str) -> Option<Arc<Vec<String>>> {
-        let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
-        lists.get(prefix).filter(|(_, at)| at.elapsed() < CACHE_TTL).map(|(keys, _)| Arc::clone(keys))
+    /// An empty cache whose expired entries a background task sweeps.
+    fn new() -> Self {
+        let reads = Arc::new(ExpiringMap::new(CACHE_TTL, MAX_CACHE_ENTRIES));
+        let lists = Arc::new(ExpiringMap::new(CACHE_TTL, MAX_CACHE_ENTRIES));
+        ExpiringMap::spawn_sweeper(&reads, CACHE_TTL);
+        ExpiringMap::spawn_sweeper(&lists, CACHE_TTL);
+        Self { generation: AtomicU64::new(0), reads, lists }
     }
 
     fn generation(&self) -> u64 {
@@ -79,31 +76,25 @@ impl Cache {
     }
 
     fn keep_read(&self, key: &str, read: CachedRead, generation: u64) {
-        let mut reads = self.reads.write().unwrap_or_else(PoisonError::into_inner);
-        if self.generation() == generation {
-            reads.insert(key.to_owned(), (read, Instant::now()));
-        }
+        self.reads.insert_if(key.to_owned(), read, || self.generation() == generation);
     }
 
     fn keep_list(&self, prefix: &str, keys: Arc<Vec<String>>, generation: u64) {
-        let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
-        if self.generation() == generation {
-            lists.insert(prefix.to_owned(), (keys, Instant::now()));
-        }
+        self.lists.insert_if(prefix.to_owned(), keys, || self.generation() == generation);
     }
 
     /// Forgets `key` and every listing, and turns away reads in flight.
     fn invalidate(&self, key: &str) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.reads.write().unwrap_or_else(PoisonError::into_inner).remove(key);
-        self.lists.write().unwrap_or_else(PoisonError::into_inner).clear();
+        self.reads.remove(key);
+        self.lists.clear();
     }
 
     /// Forgets everything (tests of the TTL, and callers that must read the drives).
     fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.reads.write().unwrap_or_else(PoisonError::into_inner).clear();
-        self.lists.write().unwrap_or_else(PoisonError::into_inner).clear();
+        self.reads.clear();
+        self.lists.clear();
     }
 }
 
@@ -112,6 +103,9 @@ impl Cache {
 pub struct DocumentStore {
     store: Arc<ObjectStore>,
     cache: Cache,
+    /// Objects read and listing pages fetched from the drives, for tests that a path reads
+    /// nothing.
+    drive_reads: AtomicU64,
 }
 
 fn storage_error(e: StorageError) -> IamError {
@@ -129,7 +123,7 @@ impl DocumentStore {
             Ok(_) | Err(StorageError::BucketExists(_)) => {}
             Err(e) => return Err(IamError::Storage(format!("cannot create the system bucket: {e}"))),
         }
-        Ok(Self { store, cache: Cache::default() })
+        Ok(Self { store, cache: Cache::new(), drive_reads: AtomicU64::new(0) })
     }
 
     /// Forgets every cached read: the next reads go to the drives.
@@ -139,7 +133,7 @@ impl DocumentStore {
 
     /// The document at `key`, from the cache when it is fresh.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, IamError> {
-        let read = match self.cache.read(key) {
+        let read = match self.cache.reads.get(key) {
             Some(read) => read,
             None => {
                 let generation = self.cache.generation();
@@ -158,6 +152,7 @@ impl DocumentStore {
     }
 
     async fn read_drives(&self, key: &str) -> Result<CachedRead, IamError> {
+        self.drive_reads.fetch_add(1, Ordering::Relaxed);
         let handle = match self.store.get_object(SYSTEM_BUCKET, key).await {
             Ok(handle) => handle,
             Err(StorageError::NoSuchKey { .. } | StorageError::DeleteMarker { .. }) => return Ok(None),
@@ -175,20 +170,27 @@ impl DocumentStore {
         Ok(Some((Bytes::from(bytes), etag)))
     }
 
-    /// Writes `value` at `key` when `condition` holds; `Ok(false)` when it did not.
+    /// Writes `value` at `key` when `condition` holds; `Ok(false)` when it did not. The cache
+    /// is invalidated around the write, so this process sees it at once.
     async fn write<T: Serialize>(&self, key: &str, value: &T, condition: Condition) -> Result<bool, IamError> {
+        self.cache.invalidate(key);
+        let result = self.write_drives(key, value, condition).await;
+        self.cache.invalidate(key);
+        result
+    }
+
+    /// Writes `value` at `key` when `condition` holds, leaving the cache alone.
+    async fn write_drives<T: Serialize>(&self, key: &str, value: &T, condition: Condition) -> Result<bool, IamError> {
         let bytes = serde_json::to_vec(value).map_err(|e| IamError::Internal(format!("encoding {key}: {e}")))?;
         if bytes.len() > MAX_DOCUMENT_BYTES {
             return Err(IamError::Invalid(format!("the document would exceed {MAX_DOCUMENT_BYTES} bytes")));
         }
         let size = bytes.len() as u64;
-        self.cache.invalidate(key);
         let result = async {
             let staged = self.store.stage(SYSTEM_BUCKET, key, body_of(Bytes::from(bytes)), Some(size)).await?;
             self.store.commit_object(SYSTEM_BUCKET, key, staged, ObjectMeta::default(), condition).await
         }
         .await;
-        self.cache.invalidate(key);
         match result {
             Ok(_) => Ok(true),
             // A false condition, or a race that another writer won on some drives (and which
@@ -213,9 +215,12 @@ impl DocumentStore {
         Err(IamError::Busy(format!("{what} is being created by others; try again")))
     }
 
-    /// Writes the document at `key` whatever is there.
-    pub async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), IamError> {
-        self.write(key, value, Condition::None).await.map(drop)
+    /// Writes the document at `key` whatever is there, without invalidating any cached read or
+    /// listing: for bookkeeping written often (last-used times) that no decision reads, so that
+    /// it never turns the caches into a drive read per request. A cached read of `key` itself
+    /// may show the previous value for up to [`CACHE_TTL`].
+    pub async fn put_uncached<T: Serialize>(&self, key: &str, value: &T) -> Result<(), IamError> {
+        self.write_drives(key, value, Condition::None).await.map(drop)
     }
 
     /// Applies `change` to the document at `key` and writes the result only if the document
@@ -253,13 +258,21 @@ impl DocumentStore {
 
     /// The names under `prefix` (the keys without it), in order, from the cache when fresh.
     pub async fn names(&self, prefix: &str) -> Result<Arc<Vec<String>>, IamError> {
-        if let Some(names) = self.cache.list(prefix) {
+        if let Some(names) = self.cache.lists.get(prefix) {
             return Ok(names);
         }
         let generation = self.cache.generation();
+        let names = Arc::new(self.names_fresh(prefix).await?);
+        self.cache.keep_list(prefix, Arc::clone(&names), generation);
+        Ok(names)
+    }
+
+    /// The names under `prefix` as the drives list them now.
+    pub async fn names_fresh(&self, prefix: &str) -> Result<Vec<String>, IamError> {
         let mut names = Vec::new();
         let mut after: Option<String> = None;
         loop {
+            self.drive_reads.fetch_add(1, Ordering::Relaxed);
             let page = self
                 .store
                 .list_objects(SYSTEM_BUCKET, prefix, None, after.as_deref(), LIST_PAGE)
@@ -277,9 +290,19 @@ impl DocumentStore {
                 break;
             }
         }
-        let names = Arc::new(names);
-        self.cache.keep_list(prefix, Arc::clone(&names), generation);
         Ok(names)
+    }
+
+    /// Objects read and listing pages fetched from the drives so far.
+    #[cfg(test)]
+    pub(crate) fn drive_reads(&self) -> u64 {
+        self.drive_reads.load(Ordering::Relaxed)
+    }
+
+    /// Entries the read and listing caches hold.
+    #[cfg(test)]
+    pub(crate) fn cached_entries(&self) -> usize {
+        self.cache.reads.len() + self.cache.lists.len()
     }
 }
 
@@ -295,13 +318,15 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, IamError> {
 
 #[cfg(test)]
 mod tests {
-    //! Two gateways over the same drives cannot both open them in one test (RocksDB locks
-    //! them), so two [`DocumentStore`]s over one [`ObjectStore`] stand for two gateways: each
-    //! has its own cache, and they share only what the drives hold.
+    //! Two [`DocumentStore`]s over one [`ObjectStore`] stand for two gateways (see
+    //! [`crate::iam::testing`]).
+
+    use std::time::Instant;
 
     use serde::Deserialize;
 
     use super::*;
+    use crate::iam::testing::object_store as store;
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     struct Doc {
@@ -313,14 +338,6 @@ mod tests {
         fn bump(&mut self) {
             self.revision += 1;
         }
-    }
-
-    async fn store(dir: &tempfile::TempDir) -> Arc<ObjectStore> {
-        let drives = (0..4).map(|i| dir.path().join(format!("d{i}"))).collect::<Vec<_>>();
-        for drive in &drives {
-            std::fs::create_dir_all(drive).unwrap();
-        }
-        ObjectStore::open(storage::StoreConfig { drives, durable: false, ..Default::default() }).await.unwrap()
     }
 
     #[tokio::test]
@@ -388,5 +405,20 @@ mod tests {
         let mut members = gateways[1].get_fresh::<Doc>("g").await.unwrap().unwrap().value.members;
         members.sort();
         assert_eq!(members, (0..8).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn bookkeeping_writes_leave_the_caches_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let docs = DocumentStore::open(store(&dir).await).await.unwrap();
+        docs.create("iam/users/u", &Doc { members: Vec::new(), revision: 0 }, "doc").await.unwrap();
+        assert_eq!(*docs.names("iam/users/").await.unwrap(), ["u"]);
+        assert!(docs.get::<Doc>("iam/users/u").await.unwrap().is_some());
+        let reads = docs.drive_reads();
+        docs.put_uncached("iam/last-used/u", &Doc { members: Vec::new(), revision: 0 }).await.unwrap();
+        assert_eq!(*docs.names("iam/users/").await.unwrap(), ["u"]);
+        assert!(docs.get::<Doc>("iam/users/u").await.unwrap().is_some());
+        assert_eq!(docs.drive_reads(), reads, "the cached listing and read were not invalidated");
+        assert!(docs.get_fresh::<Doc>("iam/last-used/u").await.unwrap().is_some(), "written");
     }
 }

@@ -127,7 +127,7 @@ impl S3Auth for Authenticator {
                 Ok(SecretKey::from(secret.as_str()))
             }
             None if self.root.is_root(access_key) => self.root.get_secret_key(access_key).await,
-            None => Ok(SecretKey::from(self.iam_credential(access_key).await?.secret.as_str())),
+            None => Ok(SecretKey::from(self.iam_credential(access_key).await?.secret.expose())),
         }
     }
 }
