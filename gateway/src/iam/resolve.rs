@@ -39,6 +39,9 @@ type Resolved = Option<Arc<Credential>>;
 pub struct Resolver {
     generation: AtomicU64,
     entries: Arc<ExpiringMap<String, Resolved>>,
+    /// Keys found to name nothing usable, apart from `entries`: a flood of well-formed unknown
+    /// keys fills this map only, and never evicts the credentials of real keys.
+    unknown: Arc<ExpiringMap<String, Resolved>>,
     recorded: Arc<ExpiringMap<String, ()>>,
 }
 
@@ -46,21 +49,29 @@ impl Resolver {
     /// An empty resolver whose expired entries background tasks sweep.
     pub(crate) fn new() -> Self {
         let entries = Arc::new(ExpiringMap::new(CACHE_TTL, MAX_CACHE_ENTRIES));
+        let unknown = Arc::new(ExpiringMap::new(CACHE_TTL, MAX_CACHE_ENTRIES));
         let recorded = Arc::new(ExpiringMap::new(LAST_USED_INTERVAL, MAX_CACHE_ENTRIES));
         ExpiringMap::spawn_sweeper(&entries, CACHE_TTL / 2);
+        ExpiringMap::spawn_sweeper(&unknown, CACHE_TTL / 2);
         ExpiringMap::spawn_sweeper(&recorded, LAST_USED_INTERVAL);
-        Self { generation: AtomicU64::new(0), entries, recorded }
+        Self { generation: AtomicU64::new(0), entries, unknown, recorded }
+    }
+
+    /// What resolving `access_key` found, or `None` if it is not cached.
+    fn cached(&self, access_key: &str) -> Option<Resolved> {
+        self.entries.get(access_key).or_else(|| self.unknown.get(access_key))
     }
 
     fn keep(&self, access_key: &str, resolved: Resolved, generation: u64) {
-        self.entries
-            .insert_if(access_key.to_owned(), resolved, || self.generation.load(Ordering::SeqCst) == generation);
+        let map = if resolved.is_some() { &self.entries } else { &self.unknown };
+        map.insert_if(access_key.to_owned(), resolved, || self.generation.load(Ordering::SeqCst) == generation);
     }
 
     /// Forgets every resolved credential and turns away resolutions in flight.
     pub fn forget(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
+        self.unknown.clear();
     }
 
     /// Whether the use of `access_key` should be recorded now (at most once per interval).
@@ -83,7 +94,7 @@ impl Iam {
         if !names::may_have_issued(access_key) {
             return Ok(None);
         }
-        if let Some(resolved) = self.resolver.entries.get(access_key) {
+        if let Some(resolved) = self.resolver.cached(access_key) {
             return Ok(resolved);
         }
         let generation = self.resolver.generation.load(Ordering::SeqCst);
@@ -260,6 +271,21 @@ mod tests {
         assert_eq!((iam.docs.cached_entries(), iam.resolver.entries.len()), (cached, resolved), "no cache growth");
         assert!(iam.credential("NOSUCHKEY00000000000").await.unwrap().is_none());
         assert!(iam.docs.drive_reads() > reads, "a key of the right shape is looked up (the counter counts)");
+    }
+
+    #[tokio::test]
+    async fn unknown_keys_never_evict_a_real_credential() {
+        let gateways = gateways().await;
+        let iam = &gateways.here;
+        iam.create_user("alice", None, vec!["readonly".into()]).await.unwrap();
+        assert!(iam.credential("alice").await.unwrap().is_some());
+        for i in 0..MAX_CACHE_ENTRIES + 10 {
+            iam.resolver.keep(&format!("UNKNOWN{i:08}"), None, iam.resolver.generation.load(Ordering::SeqCst));
+        }
+        assert_eq!(iam.resolver.entries.len(), 1, "only alice among the credentials");
+        let reads = iam.docs.drive_reads();
+        assert!(iam.credential("alice").await.unwrap().is_some());
+        assert_eq!(iam.docs.drive_reads(), reads, "alice is still resolved from memory");
     }
 
     #[tokio::test]
