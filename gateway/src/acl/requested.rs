@@ -132,24 +132,24 @@ impl Requested {
 /// The grants of a canned ACL.
 fn canned_grants(canned: Canned, owner: &str, bucket_owner: &str) -> Vec<AclGrant> {
     let user = |id: &str, permission| AclGrant { grantee: Grantee::CanonicalUser(id.to_owned()), permission };
-    let group = |uri: &str, permission| AclGrant { grantee: Grantee::Group(uri.to_owned()), permission };
+    let to_group = |uri: &str, permission| AclGrant { grantee: Grantee::Group(uri.to_owned()), permission };
     let mut grants = vec![user(owner, AclPermission::FullControl)];
     match canned {
         Canned::Private => {}
-        Canned::PublicRead => grants.push(group(ALL_USERS, AclPermission::Read)),
+        Canned::PublicRead => grants.push(to_group(ALL_USERS, AclPermission::Read)),
         Canned::PublicReadWrite => {
-            grants.push(group(ALL_USERS, AclPermission::Read));
-            grants.push(group(ALL_USERS, AclPermission::Write));
+            grants.push(to_group(ALL_USERS, AclPermission::Read));
+            grants.push(to_group(ALL_USERS, AclPermission::Write));
         }
-        Canned::AuthenticatedRead => grants.push(group(AUTHENTICATED_USERS, AclPermission::Read)),
+        Canned::AuthenticatedRead => grants.push(to_group(AUTHENTICATED_USERS, AclPermission::Read)),
         Canned::BucketOwnerRead if owner != bucket_owner => grants.push(user(bucket_owner, AclPermission::Read)),
         Canned::BucketOwnerFullControl if owner != bucket_owner => {
             grants.push(user(bucket_owner, AclPermission::FullControl));
         }
         Canned::BucketOwnerRead | Canned::BucketOwnerFullControl => {}
         Canned::LogDeliveryWrite => {
-            grants.push(group(LOG_DELIVERY, AclPermission::Write));
-            grants.push(group(LOG_DELIVERY, AclPermission::ReadAcp));
+            grants.push(to_group(LOG_DELIVERY, AclPermission::Write));
+            grants.push(to_group(LOG_DELIVERY, AclPermission::ReadAcp));
         }
     }
     grants
@@ -183,7 +183,7 @@ fn grant_header(value: &str) -> S3Result<Vec<Grantee>> {
             let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
             match kind.trim() {
                 "id" if !text.is_empty() => Ok(Grantee::CanonicalUser(text.to_owned())),
-                "uri" => group(text).map_err(|_| invalid_argument("uri", text)),
+                "uri" => group(text),
                 "emailAddress" => Err(unresolvable_email()),
                 _ => Err(invalid_argument("x-amz-grant", value)),
             }
