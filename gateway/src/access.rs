@@ -9,9 +9,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use policy::Verdict;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
-use policy::Verdict;
 use s3s::{s3_error, S3Result};
 
 use crate::acl::permissions::{self, Target};
@@ -509,7 +509,8 @@ mod tests {
     }
 
     fn acl(grants: &[(Grantee, AclPermission)]) -> Acl {
-        let grants = grants.iter().map(|(grantee, permission)| AclGrant { grantee: grantee.clone(), permission: *permission });
+        let grants =
+            grants.iter().map(|(grantee, permission)| AclGrant { grantee: grantee.clone(), permission: *permission });
         Acl { owner: ROOT_KEY.into(), grants: grants.collect() }
     }
 
@@ -541,7 +542,10 @@ mod tests {
         assert!(!allowed(&setup, None, "GetObject", "/acl/named").await);
         assert!(!allowed(&setup, None, "GetObject", "/acls-on/k").await, "no object ACL: the owner's alone");
         let before = setup.policies.lookups.load(Ordering::SeqCst);
-        assert!(!allowed(&setup, None, "GetObject", "/disabled/public").await, "ACLs disabled: a stored grant counts for nothing");
+        assert!(
+            !allowed(&setup, None, "GetObject", "/disabled/public").await,
+            "ACLs disabled: a stored grant counts for nothing"
+        );
         let lookups = setup.policies.lookups.load(Ordering::SeqCst) - before;
         assert_eq!(lookups, 2, "the policy and the bucket's ownership; no object read");
     }

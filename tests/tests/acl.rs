@@ -218,9 +218,8 @@ async fn copies_and_multipart_uploads_get_the_acl_they_ask_for() {
     let part = root.upload_part().bucket("written").key("big").upload_id(&upload_id).part_number(1);
     let etag = part.body(ByteStream::from_static(b"part")).send().await.unwrap().e_tag().unwrap().to_owned();
     assert_eq!(unsigned_get(&server, "written/big"), 403, "not before completion");
-    let parts = CompletedMultipartUpload::builder()
-        .parts(CompletedPart::builder().part_number(1).e_tag(etag).build())
-        .build();
+    let parts =
+        CompletedMultipartUpload::builder().parts(CompletedPart::builder().part_number(1).e_tag(etag).build()).build();
     let complete = root.complete_multipart_upload().bucket("written").key("big").upload_id(&upload_id);
     complete.multipart_upload(parts).send().await.unwrap();
     assert_eq!(unsigned_get(&server, "written/big"), 200);

@@ -53,7 +53,8 @@ mod tests {
     use super::*;
 
     fn acl(grants: &[(Grantee, AclPermission)]) -> Acl {
-        let grants = grants.iter().map(|(grantee, permission)| AclGrant { grantee: grantee.clone(), permission: *permission });
+        let grants =
+            grants.iter().map(|(grantee, permission)| AclGrant { grantee: grantee.clone(), permission: *permission });
         Acl { owner: "owner".into(), grants: grants.collect() }
     }
 

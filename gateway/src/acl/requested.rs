@@ -165,9 +165,10 @@ fn canned_acl(name: &str) -> S3Result<Canned> {
         "bucket-owner-full-control" => Ok(Canned::BucketOwnerFullControl),
         "log-delivery-write" => Ok(Canned::LogDeliveryWrite),
         // It grants READ to an AWS service account that does not exist here.
-        "aws-exec-read" => {
-            Err(s3_error!(NotImplemented, "A header you provided implies functionality that is not implemented: x-amz-acl"))
-        }
+        "aws-exec-read" => Err(s3_error!(
+            NotImplemented,
+            "A header you provided implies functionality that is not implemented: x-amz-acl"
+        )),
         _ => Err(invalid_argument("x-amz-acl", name)),
     }
 }
@@ -325,12 +326,21 @@ mod tests {
         let policy = body(Some("o"), vec![grant("CanonicalUser", Some("u"), None, "READ_ACP")]);
         let parsed = AclRequest { body: Some(&policy), ..Default::default() }.parse().unwrap();
         let acl = parsed.acl("o", "o").unwrap();
-        assert_eq!(acl.grants, vec![AclGrant { grantee: Grantee::CanonicalUser("u".into()), permission: AclPermission::ReadAcp }]);
+        assert_eq!(
+            acl.grants,
+            vec![AclGrant { grantee: Grantee::CanonicalUser("u".into()), permission: AclPermission::ReadAcp }]
+        );
         assert_eq!(parsed.acl("someone-else", "o").unwrap_err().code(), &S3ErrorCode::AccessDenied);
         let parse = |policy: &AccessControlPolicy| AclRequest { body: Some(policy), ..Default::default() }.parse();
         assert_eq!(code(parse(&body(None, vec![]))), S3ErrorCode::MalformedACLError);
-        assert_eq!(code(parse(&body(Some("o"), vec![grant("Group", None, None, "READ")]))), S3ErrorCode::MalformedACLError);
-        assert_eq!(code(parse(&body(Some("o"), vec![grant("CanonicalUser", Some("u"), None, "EVERYTHING")]))), S3ErrorCode::MalformedACLError);
+        assert_eq!(
+            code(parse(&body(Some("o"), vec![grant("Group", None, None, "READ")]))),
+            S3ErrorCode::MalformedACLError
+        );
+        assert_eq!(
+            code(parse(&body(Some("o"), vec![grant("CanonicalUser", Some("u"), None, "EVERYTHING")]))),
+            S3ErrorCode::MalformedACLError
+        );
         let email = body(Some("o"), vec![grant("AmazonCustomerByEmail", None, None, "READ")]);
         assert_eq!(code(parse(&email)), S3ErrorCode::UnresolvableGrantByEmailAddress);
         let with_header = AclRequest { canned: Some("private"), body: Some(&policy), ..Default::default() };

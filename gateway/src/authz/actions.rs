@@ -226,7 +226,12 @@ pub fn checks(
         // PostObject names its key in the form, which the access step does not see: it needs
         // the action on every key of the bucket.
         (Scope::Object, Some(bucket), None) => {
-            checks.push(Check { action, bucket: Some(bucket.to_owned()), resource: arn::object(bucket, "*"), object: None });
+            checks.push(Check {
+                action,
+                bucket: Some(bucket.to_owned()),
+                resource: arn::object(bucket, "*"),
+                object: None,
+            });
         }
         (Scope::Object, Some(bucket), Some(key)) => {
             checks.push(Check {
@@ -290,9 +295,10 @@ const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
 /// an existing version does not let a writer set the ACL of the new one.
 pub fn acl_checks(operation: &str, first: &Check, headers: &HeaderMap) -> Vec<Check> {
     let sets_acl = headers.keys().any(|name| name.as_str().starts_with("x-amz-grant-"))
-        || headers.get("x-amz-acl").and_then(|v| v.to_str().ok()).is_some_and(|acl| {
-            !OWNER_ONLY_ACLS.iter().any(|owner_only| acl.trim().eq_ignore_ascii_case(owner_only))
-        });
+        || headers
+            .get("x-amz-acl")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|acl| !OWNER_ONLY_ACLS.iter().any(|owner_only| acl.trim().eq_ignore_ascii_case(owner_only)));
     let extra = |action| Check { action, object: None, ..first.clone() };
     match operation {
         "PutObject" | "CopyObject" | "CreateMultipartUpload" | "PostObject" if sets_acl => {
@@ -416,7 +422,11 @@ mod tests {
         let b = S3Path::bucket("b");
         let create = &checks(rule("CreateBucket").unwrap(), &b, None, None).unwrap()[0];
         assert_eq!(
-            actions("CreateBucket", create, &[("x-amz-acl", "public-read"), ("x-amz-object-ownership", "ObjectWriter")]),
+            actions(
+                "CreateBucket",
+                create,
+                &[("x-amz-acl", "public-read"), ("x-amz-object-ownership", "ObjectWriter")]
+            ),
             ["s3:PutBucketAcl", "s3:PutBucketOwnershipControls"]
         );
     }

@@ -110,8 +110,9 @@ impl PostObjects {
             None => (None, None),
         };
         context.record(facts);
-        let authorization =
-            self.authorize_upload(&parts.uri, &parts.headers, fields, &bucket, &key, signer.as_ref(), connection).await?;
+        let authorization = self
+            .authorize_upload(&parts.uri, &parts.headers, fields, &bucket, &key, signer.as_ref(), connection)
+            .await?;
         for (name, value) in fields {
             unsupported::refuse_setting(name, value)?;
         }

@@ -127,8 +127,9 @@ impl Gateway {
         request: AclRequest<'_>,
     ) -> S3Result<Option<(StoredOwnership, Option<Acl>)>> {
         let ownership = match ownership {
-            Some(value) => parse_ownership(value.as_str())
-                .ok_or_else(|| s3_error!(InvalidArgument, "Invalid x-amz-object-ownership header: {}", value.as_str()))?,
+            Some(value) => parse_ownership(value.as_str()).ok_or_else(|| {
+                s3_error!(InvalidArgument, "Invalid x-amz-object-ownership header: {}", value.as_str())
+            })?,
             None => StoredOwnership::BucketOwnerEnforced,
         };
         let acl = request.parse()?.acl(&self.owner_id, &self.owner_id)?;
@@ -288,7 +289,10 @@ impl Gateway {
             return Err(s3_error!(MalformedXML, "OwnershipControls must hold exactly one rule."));
         };
         let ownership = parse_ownership(rule.object_ownership.as_str()).ok_or_else(|| {
-            s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema")
+            s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )
         })?;
         self.set_ownership(&input.bucket, ownership).await?;
         Ok(S3Response::new(PutBucketOwnershipControlsOutput::default()))

@@ -20,8 +20,10 @@ impl Gateway {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
         parse::check_bucket_name(&input.bucket)?;
-        let settings =
-            self.new_bucket_settings(input.object_ownership.as_ref(), acl_request!(input, write: input.grant_write.as_deref()))?;
+        let settings = self.new_bucket_settings(
+            input.object_ownership.as_ref(),
+            acl_request!(input, write: input.grant_write.as_deref()),
+        )?;
         let requested =
             input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|l| l.as_str().to_owned());
         // us-east-1 is the region without a constraint: naming it is an error.
