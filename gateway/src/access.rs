@@ -508,6 +508,20 @@ mod tests {
         assert_eq!(malformed.unwrap_err().code(), &S3ErrorCode::AccessDenied);
     }
 
+    #[tokio::test]
+    async fn a_write_that_widens_an_acl_needs_the_acl_permission() {
+        let setup = setup(&[]);
+        let put = |headers: &'static [(&'static str, &'static str)]| {
+            decide(&setup, Some("DROPBOX"), "PutObject", "/b/k", headers)
+        };
+        assert!(put(&[]).await.is_ok(), "writeonly may put");
+        assert!(put(&[("x-amz-acl", "bucket-owner-full-control")]).await.is_ok(), "an owner-only ACL widens nothing");
+        let public = put(&[("x-amz-acl", "public-read")]).await;
+        assert_eq!(public.unwrap_err().code(), &S3ErrorCode::AccessDenied, "s3:PutObjectAcl is needed too");
+        let granted = put(&[("x-amz-grant-read", "id=someone")]).await;
+        assert_eq!(granted.unwrap_err().code(), &S3ErrorCode::AccessDenied);
+    }
+
     fn acl(grants: &[(Grantee, AclPermission)]) -> Acl {
         let grants =
             grants.iter().map(|(grantee, permission)| AclGrant { grantee: grantee.clone(), permission: *permission });
