@@ -28,17 +28,19 @@ use crate::error::OrS3;
 /// `grant_read`, `grant_read_acp`, `grant_write_acp`, `grant_full_control`), plus the named
 /// extra fields (`write`, `body`) of inputs that have them.
 macro_rules! acl_request {
-    ($input:expr $(, $field:ident: $value:expr)*) => {
-        $crate::acl::requested::AclRequest {
+    ($input:expr $(, $field:ident: $value:expr)*) => {{
+        #[allow(unused_mut)]
+        let mut request = $crate::acl::requested::AclRequest {
             canned: $input.acl.as_ref().map(|acl| acl.as_str()),
             read: $input.grant_read.as_deref(),
             read_acp: $input.grant_read_acp.as_deref(),
             write_acp: $input.grant_write_acp.as_deref(),
             full_control: $input.grant_full_control.as_deref(),
-            $($field: $value,)*
             ..Default::default()
-        }
-    };
+        };
+        $(request.$field = $value;)*
+        request
+    }};
 }
 
 /// AWS's refusal of an ACL in a bucket whose object ownership disables ACLs.
