@@ -2,20 +2,23 @@
 //! operation. It records who called which operation on what (for metrics and the audit log),
 //! requires signed requests to be signed for this server's region, resolves the caller to a
 //! [`Principal`], and decides: root may do everything; anyone else needs the operation's
-//! permissions (docs/authorization.md) from its identity policies or the bucket's policy,
-//! and is otherwise refused with 403 AccessDenied.
+//! permissions (docs/authorization.md) from its identity policies or the bucket's policy, or,
+//! where no policy denies them explicitly and the bucket has ACLs enabled, from an ACL grant
+//! ([`crate::acl`]), and is otherwise refused with 403 AccessDenied.
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use policy::Verdict;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
+use crate::acl::permissions::{self, Target};
 use crate::authz::actions::{self, Check, Scope};
-use crate::authz::bucket_policies::BucketPolicies;
+use crate::authz::bucket_policies::{BucketAcl, BucketPolicies};
 use crate::authz::conditions::{self, ClientConnection, RequestParts};
-use crate::authz::{access_denied, Authorization, EXISTING_OBJECT_TAG};
+use crate::authz::{access_denied, AclIdentity, Authorization, EXISTING_OBJECT_TAG};
 use crate::parse;
 use crate::principal::{Principal, Principals};
 use crate::sts::auth::session_token;
@@ -99,10 +102,9 @@ impl Authorize {
         let copy_source = request.parts.headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok());
         let mut checks =
             actions::checks(rule, request.path, version_id.as_deref(), copy_source).map_err(|_| access_denied())?;
-        if let Some(tagging) =
-            checks.first().and_then(|object| actions::tagging_check(request.operation, object, request.parts.headers))
-        {
-            checks.push(tagging);
+        if let Some(first) = checks.first().cloned() {
+            checks.extend(actions::tagging_check(request.operation, &first, request.parts.headers));
+            checks.extend(actions::acl_checks(request.operation, &first, request.parts.headers));
         }
         let bucket = match request.path {
             S3Path::Root => None,
@@ -136,15 +138,45 @@ impl Authorize {
         Ok(authorization)
     }
 
-    /// Whether `check` is allowed, with the policy of the bucket its resource belongs to.
+    /// Whether `check` is allowed: by the policies (with the policy of the bucket its resource
+    /// belongs to), or, when none denies it explicitly, by an ACL grant.
     async fn allowed(&self, authorization: &Authorization, check: &Check, bucket: Option<&str>) -> S3Result<bool> {
-        match check.bucket.as_deref() {
+        let verdict = match check.bucket.as_deref() {
             Some(other) if Some(other) != bucket => {
                 let policy = self.policies.policy(other).await?;
-                Ok(authorization.allows_in(check.action, &check.resource, policy.as_deref()))
+                authorization.verdict_in(check.action, &check.resource, policy.as_deref())
             }
-            _ => Ok(authorization.allows(check.action, &check.resource)),
+            _ => authorization.verdict(check.action, &check.resource),
+        };
+        match verdict {
+            Verdict::Allowed => Ok(true),
+            Verdict::ExplicitDeny => Ok(false),
+            Verdict::NotAllowed => self.acl_grants(authorization, check).await,
         }
+    }
+
+    /// Whether an ACL gives the caller the permission `check` stands for: the bucket's ACL
+    /// for bucket permissions, the object version's for object ones; never in a bucket whose
+    /// object ownership disables ACLs (the ACLs are then not even read).
+    async fn acl_grants(&self, authorization: &Authorization, check: &Check) -> S3Result<bool> {
+        let (Some((target, permission)), Some(bucket)) = (permissions::needed(check.action), check.bucket.as_deref())
+        else {
+            return Ok(false);
+        };
+        let BucketAcl::Enabled(bucket_acl) = self.policies.bucket_acl(bucket).await? else { return Ok(false) };
+        let caller = match authorization.acl_identity() {
+            AclIdentity::Owner => return Ok(true),
+            AclIdentity::Anonymous => None,
+            AclIdentity::User(id) => Some(id),
+        };
+        let acl = match (target, &check.object) {
+            (Target::Bucket, _) => bucket_acl,
+            (Target::Object, Some((key, version_id))) => {
+                self.policies.object_acl(bucket, key, version_id.as_deref()).await?
+            }
+            (Target::Object, None) => None,
+        };
+        Ok(acl.is_some_and(|acl| permissions::grants(&acl, caller.as_deref(), permission)))
     }
 
     /// Refuses a request signed for another region.
@@ -223,7 +255,11 @@ mod tests {
     use policy::{Kind, Policy};
     use s3s::S3ErrorCode;
 
+    use storage::acl::{Acl, AclGrant, AclPermission, Grantee};
+
     use super::*;
+    use crate::acl::{canonical_id, ALL_USERS};
+    use crate::authz::session_arn;
     use crate::principal::Session;
 
     const ROOT_KEY: &str = "ROOTKEY";
@@ -238,10 +274,13 @@ mod tests {
         }
     }
 
-    /// Bucket policies by bucket name, counting lookups.
-    #[derive(Default)]
+    /// Bucket policies and ACLs by bucket name, counting lookups.
     struct MapPolicies {
         policies: HashMap<String, Arc<Policy>>,
+        /// Buckets with ACLs enabled, and their ACL.
+        acls: HashMap<String, Option<Acl>>,
+        /// Object ACLs by `bucket/key`.
+        object_acls: HashMap<String, Acl>,
         lookups: AtomicUsize,
     }
 
@@ -255,6 +294,19 @@ mod tests {
         async fn object_tags(&self, _: &str, _: &str, _: Option<&str>) -> S3Result<Option<Vec<(String, String)>>> {
             self.lookups.fetch_add(1, Ordering::SeqCst);
             Ok(None)
+        }
+
+        async fn bucket_acl(&self, bucket: &str) -> S3Result<BucketAcl> {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            Ok(match self.acls.get(bucket) {
+                Some(acl) => BucketAcl::Enabled(acl.clone()),
+                None => BucketAcl::Disabled,
+            })
+        }
+
+        async fn object_acl(&self, bucket: &str, key: &str, _: Option<&str>) -> S3Result<Option<Acl>> {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            Ok(self.object_acls.get(&format!("{bucket}/{key}")).cloned())
         }
     }
 
@@ -276,6 +328,14 @@ mod tests {
     }
 
     fn setup(bucket_policies: &[(&str, &str)]) -> Setup {
+        setup_with_acls(bucket_policies, HashMap::new(), HashMap::new())
+    }
+
+    fn setup_with_acls(
+        bucket_policies: &[(&str, &str)],
+        acls: HashMap<String, Option<Acl>>,
+        object_acls: HashMap<String, Acl>,
+    ) -> Setup {
         let principals = FakePrincipals(HashMap::from([
             (ROOT_KEY.to_owned(), Principal::Root { access_key: ROOT_KEY.to_owned() }),
             session("READER", "reader", &["readonly"]),
@@ -287,7 +347,7 @@ mod tests {
             .iter()
             .map(|(bucket, text)| ((*bucket).to_owned(), Arc::new(Policy::parse(text, Kind::Bucket(bucket)).unwrap())))
             .collect();
-        let policies = Arc::new(MapPolicies { policies: parsed, lookups: AtomicUsize::new(0) });
+        let policies = Arc::new(MapPolicies { policies: parsed, acls, object_acls, lookups: AtomicUsize::new(0) });
         let authorize =
             Authorize::new("us-east-1", Arc::new(principals), Arc::clone(&policies) as Arc<dyn BucketPolicies>);
         Setup { authorize, policies }
@@ -446,5 +506,61 @@ mod tests {
         assert_eq!(dropbox.unwrap_err().code(), &S3ErrorCode::AccessDenied, "writeonly cannot read the source");
         let malformed = decide(&setup, Some("WRITER"), "CopyObject", "/dst/k", &[("x-amz-copy-source", "nokey")]).await;
         assert_eq!(malformed.unwrap_err().code(), &S3ErrorCode::AccessDenied);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_widens_an_acl_needs_the_acl_permission() {
+        let setup = setup(&[]);
+        let put = |headers: &'static [(&'static str, &'static str)]| {
+            decide(&setup, Some("DROPBOX"), "PutObject", "/b/k", headers)
+        };
+        assert!(put(&[]).await.is_ok(), "writeonly may put");
+        assert!(put(&[("x-amz-acl", "bucket-owner-full-control")]).await.is_ok(), "an owner-only ACL widens nothing");
+        let public = put(&[("x-amz-acl", "public-read")]).await;
+        assert_eq!(public.unwrap_err().code(), &S3ErrorCode::AccessDenied, "s3:PutObjectAcl is needed too");
+        let granted = put(&[("x-amz-grant-read", "id=someone")]).await;
+        assert_eq!(granted.unwrap_err().code(), &S3ErrorCode::AccessDenied);
+    }
+
+    fn acl(grants: &[(Grantee, AclPermission)]) -> Acl {
+        let grants =
+            grants.iter().map(|(grantee, permission)| AclGrant { grantee: grantee.clone(), permission: *permission });
+        Acl { owner: ROOT_KEY.into(), grants: grants.collect() }
+    }
+
+    #[tokio::test]
+    async fn acl_grants_allow_unless_a_policy_denies_and_only_where_acls_are_enabled() {
+        let everyone_reads = acl(&[(Grantee::Group(ALL_USERS.into()), AclPermission::Read)]);
+        let reader_id = canonical_id(&session_arn("dropbox"));
+        let named = acl(&[(Grantee::CanonicalUser(reader_id), AclPermission::Read)]);
+        let setup = setup_with_acls(
+            &[(
+                "acl",
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::acl/denied"}}"#,
+            )],
+            HashMap::from([("acl".to_owned(), Some(everyone_reads.clone())), ("acls-on".to_owned(), None)]),
+            HashMap::from([
+                ("acl/public".to_owned(), everyone_reads.clone()),
+                ("acl/denied".to_owned(), everyone_reads.clone()),
+                ("acl/named".to_owned(), named),
+                ("disabled/public".to_owned(), everyone_reads),
+            ]),
+        );
+        assert!(allowed(&setup, None, "GetObject", "/acl/public").await, "AllUsers READ on the object");
+        assert!(allowed(&setup, None, "ListObjectsV2", "/acl?list-type=2").await, "AllUsers READ on the bucket");
+        assert!(!allowed(&setup, None, "PutObject", "/acl/new").await, "READ is not WRITE");
+        assert!(!allowed(&setup, None, "GetObjectAcl", "/acl/public?acl").await, "READ is not READ_ACP");
+        assert!(!allowed(&setup, None, "GetObject", "/acl/denied").await, "an explicit Deny wins over a grant");
+        assert!(allowed(&setup, Some("DROPBOX"), "GetObject", "/acl/named").await, "a grant to the canonical id");
+        assert!(!allowed(&setup, Some("NOBODY"), "GetObject", "/acl/named").await, "not to another");
+        assert!(!allowed(&setup, None, "GetObject", "/acl/named").await);
+        assert!(!allowed(&setup, None, "GetObject", "/acls-on/k").await, "no object ACL: the owner's alone");
+        let before = setup.policies.lookups.load(Ordering::SeqCst);
+        assert!(
+            !allowed(&setup, None, "GetObject", "/disabled/public").await,
+            "ACLs disabled: a stored grant counts for nothing"
+        );
+        let lookups = setup.policies.lookups.load(Ordering::SeqCst) - before;
+        assert_eq!(lookups, 2, "the policy and the bucket's ownership; no object read");
     }
 }

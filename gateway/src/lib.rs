@@ -1,6 +1,7 @@
 //! The S3 gateway of sovereign-s3 and the wiring of the `sovereign-s3` binary.
 
 pub mod access;
+pub mod acl;
 pub mod admin;
 pub mod admission;
 pub mod authz;

@@ -1,5 +1,7 @@
 //! Requests that ask for something this release does not do and that bear on security, refused
-//! at the front door instead of accepted and ignored: object lock, and ACLs beyond the owner's.
+//! at the front door instead of accepted and ignored: object lock, and ACLs carried in a
+//! presigned URL's query string (s3s reads ACLs from headers only). ACL headers themselves are
+//! judged by the operations, with the bucket's object ownership ([`crate::s3`]'s `acl.rs`).
 //! Nothing here reads the request body (POST Object form fields are checked by
 //! [`crate::post_object`] with [`refuse_setting`]).
 
@@ -20,11 +22,13 @@ const GRANT_PREFIX: &str = "x-amz-grant-";
 /// The canned ACL header.
 const CANNED_ACL: &str = "x-amz-acl";
 
-/// Canned ACLs that grant nobody but the owner anything: what every object and bucket here is.
+/// Canned ACLs that grant nobody but the owner anything: what a query parameter may carry
+/// (it changes nothing, so ignoring it is honest).
 const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
 
-/// Refuses any header (or presigned-URL query parameter, where presigners put `x-amz-*`
-/// headers) asking for object lock or an ACL this server would not enforce.
+/// Refuses any header asking for object lock, and any presigned-URL query parameter (where
+/// presigners put `x-amz-*` headers) asking for object lock or an ACL this server would not
+/// apply.
 pub fn check(req: &Request<Body>) -> S3Result<()> {
     let query = req.uri().query().unwrap_or_default();
     for (name, value) in req.headers() {
@@ -33,7 +37,13 @@ pub fn check(req: &Request<Body>) -> S3Result<()> {
     for pair in query.split('&').filter(|pair| pair.starts_with("x-amz-") || pair.starts_with("X-Amz-")) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
-        refuse_setting(&name.to_ascii_lowercase(), &value)?;
+        let name = name.to_ascii_lowercase();
+        refuse_setting(&name, &value)?;
+        let shared = name.starts_with(GRANT_PREFIX)
+            || (name == CANNED_ACL && !OWNER_ONLY_ACLS.iter().any(|acl| value.trim().eq_ignore_ascii_case(acl)));
+        if shared {
+            return Err(not_implemented(&name));
+        }
     }
     Ok(())
 }
@@ -41,17 +51,10 @@ pub fn check(req: &Request<Body>) -> S3Result<()> {
 /// Refuses one header (lower-case `name`) that asks for an unsupported security setting (a
 /// POST form's fields are checked as the headers they stand for).
 pub(crate) fn refuse_setting(name: &str, value: &str) -> S3Result<()> {
-    let value = value.trim();
-    let unimplemented =
-        name.starts_with(OBJECT_LOCK_PREFIX) || (name == BUCKET_OBJECT_LOCK && value.eq_ignore_ascii_case("true"));
+    let unimplemented = name.starts_with(OBJECT_LOCK_PREFIX)
+        || (name == BUCKET_OBJECT_LOCK && value.trim().eq_ignore_ascii_case("true"));
     if unimplemented {
         return Err(not_implemented(name));
-    }
-    let shared = name.starts_with(GRANT_PREFIX)
-        || (name == CANNED_ACL && !OWNER_ONLY_ACLS.iter().any(|acl| value.eq_ignore_ascii_case(acl)));
-    if shared {
-        // What AWS answers when a bucket's object ownership disables ACLs (its default).
-        return Err(s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs"));
     }
     Ok(())
 }
@@ -104,16 +107,14 @@ mod tests {
     }
 
     #[test]
-    fn only_owner_acls_are_accepted() {
-        assert_eq!(refusal("PUT", "/b/k", &[("x-amz-acl", "private")]), None);
-        assert_eq!(refusal("PUT", "/b/k", &[("x-amz-acl", "bucket-owner-full-control")]), None);
-        assert_eq!(
-            refusal("PUT", "/b/k", &[("x-amz-acl", "public-read")]),
-            Some(S3ErrorCode::AccessControlListNotSupported)
-        );
+    fn acl_headers_pass_to_the_operations_and_acl_query_parameters_are_refused() {
+        assert_eq!(refusal("PUT", "/b/k", &[("x-amz-acl", "public-read")]), None);
         assert_eq!(
             refusal("PUT", "/b/k", &[("x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")]),
-            Some(S3ErrorCode::AccessControlListNotSupported)
+            None
         );
+        assert_eq!(refusal("PUT", "/b/k?x-amz-acl=private", &[]), None);
+        assert_eq!(refusal("PUT", "/b/k?x-amz-acl=public-read", &[]), Some(S3ErrorCode::NotImplemented));
+        assert_eq!(refusal("PUT", "/b/k?X-Amz-Grant-Read=id%3Dabc", &[]), Some(S3ErrorCode::NotImplemented));
     }
 }

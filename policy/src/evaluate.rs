@@ -18,19 +18,36 @@ pub struct Request<'a> {
     pub context: &'a Context,
 }
 
+/// The outcome of judging a request against policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Some statement allows it and none denies it.
+    Allowed,
+    /// A statement denies it: nothing else (an ACL grant included) may allow it.
+    ExplicitDeny,
+    /// No statement speaks about it: denied unless something else (an ACL grant) allows it.
+    NotAllowed,
+}
+
 /// Whether `request` is allowed by `identity` policies and the `bucket` policy: no statement
 /// that applies denies it, and at least one allows it.
 pub fn decide(identity: &[&Policy], bucket: Option<&Policy>, request: &Request<'_>) -> bool {
+    evaluate(identity, bucket, request) == Verdict::Allowed
+}
+
+/// The verdict of `identity` policies and the `bucket` policy on `request`: explicit Deny
+/// wins, then Allow.
+pub fn evaluate(identity: &[&Policy], bucket: Option<&Policy>, request: &Request<'_>) -> Verdict {
     let identity_effects = identity.iter().flat_map(|p| p.statements.iter()).filter(|s| s.applies(request, false));
     let bucket_effects = bucket.into_iter().flat_map(|p| p.statements.iter()).filter(|s| s.applies(request, true));
-    let mut allowed = false;
+    let mut verdict = Verdict::NotAllowed;
     for statement in identity_effects.chain(bucket_effects) {
         match statement.effect {
-            Effect::Deny => return false,
-            Effect::Allow => allowed = true,
+            Effect::Deny => return Verdict::ExplicitDeny,
+            Effect::Allow => verdict = Verdict::Allowed,
         }
     }
-    allowed
+    verdict
 }
 
 impl Statement {

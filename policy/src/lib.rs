@@ -16,4 +16,4 @@ mod pattern;
 pub use builtin::{builtin, builtin_document, BUILTIN_NAMES};
 pub use context::{normalize_key, Caller, Context};
 pub use document::{Effect, Kind, MalformedPolicy, Policy, Position, Statement};
-pub use evaluate::{decide, Request};
+pub use evaluate::{decide, evaluate, Request, Verdict};

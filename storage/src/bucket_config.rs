@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
+use crate::acl::Acl;
 use crate::cleanup;
 use crate::commit;
 use crate::drive::DriveOp;
@@ -79,7 +80,8 @@ pub enum ObjectOwnership {
     BucketOwnerPreferred,
     /// The writer owns the objects it writes.
     ObjectWriter,
-    /// No ownership controls (DeleteBucketOwnershipControls).
+    /// No ownership controls (DeleteBucketOwnershipControls): ACLs apply and the writer owns
+    /// what it writes, as with `ObjectWriter`.
     Deleted,
 }
 
@@ -112,6 +114,10 @@ pub struct BucketConfig {
     /// Object ownership; records written before it was stored read as AWS's default.
     #[serde(default)]
     pub ownership: ObjectOwnership,
+    /// The bucket's owner and ACL (CreateBucket, PutBucketAcl); unset, the owner alone has
+    /// FULL_CONTROL.
+    #[serde(default)]
+    pub acl: Option<Acl>,
 }
 
 impl BucketConfig {

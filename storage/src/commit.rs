@@ -179,18 +179,18 @@ pub async fn repair_version(set: &ErasureSet, bucket: &str, key: &str, records: 
     apply(set, bucket, key, ops, "repair_version").await.applied.len()
 }
 
-/// Replaces the tags of a version on the drives that hold it.
-pub async fn set_tags(
+/// Applies `op`, a change of one version's metadata (its tags, its ACL), on the drives that
+/// hold the version, under write quorum; `what` names the operation in errors and traces.
+pub async fn update_version(
     set: &ErasureSet,
     bucket: &str,
     key: &str,
     holders: &[usize],
-    version_id: Uuid,
-    tags: Vec<(String, String)>,
+    op: DriveOp,
+    what: &'static str,
 ) -> Result<()> {
-    let op = DriveOp::SetTags { version_id, tags };
-    let tally = apply(set, bucket, key, only_on(holders, set.drives.len(), &op), "set_tags").await;
-    set.quorum.check_write("put object tagging", tally.applied.len())
+    let tally = apply(set, bucket, key, only_on(holders, set.drives.len(), &op), what).await;
+    set.quorum.check_write(what, tally.applied.len())
 }
 
 /// Adds a part record on the drives that hold its shard file; once acknowledged, older uploads

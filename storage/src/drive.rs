@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use uuid::Uuid;
 
+use crate::acl::Acl;
 use crate::bucket_config::BucketConfig;
 use crate::error::Result;
 use crate::meta::{BucketRecord, ChangeRecord, PartRecord, UploadRecord, VersionRecord};
@@ -143,6 +144,13 @@ pub enum DriveOp {
         version_id: Uuid,
         /// The new tags.
         tags: Vec<(String, String)>,
+    },
+    /// Replaces the owner and ACL of one version.
+    SetAcl {
+        /// The version.
+        version_id: Uuid,
+        /// The new owner and ACL.
+        acl: Acl,
     },
     /// Replaces the sealed data key of one encrypted version (a rewrap after the KMS key was
     /// rotated) when the drive holds `from`; holding `to` already is success, anything else is

@@ -5,6 +5,7 @@
 //! record to a quorum of the set's drives. The gateway only talks to [`store::ObjectStore`];
 //! drives are reached through the [`drive::Drive`] trait so that remote drives can join later.
 
+pub mod acl;
 pub mod bitrot;
 pub mod bucket_config;
 pub mod buckets;

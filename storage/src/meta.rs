@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::acl::Acl;
 use crate::erasure::Erasure;
 use crate::error::{Result, StorageError};
 use crate::stamp::Stamp;
@@ -85,6 +86,10 @@ pub struct VersionRecord {
     /// describe the sealed bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<ObjectEncryption>,
+    /// The version's owner and ACL, when set by a bucket with ACLs enabled; absent (older
+    /// records too), the bucket owner owns it with FULL_CONTROL alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 /// How a version's data is sealed by the gateway's server-side encryption (ADR 0009). The object
@@ -164,6 +169,9 @@ pub struct ObjectTemplate {
     /// How every part is sealed (each with its own salt), when the object is encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<ObjectEncryption>,
+    /// The object's owner and ACL, when the upload set them (ACLs enabled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
 }
 
 /// One uploaded part of a multipart upload, as stored on each drive of the set. Part records
@@ -236,6 +244,7 @@ pub fn decode_listed(bytes: &[u8]) -> Result<VersionRecord> {
         inline: None,
         completed_upload: fields.completed_upload,
         encryption: fields.encryption,
+        acl: None,
     })
 }
 
@@ -457,6 +466,7 @@ pub(crate) fn test_record(mod_time_ns: i64) -> VersionRecord {
         inline: None,
         completed_upload: None,
         encryption: None,
+        acl: None,
     }
 }
 
@@ -544,6 +554,19 @@ mod tests {
         let bytes = encode(&r).unwrap();
         let back: VersionRecord = decode(&bytes).unwrap();
         assert_eq!(back, r);
+    }
+
+    #[test]
+    fn records_without_an_acl_read_as_the_owners_alone() {
+        let mut r = record(7);
+        r.acl = Some(crate::acl::Acl { owner: "o".into(), grants: Vec::new() });
+        let back: VersionRecord = decode(&encode(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        // A record written before ACLs were stored has no `acl` field at all.
+        let old = record(8);
+        let bytes = encode(&old).unwrap();
+        assert!(!bytes.windows(3).any(|w| w == b"acl"), "an unset ACL is not written");
+        assert_eq!(decode::<VersionRecord>(&bytes).unwrap().acl, None);
     }
 
     #[test]

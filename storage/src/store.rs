@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 use uuid::Uuid;
 
+use crate::acl::Acl;
 use crate::bucket_config::{BucketCache, VersioningStatus};
 use crate::cleanup::Cleanups;
 use crate::commit;
@@ -75,6 +76,8 @@ pub struct ObjectMeta {
     pub checksum: Option<StoredChecksum>,
     /// How the data is sealed, when the gateway encrypted it.
     pub encryption: Option<ObjectEncryption>,
+    /// The owner and ACL, when the bucket has ACLs enabled.
+    pub acl: Option<Acl>,
 }
 
 /// A located object version, ready to be read (a clone reads the same version again).
@@ -392,6 +395,7 @@ impl ObjectStore {
             inline: None,
             completed_upload: None,
             encryption: meta.encryption,
+            acl: meta.acl,
         };
         let total = set.drives.len();
         let records: Vec<Option<VersionRecord>> = (0..total)
@@ -624,6 +628,7 @@ impl ObjectStore {
             inline: None,
             completed_upload: Some(upload_id),
             encryption: template.encryption,
+            acl: template.acl,
         };
         multipart::complete(set, bucket, key, upload_id, &record, hash, condition).await?;
         Ok(record)
@@ -681,6 +686,7 @@ fn delete_marker(stamp: Stamp, erasure: Erasure) -> VersionRecord {
         inline: None,
         completed_upload: None,
         encryption: None,
+        acl: None,
     }
 }
 

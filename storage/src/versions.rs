@@ -11,6 +11,7 @@ use std::sync::Arc;
 use futures::future::join_all;
 use uuid::Uuid;
 
+use crate::acl::Acl;
 use crate::commit;
 use crate::drive::{DriveOp, ListQuery, VersionEntry, VersionsQuery};
 use crate::error::{Result, StorageError};
@@ -309,12 +310,44 @@ impl ObjectStore {
         which: Option<VersionId>,
         tags: Vec<(String, String)>,
     ) -> Result<VersionRecord> {
+        self.update_version(bucket, key, which, "put object tagging", |record| {
+            record.tags = tags.clone();
+            DriveOp::SetTags { version_id: record.version_id, tags }
+        })
+        .await
+    }
+
+    /// Replaces the owner and ACL of one version (the current one when `which` is `None`).
+    pub async fn set_version_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: Option<VersionId>,
+        acl: Acl,
+    ) -> Result<VersionRecord> {
+        self.update_version(bucket, key, which, "put object acl", |record| {
+            record.acl = Some(acl.clone());
+            DriveOp::SetAcl { version_id: record.version_id, acl }
+        })
+        .await
+    }
+
+    /// Changes one version's metadata on the drives that hold it: `change` updates the record
+    /// as it will read and returns the drive operation doing the same.
+    async fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        which: Option<VersionId>,
+        what: &'static str,
+        change: impl FnOnce(&mut VersionRecord) -> DriveOp,
+    ) -> Result<VersionRecord> {
         let (set, _) = self.set_for(bucket, key)?;
         let handle = self.get_version(bucket, key, which).await?;
         let holders: Vec<usize> = handle.holders().collect();
         let mut updated = handle.record().clone();
-        commit::set_tags(set, bucket, key, &holders, updated.version_id, tags.clone()).await?;
-        updated.tags = tags;
+        let op = change(&mut updated);
+        commit::update_version(set, bucket, key, &holders, op, what).await?;
         Ok(updated)
     }
 

@@ -215,6 +215,7 @@ impl Harness {
             inline: None,
             completed_upload: None,
             encryption: None,
+            acl: None,
         };
         let records = (0..DRIVES)
             .map(|drive| {

@@ -506,15 +506,16 @@ async fn acls_answer_as_a_bucket_with_acls_disabled() {
         .send()
         .await
         .expect("BucketOwnerEnforced");
-    assert_s3_error(
-        s3.put_bucket_ownership_controls()
-            .bucket(BUCKET)
-            .ownership_controls(controls(ObjectOwnership::ObjectWriter))
-            .send()
-            .await,
-        501,
-        &["NotImplemented"],
-    );
+    // ObjectWriter enables ACLs (tests/tests/acl.rs); back to BucketOwnerEnforced below.
+    s3.put_bucket_ownership_controls()
+        .bucket(BUCKET)
+        .ownership_controls(controls(ObjectOwnership::ObjectWriter))
+        .send()
+        .await
+        .expect("ObjectWriter");
+    let controls_now = s3.get_bucket_ownership_controls().bucket(BUCKET).send().await.expect("ownership controls");
+    let rules = controls_now.ownership_controls().map(|c| c.rules().to_vec()).unwrap_or_default();
+    assert_eq!(rules[0].object_ownership(), &ObjectOwnership::ObjectWriter);
     // DeleteBucketOwnershipControls removes the setting, as on AWS; putting it back restores it.
     s3.delete_bucket_ownership_controls().bucket(BUCKET).send().await.expect("delete ownership controls");
     assert_s3_error(

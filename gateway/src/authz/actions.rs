@@ -185,6 +185,9 @@ pub struct Check {
     pub bucket: Option<String>,
     /// The resource ARN.
     pub resource: String,
+    /// The object key and version the resource names, for an object (ACL grants are read
+    /// from that version).
+    pub object: Option<(String, Option<String>)>,
 }
 
 /// Why a request's permissions cannot be named.
@@ -215,18 +218,28 @@ pub fn checks(
     match (rule.scope, bucket, key) {
         (Scope::EachKey, _, _) => {}
         (Scope::Service, _, _) | (Scope::Bucket, None, _) => {
-            checks.push(Check { action, bucket: None, resource: arn::SERVICE.to_owned() });
+            checks.push(Check { action, bucket: None, resource: arn::SERVICE.to_owned(), object: None });
         }
         (Scope::Bucket, Some(bucket), _) => {
-            checks.push(Check { action, bucket: Some(bucket.to_owned()), resource: arn::bucket(bucket) });
+            checks.push(Check { action, bucket: Some(bucket.to_owned()), resource: arn::bucket(bucket), object: None });
         }
         // PostObject names its key in the form, which the access step does not see: it needs
         // the action on every key of the bucket.
         (Scope::Object, Some(bucket), None) => {
-            checks.push(Check { action, bucket: Some(bucket.to_owned()), resource: arn::object(bucket, "*") });
+            checks.push(Check {
+                action,
+                bucket: Some(bucket.to_owned()),
+                resource: arn::object(bucket, "*"),
+                object: None,
+            });
         }
         (Scope::Object, Some(bucket), Some(key)) => {
-            checks.push(Check { action, bucket: Some(bucket.to_owned()), resource: arn::object(bucket, key) });
+            checks.push(Check {
+                action,
+                bucket: Some(bucket.to_owned()),
+                resource: arn::object(bucket, key),
+                object: Some((key.to_owned(), version_id.map(str::to_owned))),
+            });
         }
         (Scope::Object, None, _) => return Err(Unnamed::NoObject),
     }
@@ -270,6 +283,41 @@ pub fn tagging_check(operation: &str, object: &Check, headers: &HeaderMap) -> Op
     (sets_tags && applies).then(|| Check { action: "s3:PutObjectTagging", ..object.clone() })
 }
 
+/// Canned ACLs that give nobody but the owner anything: setting them widens nothing.
+const OWNER_ONLY_ACLS: &[&str] = &["private", "bucket-owner-full-control"];
+
+/// The extra permissions of a write that sets an ACL or the object ownership of what it
+/// creates, as on AWS: s3:PutObjectAcl on the object for PutObject, CopyObject,
+/// CreateMultipartUpload and PostObject with grant headers or a canned ACL other than
+/// `private`/`bucket-owner-full-control`; s3:PutBucketAcl and s3:PutBucketOwnershipControls on
+/// the bucket for CreateBucket with such an ACL or with `x-amz-object-ownership`. `first` is
+/// the operation's own check. The extra object check names no object version: an ACL grant on
+/// an existing version does not let a writer set the ACL of the new one.
+pub fn acl_checks(operation: &str, first: &Check, headers: &HeaderMap) -> Vec<Check> {
+    let sets_acl = headers.keys().any(|name| name.as_str().starts_with("x-amz-grant-"))
+        || headers
+            .get("x-amz-acl")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|acl| !OWNER_ONLY_ACLS.iter().any(|owner_only| acl.trim().eq_ignore_ascii_case(owner_only)));
+    let extra = |action| Check { action, object: None, ..first.clone() };
+    match operation {
+        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "PostObject" if sets_acl => {
+            vec![extra("s3:PutObjectAcl")]
+        }
+        "CreateBucket" => {
+            let mut checks = Vec::new();
+            if sets_acl {
+                checks.push(extra("s3:PutBucketAcl"));
+            }
+            if headers.contains_key("x-amz-object-ownership") {
+                checks.push(extra("s3:PutBucketOwnershipControls"));
+            }
+            checks
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// s3:GetObject, or s3:GetObjectVersion for a source version, on the copy source, parsed as
 /// s3s parses it for the operation.
 fn copy_source_check(header: Option<&str>) -> Result<Check, Unnamed> {
@@ -279,6 +327,7 @@ fn copy_source_check(header: Option<&str>) -> Result<Check, Unnamed> {
             action: if version_id.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" },
             resource: arn::object(&bucket, &key),
             bucket: Some(bucket.into()),
+            object: Some((key.into(), version_id.map(Into::into))),
         }),
         _ => Err(Unnamed::CopySource),
     }
@@ -349,6 +398,37 @@ mod tests {
         let each = checks(rule("DeleteObjects").unwrap(), &b, None, None).unwrap();
         assert!(each.is_empty(), "DeleteObjects is checked per key by its handler");
         assert_eq!(checks(rule("GetObject").unwrap(), &S3Path::Root, None, None), Err(Unnamed::NoObject));
+    }
+
+    #[test]
+    fn writes_that_widen_an_acl_need_the_acl_permission() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, hyper::header::HeaderValue::from_static(value));
+            }
+            map
+        };
+        let k = object("b", "k");
+        let put = &checks(rule("PutObject").unwrap(), &k, None, None).unwrap()[0];
+        let actions = |operation: &str, first: &Check, pairs: &[(&'static str, &'static str)]| {
+            acl_checks(operation, first, &headers(pairs)).iter().map(|c| c.action).collect::<Vec<_>>()
+        };
+        assert_eq!(actions("PutObject", put, &[("x-amz-acl", "public-read")]), ["s3:PutObjectAcl"]);
+        assert_eq!(actions("PutObject", put, &[("x-amz-grant-read", "id=a")]), ["s3:PutObjectAcl"]);
+        assert!(actions("PutObject", put, &[("x-amz-acl", "bucket-owner-full-control")]).is_empty());
+        assert!(actions("PutObject", put, &[]).is_empty());
+        assert!(actions("GetObject", put, &[("x-amz-acl", "public-read")]).is_empty());
+        let b = S3Path::bucket("b");
+        let create = &checks(rule("CreateBucket").unwrap(), &b, None, None).unwrap()[0];
+        assert_eq!(
+            actions(
+                "CreateBucket",
+                create,
+                &[("x-amz-acl", "public-read"), ("x-amz-object-ownership", "ObjectWriter")]
+            ),
+            ["s3:PutBucketAcl", "s3:PutBucketOwnershipControls"]
+        );
     }
 
     #[test]

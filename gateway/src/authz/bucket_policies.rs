@@ -1,19 +1,23 @@
 //! Bucket policies as the access step reads them: parsed once per configuration record (the
-//! text is stored in the bucket's configuration, validated when it was put), not per request.
+//! text is stored in the bucket's configuration, validated when it was put), not per request;
+//! and the ACLs and tags it reads only when a decision needs them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use policy::{Kind, Policy};
 use s3s::S3Result;
+use storage::acl::Acl;
+use storage::meta::VersionRecord;
 use storage::stamp::Stamp;
 use storage::versions::VersionId;
 use storage::{ObjectStore, StorageError};
 
+use crate::acl;
 use crate::error::OrS3;
 
-/// What the access step reads from the store: a bucket's policy, and the tags of an existing
-/// object for `s3:ExistingObjectTag` conditions.
+/// What the access step reads from the store: a bucket's policy, the tags of an existing
+/// object for `s3:ExistingObjectTag` conditions, and the ACLs of buckets and objects.
 #[async_trait::async_trait]
 pub trait BucketPolicies: Send + Sync + 'static {
     /// The policy of `bucket`; `None` if it has none or the bucket does not exist.
@@ -27,6 +31,23 @@ pub trait BucketPolicies: Send + Sync + 'static {
         key: &str,
         version_id: Option<&str>,
     ) -> S3Result<Option<Vec<(String, String)>>>;
+
+    /// The ACL of `bucket` as the access step judges it: [`BucketAcl::Disabled`] when its
+    /// object ownership disables ACLs or there is no such bucket.
+    async fn bucket_acl(&self, bucket: &str) -> S3Result<BucketAcl>;
+
+    /// The stored ACL of `key` (of its version `version_id`, else the current one); `None`
+    /// when it has none (the bucket owner's alone) or there is no such object.
+    async fn object_acl(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Option<Acl>>;
+}
+
+/// A bucket's ACL, for the access step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketAcl {
+    /// ACLs grant nothing in the bucket.
+    Disabled,
+    /// ACLs apply; the bucket's own is this (`None`: the owner's alone).
+    Enabled(Option<Acl>),
 }
 
 /// The policies stored in the buckets' configuration, parsed once per configuration record.
@@ -92,6 +113,26 @@ impl BucketPolicies for StoredPolicies {
         key: &str,
         version_id: Option<&str>,
     ) -> S3Result<Option<Vec<(String, String)>>> {
+        Ok(self.version(bucket, key, version_id).await?.map(|record| record.tags))
+    }
+
+    async fn bucket_acl(&self, bucket: &str) -> S3Result<BucketAcl> {
+        match self.store.bucket_config(bucket).await {
+            Ok(config) if acl::enabled(config.ownership) => Ok(BucketAcl::Enabled(config.acl)),
+            Ok(_) | Err(StorageError::NoSuchBucket(_)) => Ok(BucketAcl::Disabled),
+            Err(e) => Err(e).or_s3(),
+        }
+    }
+
+    async fn object_acl(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Option<Acl>> {
+        Ok(self.version(bucket, key, version_id).await?.and_then(|record| record.acl))
+    }
+}
+
+impl StoredPolicies {
+    /// The record of `key` (of its version `version_id`, else the current one); `None` when
+    /// there is no such object (or the version is a delete marker).
+    async fn version(&self, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Option<VersionRecord>> {
         let which = match version_id {
             // A malformed id names no object: its request fails later with the operation's error.
             Some(id) => match VersionId::parse(id) {
@@ -101,7 +142,7 @@ impl BucketPolicies for StoredPolicies {
             None => None,
         };
         match self.store.get_version(bucket, key, which).await {
-            Ok(handle) => Ok(Some(handle.record().tags.clone())),
+            Ok(handle) => Ok(Some(handle.record().clone())),
             Err(
                 StorageError::NoSuchKey { .. }
                 | StorageError::NoSuchVersion { .. }

@@ -10,9 +10,10 @@ pub mod conditions;
 
 use std::sync::{Arc, LazyLock};
 
-use policy::{builtin, decide, Caller, Context, Policy, Request};
+use policy::{builtin, decide, evaluate, Caller, Context, Policy, Request, Verdict};
 use s3s::{s3_error, S3Error, S3ErrorCode};
 
+use crate::acl;
 use crate::principal::{IdentityPolicy, Principal};
 
 /// Resource ARNs of S3.
@@ -103,12 +104,34 @@ impl Authorization {
         }
     }
 
-    /// Whether `action` on `resource` of another bucket, whose policy is `bucket_policy`, is
-    /// allowed (the source of a copy).
-    pub fn allows_in(&self, action: &str, resource: &str, bucket_policy: Option<&Policy>) -> bool {
+    /// The policies' verdict on `action` on `resource`, a resource of the request's bucket.
+    pub fn verdict(&self, action: &str, resource: &str) -> Verdict {
         match &*self.0 {
-            Grant::Everything => true,
-            Grant::Policies(e) => e.allows(action, resource, bucket_policy),
+            Grant::Everything => Verdict::Allowed,
+            Grant::Policies(e) => e.verdict(action, resource, e.bucket_policy.as_deref()),
+        }
+    }
+
+    /// The policies' verdict on `action` on `resource` of another bucket, whose policy is
+    /// `bucket_policy` (the source of a copy). A service account's own policy refusing it
+    /// counts as an explicit deny: it narrows what ACLs grant too.
+    pub fn verdict_in(&self, action: &str, resource: &str, bucket_policy: Option<&Policy>) -> Verdict {
+        match &*self.0 {
+            Grant::Everything => Verdict::Allowed,
+            Grant::Policies(e) => e.verdict(action, resource, bucket_policy),
+        }
+    }
+
+    /// The caller as ACLs name it.
+    pub fn acl_identity(&self) -> AclIdentity {
+        match &*self.0 {
+            Grant::Everything => AclIdentity::Owner,
+            Grant::Policies(e) => match &e.caller {
+                Caller::Anonymous => AclIdentity::Anonymous,
+                Caller::Named(arns) => {
+                    arns.first().map_or(AclIdentity::Anonymous, |arn| AclIdentity::User(acl::canonical_id(arn)))
+                }
+            },
         }
     }
 
@@ -186,11 +209,28 @@ impl Authorization {
 
 impl Evaluation {
     fn allows(&self, action: &str, resource: &str, bucket_policy: Option<&Policy>) -> bool {
+        self.verdict(action, resource, bucket_policy) == Verdict::Allowed
+    }
+
+    fn verdict(&self, action: &str, resource: &str, bucket_policy: Option<&Policy>) -> Verdict {
         let request = Request { action, resource, caller: &self.caller, context: &self.context };
         let identity: Vec<&Policy> = self.identity.iter().map(IdentityPolicy::policy).collect();
-        decide(&identity, bucket_policy, &request)
-            && self.narrowing.as_deref().is_none_or(|own| decide(&[own], None, &request))
+        if self.narrowing.as_deref().is_some_and(|own| !decide(&[own], None, &request)) {
+            return Verdict::ExplicitDeny;
+        }
+        evaluate(&identity, bucket_policy, &request)
     }
+}
+
+/// Who a request's caller is, as ACLs name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclIdentity {
+    /// Root: the owner of every bucket.
+    Owner,
+    /// An unsigned request.
+    Anonymous,
+    /// A signed request by this canonical id.
+    User(String),
 }
 
 /// The error to answer when an object read finds no object (NoSuchKey, NoSuchVersion): as AWS

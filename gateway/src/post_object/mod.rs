@@ -18,7 +18,7 @@ use futures::Stream;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, ETAG, HOST, LOCATION, REFERER, USER_AGENT};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use s3s::auth::S3Auth;
-use s3s::dto::{ETag, PostResponse, PutObjectInput, StreamingBlob, Timestamp, TimestampFormat};
+use s3s::dto::{ETag, ObjectCannedACL, PostResponse, PutObjectInput, StreamingBlob, Timestamp, TimestampFormat};
 use s3s::host::S3Host;
 use s3s::path::{parse_path_style, parse_virtual_hosted_style, S3Path};
 use s3s::{s3_error, Body, S3Error, S3Request, S3Result, S3};
@@ -26,6 +26,7 @@ use time::OffsetDateTime;
 
 use crate::access::{AccessRequest, Authorize, RequestContext, RequestFacts};
 use crate::authz::conditions::{ClientConnection, RequestParts};
+use crate::authz::Authorization;
 use crate::identity::DomainHost;
 use crate::s3::Gateway;
 use crate::sts::auth::Authenticator;
@@ -109,14 +110,15 @@ impl PostObjects {
             None => (None, None),
         };
         context.record(facts);
-        self.authorize_upload(&parts.uri, &parts.headers, fields, &bucket, &key, signer.as_ref(), connection).await?;
+        let authorization = self
+            .authorize_upload(&parts.uri, &parts.headers, fields, &bucket, &key, signer.as_ref(), connection)
+            .await?;
         for (name, value) in fields {
-            let header = if name == "acl" { "x-amz-acl" } else { name.as_str() };
-            unsupported::refuse_setting(header, value)?;
+            unsupported::refuse_setting(name, value)?;
         }
         let violation = Arc::new(AtomicU8::new(WITHIN_RANGE));
         let file = SizedFile { field: form.file, seen: 0, range, violation: Arc::clone(&violation), ended: false };
-        let put = self.put_request(fields, &bucket, &key, StreamingBlob::wrap(file))?;
+        let put = self.put_request(fields, &bucket, &key, StreamingBlob::wrap(file), authorization)?;
         let output = match self.gateway.put_object(put).await {
             Ok(response) => response.output,
             Err(e) => return Err(range_violation(&violation).unwrap_or(e)),
@@ -193,7 +195,7 @@ impl PostObjects {
         key: &str,
         signer: Option<&Signer>,
         connection: Option<ClientConnection>,
-    ) -> S3Result<()> {
+    ) -> S3Result<Authorization> {
         let headers = decision_headers(request_headers, fields, signer)?;
         let path = S3Path::object(bucket, key);
         let request = AccessRequest {
@@ -202,7 +204,7 @@ impl PostObjects {
             access_key: signer.map(|s| s.access_key.as_str()),
             parts: RequestParts { uri, headers: &headers, connection, signed_form: signer.is_some() },
         };
-        self.authorize.decide(&request).await.map(drop)
+        self.authorize.decide(&request).await
     }
 
     /// The PutObject request the form stands for: its key, standard headers, user metadata,
@@ -213,6 +215,7 @@ impl PostObjects {
         bucket: &str,
         key: &str,
         body: StreamingBlob,
+        authorization: Authorization,
     ) -> S3Result<S3Request<PutObjectInput>> {
         let field = |name: &str| fields.get(name).cloned();
         let expires = match fields.get("expires") {
@@ -247,6 +250,11 @@ impl PostObjects {
             sse_customer_key_md5: field("x-amz-server-side-encryption-customer-key-md5"),
             bucket_key_enabled: field("x-amz-server-side-encryption-bucket-key-enabled")
                 .map(|v| v.eq_ignore_ascii_case("true")),
+            acl: field("acl").map(ObjectCannedACL::from),
+            grant_read: field("x-amz-grant-read"),
+            grant_read_acp: field("x-amz-grant-read-acp"),
+            grant_write_acp: field("x-amz-grant-write-acp"),
+            grant_full_control: field("x-amz-grant-full-control"),
             ..Default::default()
         };
         // The checksum fields reach PutObject's body check the way its headers would.
@@ -256,12 +264,14 @@ impl PostObjects {
                 headers.insert(name, value);
             }
         }
+        let mut extensions = hyper::http::Extensions::new();
+        extensions.insert(authorization);
         Ok(S3Request {
             input,
             method: Method::PUT,
             uri: hyper::Uri::default(),
             headers,
-            extensions: hyper::http::Extensions::new(),
+            extensions,
             credentials: None,
             region: None,
             service: None,
@@ -289,6 +299,7 @@ fn decision_headers(
     for (name, value) in fields {
         let name = if name == "acl" { "x-amz-acl" } else { name.as_str() };
         let applied = name == "x-amz-acl"
+            || name.starts_with("x-amz-grant-")
             || name == "content-type"
             || name.starts_with("x-amz-server-side-encryption")
             || name.starts_with("x-amz-meta-");

@@ -20,6 +20,10 @@ impl Gateway {
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let input = req.input;
         parse::check_bucket_name(&input.bucket)?;
+        let settings = self.new_bucket_settings(
+            input.object_ownership.as_ref(),
+            acl_request!(input, write: input.grant_write.as_deref()),
+        )?;
         let requested =
             input.create_bucket_configuration.and_then(|c| c.location_constraint).map(|l| l.as_str().to_owned());
         // us-east-1 is the region without a constraint: naming it is an error.
@@ -38,6 +42,16 @@ impl Gateway {
             Err(storage::StorageError::BucketExists(_)) if self.region == US_EAST_1 => {}
             created => {
                 created.or_s3()?;
+                if let Some((ownership, acl)) = settings {
+                    self.store
+                        .update_bucket_config(&input.bucket, |config| {
+                            config.ownership = ownership;
+                            config.acl = acl;
+                            Ok(())
+                        })
+                        .await
+                        .or_s3()?;
+                }
             }
         }
         let output = CreateBucketOutput { location: Some(format!("/{}", input.bucket)) };

@@ -25,6 +25,8 @@ impl Gateway {
         let if_none_match = header_condition(&req.headers, hyper::header::IF_NONE_MATCH)?;
         let if_match_given = if_match.is_some();
         let condition = write_condition(if_match, if_none_match)?;
+        // A copy gets the ACL its request asks for, never its source's (as on AWS).
+        let acl = self.new_object_acl(&req.extensions, &input.bucket, acl_request!(input)).await?;
         let source_customer = CustomerHeaders::of_copy_source(&input);
         let encryption = WriteHeaders::of_copy(&input);
         let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
@@ -107,7 +109,7 @@ impl Gateway {
             }
         };
         let encryption = sealing.as_ref().map(Sealing::finish);
-        let meta = ObjectMeta { headers, user_metadata, tags, checksum, encryption };
+        let meta = ObjectMeta { headers, user_metadata, tags, checksum, encryption, acl };
         let copied = self.store.commit_object(&input.bucket, &input.key, staged, meta, condition).await;
         let copied = self.condition_outcome(&input.bucket, &input.key, if_match_given, copied).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;

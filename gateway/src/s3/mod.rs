@@ -2,6 +2,7 @@
 //! authenticates requests and serialises responses; unsupported operations answer
 //! `NotImplemented`.
 
+#[macro_use]
 mod acl;
 mod attributes;
 mod bucket;

@@ -118,6 +118,7 @@ impl Gateway {
             ),
             None => None,
         };
+        let acl = self.new_object_acl(&req.extensions, &input.bucket, acl_request!(input)).await?;
         let default = self.bucket_default(&input.bucket).await?;
         let headers = WriteHeaders::of_create(&input);
         let sealing = self.sse.begin_write(&input.bucket, &input.key, &headers, default.as_ref()).await?;
@@ -136,6 +137,7 @@ impl Gateway {
             tags: parse::parse_tagging_header(input.tagging.as_deref())?,
             checksum_algorithm: checksum_algorithm.clone(),
             checksum_type: input.checksum_type.map(|t| t.as_str().to_owned()),
+            acl,
         };
         let upload = self.store.create_upload(&input.bucket, &input.key, template).await.or_s3()?;
         let mut output = CreateMultipartUploadOutput {

@@ -51,6 +51,7 @@ impl Gateway {
             return Err(s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed object size."));
         }
         let check = BodyCheck::from_headers(&req.headers)?;
+        let acl = self.new_object_acl(&req.extensions, &input.bucket, acl_request!(input)).await?;
         let default = self.bucket_default(&input.bucket).await?;
         let sealing =
             self.sse.begin_write(&input.bucket, &input.key, &WriteHeaders::of_put(&input), default.as_ref()).await?;
@@ -86,7 +87,7 @@ impl Gateway {
             }
         };
         let encryption = sealing.as_ref().map(Sealing::finish);
-        let meta = ObjectMeta { headers, user_metadata, tags, checksum: Some(checksum.clone()), encryption };
+        let meta = ObjectMeta { headers, user_metadata, tags, checksum: Some(checksum.clone()), encryption, acl };
         let committed = self.store.commit_object(&input.bucket, &input.key, staged, meta, condition).await;
         let record = self.condition_outcome(&input.bucket, &input.key, if_match, committed).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;

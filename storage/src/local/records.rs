@@ -265,6 +265,14 @@ impl Inner {
                 change.batch.put(db_key, meta::encode(&record)?);
                 change.log(bucket, key, &record, ChangeKind::Metadata);
             }
+            DriveOp::SetAcl { version_id, acl } => {
+                let Some((db_key, mut record)) = self.find_version(bucket, key, |v| v.version_id == version_id)? else {
+                    return Ok(Outcome::Missing);
+                };
+                record.acl = Some(acl);
+                change.batch.put(db_key, meta::encode(&record)?);
+                change.log(bucket, key, &record, ChangeKind::Metadata);
+            }
             DriveOp::SetSealedKey { version_id, from, to } => {
                 let Some((db_key, mut record)) = self.find_version(bucket, key, |v| v.version_id == version_id)? else {
                     return Ok(Outcome::Missing);

@@ -125,6 +125,25 @@ async fn a_sealed_key_is_replaced_only_from_the_key_the_rewrap_read() {
 }
 
 #[tokio::test]
+async fn set_acl_replaces_one_versions_acl() {
+    use crate::acl::{Acl, AclGrant, AclPermission, Grantee};
+    use crate::versions::VersionId;
+    let dir = tempfile::tempdir().unwrap();
+    let drive = drive_with_bucket(dir.path());
+    let a = meta::test_record(1);
+    drive.commit("bkt", "a", add(&a)).await.unwrap();
+    let grant = AclGrant { grantee: Grantee::Group("g".into()), permission: AclPermission::Read };
+    let acl = Acl { owner: "o".into(), grants: vec![grant] };
+    let op = DriveOp::SetAcl { version_id: a.version_id, acl: acl.clone() };
+    assert_eq!(drive.commit("bkt", "a", op).await.unwrap(), Outcome::Applied);
+    let stored = drive.version("bkt", "a", VersionId::of(&a)).await.unwrap().unwrap();
+    assert_eq!(stored.acl, Some(acl.clone()));
+    assert_eq!(stored.tags, a.tags, "nothing else changes");
+    let missing = DriveOp::SetAcl { version_id: uuid::Uuid::new_v4(), acl };
+    assert_eq!(drive.commit("bkt", "a", missing).await.unwrap(), Outcome::Missing);
+}
+
+#[tokio::test]
 async fn every_commit_is_in_the_change_log() {
     let dir = tempfile::tempdir().unwrap();
     let drive = drive_with_bucket(dir.path());
