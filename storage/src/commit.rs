@@ -179,18 +179,41 @@ pub async fn repair_version(set: &ErasureSet, bucket: &str, key: &str, records: 
     apply(set, bucket, key, ops, "repair_version").await.applied.len()
 }
 
+/// How many drives must take a change of a version's metadata before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acknowledge {
+    /// A write quorum (tags).
+    Quorum,
+    /// Every drive of the set (an ACL). Metadata changes carry no order of their own and a
+    /// read takes the first holder's copy, so a copy missed on one drive could decide access
+    /// again once that drive is back: such a change is refused unless every drive holds the
+    /// version, and acknowledged only when every drive applied it.
+    Everywhere,
+}
+
 /// Applies `op`, a change of one version's metadata (its tags, its ACL), on the drives that
-/// hold the version, under write quorum; `what` names the operation in errors and traces.
+/// hold the version, acknowledged as `acknowledge` says; `what` names the operation in errors
+/// and traces.
 pub async fn update_version(
     set: &ErasureSet,
     bucket: &str,
     key: &str,
     holders: &[usize],
     op: DriveOp,
-    what: &'static str,
+    (what, acknowledge): (&'static str, Acknowledge),
 ) -> Result<()> {
+    let needed = match acknowledge {
+        Acknowledge::Quorum => set.quorum.write,
+        Acknowledge::Everywhere => set.drives.len(),
+    };
+    if holders.len() < needed {
+        return Err(StorageError::QuorumLost { op: what, needed, online: holders.len() });
+    }
     let tally = apply(set, bucket, key, only_on(holders, set.drives.len(), &op), what).await;
-    set.quorum.check_write(what, tally.applied.len())
+    if tally.applied.len() < needed {
+        return Err(StorageError::QuorumLost { op: what, needed, online: tally.applied.len() });
+    }
+    Ok(())
 }
 
 /// Adds a part record on the drives that hold its shard file; once acknowledged, older uploads

@@ -12,7 +12,7 @@ use futures::future::join_all;
 use uuid::Uuid;
 
 use crate::acl::Acl;
-use crate::commit;
+use crate::commit::{self, Acknowledge};
 use crate::drive::{DriveOp, ListQuery, VersionEntry, VersionsQuery};
 use crate::error::{Result, StorageError};
 use crate::get;
@@ -310,14 +310,15 @@ impl ObjectStore {
         which: Option<VersionId>,
         tags: Vec<(String, String)>,
     ) -> Result<VersionRecord> {
-        self.update_version(bucket, key, which, "put object tagging", |record| {
+        self.update_version(bucket, key, which, ("put object tagging", Acknowledge::Quorum), |record| {
             record.tags = tags.clone();
             DriveOp::SetTags { version_id: record.version_id, tags }
         })
         .await
     }
 
-    /// Replaces the owner and ACL of one version (the current one when `which` is `None`).
+    /// Replaces the owner and ACL of one version (the current one when `which` is `None`), on
+    /// every drive of its set or not at all acknowledged ([`Acknowledge::Everywhere`]).
     pub async fn set_version_acl(
         &self,
         bucket: &str,
@@ -325,7 +326,7 @@ impl ObjectStore {
         which: Option<VersionId>,
         acl: Acl,
     ) -> Result<VersionRecord> {
-        self.update_version(bucket, key, which, "put object acl", |record| {
+        self.update_version(bucket, key, which, ("put object acl", Acknowledge::Everywhere), |record| {
             record.acl = Some(acl.clone());
             DriveOp::SetAcl { version_id: record.version_id, acl }
         })
@@ -339,7 +340,7 @@ impl ObjectStore {
         bucket: &str,
         key: &str,
         which: Option<VersionId>,
-        what: &'static str,
+        what: (&'static str, Acknowledge),
         change: impl FnOnce(&mut VersionRecord) -> DriveOp,
     ) -> Result<VersionRecord> {
         let (set, _) = self.set_for(bucket, key)?;

@@ -398,3 +398,37 @@ async fn uploads_are_listed_page_by_page_exactly_once() {
     assert_eq!(keys, ["k149", "k149"]);
     assert!(!page.truncated);
 }
+
+/// An ACL decides access and a read takes the first holder's copy of a version's metadata, so
+/// an ACL change is acknowledged only when every drive of the set took it: with a drive offline
+/// it is refused and changes nothing, while tags (quorum) still change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acl_change_needs_every_drive() {
+    use sovereign_storage::acl::Acl;
+    let fixture = Fixture::new(4);
+    {
+        let store = fixture.open().await;
+        store.create_bucket("b").await.unwrap();
+        put(&store, "k", &data(100, 1)).await;
+        store.close().await.unwrap();
+    }
+    // Drive 4 cannot be opened (its directory is a file): it stays offline for this run.
+    let parked = fixture.drives[3].with_extension("parked");
+    std::fs::rename(&fixture.drives[3], &parked).unwrap();
+    std::fs::write(&fixture.drives[3], b"not a drive").unwrap();
+    let public = Acl { owner: "owner".into(), grants: Vec::new() };
+    {
+        let store = fixture.open().await;
+        store.set_version_tags("b", "k", None, vec![("t".into(), "v".into())]).await.unwrap();
+        let refused = store.set_version_acl("b", "k", None, public.clone()).await;
+        assert!(matches!(refused, Err(StorageError::QuorumLost { needed: 4, online: 3, .. })), "{refused:?}");
+        let acl = store.get_version("b", "k", None).await.unwrap().record().acl.clone();
+        assert_eq!(acl, None, "nothing applied");
+        store.close().await.unwrap();
+    }
+    std::fs::remove_file(&fixture.drives[3]).unwrap();
+    std::fs::rename(&parked, &fixture.drives[3]).unwrap();
+    let store = fixture.open().await;
+    store.set_version_acl("b", "k", None, public.clone()).await.unwrap();
+    assert_eq!(store.get_version("b", "k", None).await.unwrap().record().acl, Some(public));
+}

@@ -248,3 +248,25 @@ async fn the_object_owner_follows_the_bucket_ownership() {
     let acl = root.get_object_acl().bucket("writers").key("given").send().await.unwrap();
     assert_eq!(acl.grants().len(), 2, "the writer's and the bucket owner's FULL_CONTROL: {acl:?}");
 }
+
+/// A writer owns what it writes in an ObjectWriter bucket, with FULL_CONTROL in the object's
+/// ACL; that grant gives it nothing its policies do not: a `writeonly` user can neither publish
+/// its object (PutObjectAcl) nor read it back.
+#[tokio::test]
+async fn a_writers_own_grant_does_not_widen_its_policies() {
+    let server = Server::start(1);
+    let root = server.client();
+    bucket_with(&root, "drop", ObjectOwnership::ObjectWriter).await;
+    let writer = client_for(&server, &create_user(&server, "dropper", &["writeonly"]));
+    put_bytes(&writer, "drop", "k", b"secret").await;
+    let publish = writer.put_object_acl().bucket("drop").key("k").acl(ObjectCannedAcl::PublicRead).send().await;
+    assert_s3_error(publish, 403, &["AccessDenied"]);
+    assert_eq!(unsigned_get(&server, "drop/k"), 403);
+    assert_s3_error(writer.get_object().bucket("drop").key("k").send().await, 403, &["AccessDenied"]);
+    // A grant from the owner's side to another user still counts.
+    let reader = create_user(&server, "reader", &[]);
+    let reader_client = client_for(&server, &reader);
+    let grant = format!("id=\"{}\"", canonical_id("reader"));
+    root.put_object_acl().bucket("drop").key("k").grant_read(grant).send().await.expect("grant read");
+    assert_eq!(get_bytes(&reader_client, "drop", "k").await, b"secret");
+}

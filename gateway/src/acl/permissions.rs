@@ -15,7 +15,9 @@ pub enum Target {
 }
 
 /// The ACL permission that allows `action`, and whose ACL holds it; `None` for actions no
-/// ACL grants.
+/// ACL grants. Changing an ACL (WRITE_ACP) is never granted by an ACL: it always needs the
+/// caller's policies, so that a principal whose policies do not allow `s3:PutObjectAcl` cannot
+/// publish an object through the FULL_CONTROL it holds as the object's writer.
 pub fn needed(action: &str) -> Option<(Target, AclPermission)> {
     let needed = match action {
         "s3:ListBucket" | "s3:ListBucketVersions" | "s3:ListBucketMultipartUploads" => {
@@ -23,10 +25,8 @@ pub fn needed(action: &str) -> Option<(Target, AclPermission)> {
         }
         "s3:PutObject" | "s3:DeleteObject" => (Target::Bucket, AclPermission::Write),
         "s3:GetBucketAcl" => (Target::Bucket, AclPermission::ReadAcp),
-        "s3:PutBucketAcl" => (Target::Bucket, AclPermission::WriteAcp),
         "s3:GetObject" | "s3:GetObjectVersion" => (Target::Object, AclPermission::Read),
         "s3:GetObjectAcl" | "s3:GetObjectVersionAcl" => (Target::Object, AclPermission::ReadAcp),
-        "s3:PutObjectAcl" | "s3:PutObjectVersionAcl" => (Target::Object, AclPermission::WriteAcp),
         _ => return None,
     };
     Some(needed)
@@ -34,12 +34,14 @@ pub fn needed(action: &str) -> Option<(Target, AclPermission)> {
 
 /// Whether `acl` gives `permission` (directly or by FULL_CONTROL) to the caller whose
 /// canonical id is `caller` (`None`: an unsigned request): by that id, as one of AllUsers, or
-/// as one of AuthenticatedUsers when signed.
+/// as one of AuthenticatedUsers when signed. The owner's own grant gives its owner nothing:
+/// what a principal may do with what it wrote is what its policies allow (a `writeonly`
+/// writer does not read its objects back through the FULL_CONTROL it holds on them).
 pub fn grants(acl: &Acl, caller: Option<&str>, permission: AclPermission) -> bool {
     acl.grants.iter().any(|grant| {
         let covers = grant.permission == permission || grant.permission == AclPermission::FullControl;
         let names = match &grant.grantee {
-            Grantee::CanonicalUser(id) => caller == Some(id.as_str()),
+            Grantee::CanonicalUser(id) => caller == Some(id.as_str()) && *id != acl.owner,
             Grantee::Group(uri) => uri == ALL_USERS || (uri == AUTHENTICATED_USERS && caller.is_some()),
         };
         covers && names
@@ -63,7 +65,8 @@ mod tests {
         assert_eq!(needed("s3:ListBucketVersions"), Some((Target::Bucket, AclPermission::Read)));
         assert_eq!(needed("s3:PutObject"), Some((Target::Bucket, AclPermission::Write)));
         assert_eq!(needed("s3:GetObjectVersion"), Some((Target::Object, AclPermission::Read)));
-        assert_eq!(needed("s3:PutObjectVersionAcl"), Some((Target::Object, AclPermission::WriteAcp)));
+        assert_eq!(needed("s3:PutObjectVersionAcl"), None, "changing an ACL always needs the policies");
+        assert_eq!(needed("s3:PutBucketAcl"), None);
         assert_eq!(needed("s3:PutBucketPolicy"), None);
         assert_eq!(needed("s3:PutObjectTagging"), None);
         assert_eq!(needed("s3:DeleteObjectVersion"), None, "only the bucket owner, who needs no ACL");
@@ -82,5 +85,7 @@ mod tests {
         assert!(grants(&named, alice, AclPermission::WriteAcp));
         assert!(!grants(&named, bob, AclPermission::Read));
         assert!(!grants(&named, anonymous, AclPermission::Read));
+        let own = acl(&[(Grantee::CanonicalUser("owner".into()), AclPermission::FullControl)]);
+        assert!(!grants(&own, Some("owner"), AclPermission::Read), "the owner's grant gives its owner nothing");
     }
 }

@@ -250,7 +250,7 @@ impl Gateway {
             return Err(missing_acl());
         }
         let which = versioning::requested(input.version_id.as_deref())?;
-        let handle = self.store.get_version(&input.bucket, &input.key, which).await.or_s3()?;
+        let handle = self.readable_version(&req.extensions, &input.bucket, &input.key, which).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
         if !acl::enabled(config.ownership) {
             self.check_owner_only(&requested)?;
