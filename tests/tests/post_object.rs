@@ -323,8 +323,13 @@ async fn a_file_above_its_range_is_cut_short_while_it_streams() {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let (body, outcome) = stdout.rsplit_once('\n').expect("curl's --write-out");
     let (status, uploaded) = outcome.split_once(' ').expect("status and size");
-    assert_eq!(status, "400", "{stdout} ({})", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(element(body, "Code").as_deref(), Some("EntityTooLarge"), "{body}");
+    // The server answers and closes while curl still sends: curl usually reads the 400, but the
+    // close can reach it as a reset first (000). Either way the bound on bytes read is what
+    // this guards; EntityTooLarge itself is asserted whenever the answer arrives.
+    assert!(status == "400" || status == "000", "{stdout} ({})", String::from_utf8_lossy(&output.stderr));
+    if status == "400" {
+        assert_eq!(element(body, "Code").as_deref(), Some("EntityTooLarge"), "{body}");
+    }
     let uploaded: f64 = uploaded.parse().expect("size_upload");
     assert!(uploaded < HUGE_BYTES as f64 / 4.0, "curl sent {uploaded} of {HUGE_BYTES} bytes: the file was read whole");
     eprintln!("EntityTooLarge after {uploaded} of {HUGE_BYTES} bytes sent");
