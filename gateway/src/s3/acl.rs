@@ -56,9 +56,12 @@ fn invalid_with_ownership() -> S3Error {
     )
 }
 
-/// AWS's answer to a Put*Acl that names no ACL at all.
-fn missing_acl() -> S3Error {
-    s3_error!(MissingSecurityHeader, "Your request was missing a required header")
+/// The ACL a Put*Acl asks for, parsed; one that names none gets AWS's MissingSecurityHeader.
+fn named_acl(request: &AclRequest<'_>) -> S3Result<Requested> {
+    match request.parse()? {
+        Requested::Nothing => Err(s3_error!(MissingSecurityHeader, "Your request was missing a required header")),
+        requested => Ok(requested),
+    }
 }
 
 /// The stored form of an ownership setting named in a request.
@@ -200,10 +203,7 @@ impl Gateway {
         let input = req.input;
         let request =
             acl_request!(input, write: input.grant_write.as_deref(), body: input.access_control_policy.as_ref());
-        let requested = request.parse()?;
-        if requested == Requested::Nothing {
-            return Err(missing_acl());
-        }
+        let requested = named_acl(&request)?;
         let acl = requested.acl(&self.owner_id, &self.owner_id)?;
         let owner_only = acl::is_owner_only(&acl, &self.owner_id);
         let mut disabled = false;
@@ -245,10 +245,7 @@ impl Gateway {
         let input = req.input;
         let request =
             acl_request!(input, write: input.grant_write.as_deref(), body: input.access_control_policy.as_ref());
-        let requested = request.parse()?;
-        if requested == Requested::Nothing {
-            return Err(missing_acl());
-        }
+        let requested = named_acl(&request)?;
         let which = versioning::requested(input.version_id.as_deref())?;
         let handle = self.readable_version(&req.extensions, &input.bucket, &input.key, which).await?;
         let config = self.store.bucket_config(&input.bucket).await.or_s3()?;
