@@ -132,12 +132,14 @@ impl Iam {
             }
         };
         let parent_policies = self.resolve_policies(&parent_policy_names).await?;
-        let own_policy = match &account.policy {
-            Some(text) => Some(Arc::new(Policy::parse(text, Kind::Identity).map_err(|e| {
-                IamError::Internal(format!("the stored policy of service account {access_key} does not parse: {e}"))
-            })?)),
-            None => None,
-        };
+        // An own policy that no longer parses narrows to nothing: the account is refused
+        // everything (403) rather than answered with errors, and never gets its parent's all.
+        let own_policy = account.policy.as_deref().map(|text| {
+            Arc::new(Policy::parse(text, Kind::Identity).unwrap_or_else(|e| {
+                tracing::warn!(%access_key, error = %e, "a service account's own policy does not parse; it allows nothing");
+                Policy { version: "2012-10-17".into(), id: None, statements: Vec::new() }
+            }))
+        });
         let secret =
             secrets::open(self.kms.as_ref(), &names::service_account_secret_id(access_key), &account.secret).await?;
         let principal = Principal::ServiceAccount(ServiceAccount {
@@ -345,6 +347,34 @@ mod tests {
         let Principal::User(user) = &credential.principal else { panic!("{credential:?}") };
         assert_eq!(user.policy_names, ["reader", "readonly"]);
         assert_eq!(user.policies.len(), 1, "only the built-in one grants anything");
+    }
+
+    #[tokio::test]
+    async fn a_service_account_whose_own_policy_no_longer_parses_is_allowed_nothing() {
+        let gateways = gateways().await;
+        let iam = &gateways.here;
+        iam.create_user("alice", None, vec!["readwrite".into()]).await.unwrap();
+        let own = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+        let created = iam
+            .create_service_account(crate::iam::service_accounts::NewServiceAccount {
+                parent: Parent::User { name: "alice".into() },
+                policy: Some(own.into()),
+                expires: None,
+                name: None,
+                description: None,
+            })
+            .await
+            .unwrap();
+        let access_key = created.account.access_key.clone();
+        let key = names::service_account_key(&access_key);
+        let mut record = iam.docs.get_fresh::<ServiceAccountRecord>(&key).await.unwrap().unwrap().value;
+        record.policy = Some(r#"{"Statement":"damaged"}"#.into());
+        iam.docs.put_uncached(&key, &record).await.unwrap();
+        iam.forget_cached();
+        let credential = iam.credential(&access_key).await.unwrap().expect("the account still authenticates");
+        let Principal::ServiceAccount(account) = &credential.principal else { panic!("{credential:?}") };
+        let own = account.own_policy.as_ref().expect("a narrowing policy");
+        assert!(own.statements.is_empty(), "narrowed to nothing, not widened to the parent's readwrite");
     }
 
     #[tokio::test]
